@@ -1,0 +1,123 @@
+"""mongo_todos: a JSON REST API for todos, on Flask and MongoDB (MongoEngine).
+
+Clients register (``POST /api/v1/users``), trade their credentials for a short-lived access
+token and a long-lived refresh token (``POST /api/v1/tokens``), and send
+``Authorization: Bearer <access token>`` to manage their own todos under ``/api/v1/todos``.
+Lists are cursor-paginated: follow ``links.next`` until it is null. Every error is an RFC 9457
+``application/problem+json`` body. The full contract is served at ``/api/v1/openapi.json``.
+
+Settings come from environment variables (see ``config/.env.example``); with no
+``MONGODB_URI`` the service runs on an in-process, in-memory store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+import mongoengine
+from flask import Flask
+
+from . import settings
+from .settings import ConfigError
+
+__all__ = ["create_app", "ConfigError"]
+__version__ = "0.1.0"
+
+log = logging.getLogger(__name__)
+
+#: Seconds the driver waits for a MongoDB server before a request fails with 503, unless the
+#: URI sets serverSelectionTimeoutMS itself.
+SERVER_SELECTION_TIMEOUT_MS = 3000
+DEFAULT_DB = "mongo_todos"
+
+
+def _mongodb_settings(config: Mapping) -> dict:
+    uri = config["MONGODB_URI"]
+    if uri is None:
+        import mongomock
+
+        return {
+            "host": f"mongodb://localhost/{DEFAULT_DB}",
+            "mongo_client_class": mongomock.MongoClient,
+        }
+    options = {"host": uri, "tz_aware": False}
+    if not urlsplit(uri).path.strip("/"):
+        options["db"] = DEFAULT_DB
+    if "serverselectiontimeoutms" not in uri.lower():
+        options["serverSelectionTimeoutMS"] = SERVER_SELECTION_TIMEOUT_MS
+    if "connecttimeoutms" not in uri.lower():
+        options["connectTimeoutMS"] = SERVER_SELECTION_TIMEOUT_MS
+    return options
+
+
+def _configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mongo_todos").setLevel(level)
+
+
+def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = None) -> Flask:
+    """Build the app from environment variables (``env``, default ``os.environ``), with
+    ``config`` overriding them (tests use it). Raises ConfigError on an invalid setting."""
+    from . import auth, errors, models, tokens, todos, users
+    from .extensions import Api, db
+
+    app = Flask(__name__)
+    app.json.sort_keys = False  # keep fields in the documented order
+    _configure_logging("INFO")
+    app.config.update(settings.from_env(os.environ if env is None else env))
+    app.config.update(
+        API_TITLE="mongo_todos",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+    if config:
+        app.config.update(config)
+    _configure_logging(app.config["LOG_LEVEL"])
+
+    # one process, one connection: a new app (a test's, say) replaces the previous one's
+    mongoengine.disconnect_all()
+    app.config["MONGODB_SETTINGS"] = _mongodb_settings(app.config)
+    db.init_app(app)
+    if app.config["EMBEDDED_DB"]:
+        log.warning(
+            "MONGODB_URI is not set: using the embedded in-memory store. "
+            "Data lives only in this process and is lost when it stops."
+        )
+        models.create_indexes()
+
+    errors.init_app(app)
+    auth.init_app(app)
+    # one Api per app: it holds the app's OpenAPI document
+    api = Api(
+        app,
+        spec_kwargs={
+            "info": {"description": __doc__},
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                    "basicAuth": {"type": "http", "scheme": "basic"},
+                }
+            },
+            "security": [{"bearerAuth": []}],
+        },
+    )
+    for blueprint in (users.blp, tokens.blp, todos.blp):
+        api.register_blueprint(blueprint)
+
+    from .cli import register as register_cli
+
+    register_cli(app)
+
+    @app.get("/healthz")
+    def healthz():
+        """The process is up."""
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,56 @@
+"""Request bodies: one strict JSON reader shared by every view that takes a body.
+
+The checks happen in the order a client can fix them: size (413, by Werkzeug from
+``MAX_CONTENT_LENGTH``), media type (415), syntax (400), top-level type (400). Field-level
+validation is left to the schemas (422).
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import abort, g, request
+from webargs.core import missing
+from webargs.flaskparser import FlaskParser
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def json_object(required: bool = True) -> dict | None:
+    """The body as a JSON object, parsed once per request; ``None`` when absent and optional."""
+    if "json_body" in g:
+        return g.json_body
+    data = request.get_data(cache=True)
+    if not data:
+        if required:
+            abort(400, "This request needs a JSON object body.")
+        return None
+    if not request.is_json:
+        abort(415, "Send the body as application/json.")
+    try:
+        # strict UTF-8, no NaN/Infinity; a pathologically nested body raises RecursionError
+        value = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        abort(400, "The body is not valid UTF-8 JSON.")
+    if not isinstance(value, dict):
+        abort(400, "The body must be a JSON object.")
+    g.json_body = value
+    return value
+
+
+class Parser(FlaskParser):
+    """webargs parser whose ``json`` location is :func:`json_object`.
+
+    No body at all loads as ``{}``, so required fields are reported by name (422).
+    """
+
+    DEFAULT_VALIDATION_STATUS = 422
+
+    def load_json(self, req, schema):
+        body = json_object(required=False)
+        return missing if body is None else body
+
+
+parser = Parser()

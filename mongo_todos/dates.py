@@ -1,0 +1,34 @@
+"""Time behind one helper, so tests can move the clock.
+
+MongoDB stores datetimes as milliseconds since the epoch in UTC, so every timestamp the service
+makes or accepts is cut to the millisecond and kept as a naive UTC ``datetime`` (what pymongo
+returns): the representation a client gets back from a write is the one it reads later.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+#: The stored sort key of a todo without a due date: later than any real date (see models.Todo).
+FAR_FUTURE = datetime(9999, 12, 31, 23, 59, 59, 999000)
+
+
+def to_storage(value: datetime) -> datetime:
+    """``value`` as MongoDB keeps it: naive UTC, millisecond precision."""
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def utcnow() -> datetime:
+    """The current time as stored."""
+    return to_storage(datetime.now(timezone.utc))
+
+
+def isoformat(value: datetime | None) -> str | None:
+    """RFC 3339 in UTC with milliseconds and a ``Z`` suffix, e.g. 2026-11-21T09:30:00.123Z."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"

@@ -1,0 +1,128 @@
+"""One error shape for every error source: RFC 9457 problem details.
+
+Werkzeug HTTP errors (404, 405, 413, 415, ...), request validation (webargs/marshmallow via
+flask-smorest), Flask-JWT-Extended token failures, rate limiting (429), database outages (503)
+and unexpected exceptions (500) all leave through :func:`problem`, as
+``application/problem+json``. No HTML page and no stack trace ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+
+from flask import Flask, Response
+from mongoengine.errors import ValidationError as DocumentValidationError
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, ServerSelectionTimeoutError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+#: Seconds a client should wait before retrying while the database is unreachable.
+DB_RETRY_AFTER = 5
+#: Headers of a Werkzeug exception worth keeping on the problem response (e.g. 405's Allow).
+_KEPT_HEADERS = {"allow", "www-authenticate", "retry-after"}
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    errors: Mapping[str, list[str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """An ``application/problem+json`` response."""
+    from werkzeug.http import HTTP_STATUS_CODES
+
+    body: dict = {
+        "type": "about:blank",
+        "title": title or HTTP_STATUS_CODES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = dict(errors)
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def flatten_messages(messages, prefix: str = "") -> dict[str, list[str]]:
+    """Marshmallow/webargs nested messages as ``{"field.sub": [msg, ...]}``.
+
+    webargs nests them by location (``{"json": {"name": [...]}}``); the location is dropped,
+    a whole-body error (``_schema``) is reported under ``_body``.
+    """
+    flat: dict[str, list[str]] = {}
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            key = str(key)
+            if not prefix and key in ("json", "query", "headers", "path", "view_args"):
+                name = ""
+            elif key == "_schema":
+                name = prefix or "_body"
+            else:
+                name = f"{prefix}.{key}" if prefix else key
+            for field, msgs in flatten_messages(value, name).items():
+                flat.setdefault(field, []).extend(msgs)
+    elif isinstance(messages, (list, tuple)):
+        if all(isinstance(m, str) for m in messages):
+            flat[prefix or "_body"] = list(messages)
+        else:
+            for m in messages:
+                for field, msgs in flatten_messages(m, prefix).items():
+                    flat.setdefault(field, []).extend(msgs)
+    else:
+        flat[prefix or "_body"] = [str(messages)]
+    return flat
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    """Any Werkzeug/Flask HTTP error, including webargs' ``abort(..., messages=...)``."""
+    data = getattr(error, "data", None) or {}
+    headers = {
+        k: v for k, v in error.get_headers() if k.lower() in _KEPT_HEADERS
+    }
+    headers.update(data.get("headers") or {})
+    messages = data.get("errors") or data.get("messages")
+    errors = flatten_messages(messages) if messages else None
+    detail = data.get("message") or error.description or error.name
+    status = error.code or 500
+    if status == 422 and errors and detail == error.description:
+        detail = "The request has invalid fields: " + ", ".join(sorted(errors)) + "."
+    return problem(status, detail, title=error.name, errors=errors, headers=headers)
+
+
+def handle_database_unavailable(error: Exception) -> Response:
+    """503: the database did not answer within the server-selection timeout."""
+    log.error("database unavailable: %s", error.__class__.__name__)
+    return problem(
+        503,
+        "The database is unreachable. Nothing was changed; retry later.",
+        headers={"Retry-After": str(DB_RETRY_AFTER)},
+    )
+
+
+def handle_document_validation(error: DocumentValidationError) -> Response:
+    """A document refused by MongoEngine validation (the schemas should have caught it)."""
+    errors = {k: [str(v)] for k, v in (error.to_dict() or {}).items()} or None
+    return problem(422, "The todo could not be stored as given.", errors=errors)
+
+
+def handle_unexpected(error: Exception) -> Response:
+    """500 for anything unforeseen: logged with its traceback, never shown to the client."""
+    log.exception("unhandled %s", error.__class__.__name__)
+    return problem(500, "The server failed to handle this request; it has been logged.")
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers that no extension owns (the API's HTTP handler is in Api)."""
+    app.register_error_handler(HTTPException, handle_http_exception)
+    for exc in (ConnectionFailure, ServerSelectionTimeoutError, ExecutionTimeout):
+        app.register_error_handler(exc, handle_database_unavailable)
+    app.register_error_handler(DocumentValidationError, handle_document_validation)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,119 @@
+"""MongoEngine documents: the schema of what is stored, and the indexes that serve it.
+
+Indexes are declared here and created by ``flask --app mongo_todos db init`` (once per deploy,
+idempotent) or at start-up on the embedded store, never lazily on a request
+(``auto_create_index`` is off).
+"""
+
+from __future__ import annotations
+
+from mongoengine import (
+    BooleanField,
+    DateTimeField,
+    Document,
+    IntField,
+    ListField,
+    ObjectIdField,
+    StringField,
+)
+
+from .dates import FAR_FUTURE, utcnow
+
+#: The sorts a todo list offers: API name -> stored field that serves it.
+SORT_FIELDS = {
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "due_at": "due_sort",
+    "name": "name_key",
+}
+
+
+class User(Document):
+    """An account. ``username_key`` makes usernames unique case-insensitively."""
+
+    username = StringField(required=True, max_length=32)
+    username_key = StringField(required=True, max_length=32)
+    password_hash = StringField(required=True)
+    created_at = DateTimeField(required=True, default=utcnow)
+
+    meta = {
+        "collection": "users",
+        "auto_create_index": False,
+        "indexes": [{"fields": ["username_key"], "unique": True}],
+    }
+
+
+class Todo(Document):
+    """A todo of one owner.
+
+    Two stored keys exist only to let an index serve a sort: ``due_sort`` is ``due_at``, or
+    a date after any real one when there is none (so undated todos sort as due infinitely far
+    in the future and the keyset bound never compares against null), and ``name_key`` is the
+    case-folded name (names sort case-insensitively without collation support). ``version``
+    grows on every write; the ETag is made from it and conditional writes filter on it.
+    """
+
+    owner = ObjectIdField(required=True)
+    name = StringField(required=True, min_length=1, max_length=200)
+    name_key = StringField(required=True)
+    task = StringField(default="", max_length=10000)
+    done = BooleanField(default=False)
+    due_at = DateTimeField(null=True)
+    due_sort = DateTimeField(required=True, default=FAR_FUTURE)
+    tags = ListField(StringField(min_length=1, max_length=50), max_length=20)
+    created_at = DateTimeField(required=True)
+    updated_at = DateTimeField(required=True)
+    version = IntField(required=True, default=1)
+
+    meta = {
+        "collection": "todos",
+        "auto_create_index": False,
+        # one (owner, key, _id) index per sort: every page is an index range scan, both ways
+        "indexes": [
+            {"fields": ["owner", key, "_id"], "name": f"owner_{key}_id"}
+            for key in SORT_FIELDS.values()
+        ],
+    }
+
+
+class RefreshToken(Document):
+    """One issued refresh token. ``used`` flips once, atomically, when it is rotated."""
+
+    jti = StringField(primary_key=True)
+    family = StringField(required=True)
+    user = ObjectIdField(required=True)
+    used = BooleanField(default=False)
+    expires_at = DateTimeField(required=True)
+
+    meta = {
+        "collection": "refresh_tokens",
+        "auto_create_index": False,
+        # keep the collection small: spent and expired tokens go away by themselves
+        "indexes": [{"fields": ["expires_at"], "expireAfterSeconds": 0}],
+    }
+
+
+class RevokedFamily(Document):
+    """A revoked login: every access and refresh token carrying this family id is refused.
+
+    The record outlives every token of the family (it expires with the longest refresh
+    lifetime), then MongoDB's TTL monitor removes it.
+    """
+
+    family = StringField(primary_key=True)
+    expires_at = DateTimeField(required=True)
+
+    meta = {
+        "collection": "revoked_families",
+        "auto_create_index": False,
+        "indexes": [{"fields": ["expires_at"], "expireAfterSeconds": 0}],
+    }
+
+
+DOCUMENTS = (User, Todo, RefreshToken, RevokedFamily)
+
+
+def create_indexes() -> None:
+    """Create every declared index (idempotent: existing indexes are left as they are)."""
+    for document in DOCUMENTS:
+        document.ensure_indexes()

@@ -1,0 +1,150 @@
+"""Request and response schemas (marshmallow): validation, serialisation and the OpenAPI doc.
+
+Input is strict: unknown fields, wrong types (``"done": "yes"``, ``{"$ne": 1}`` where a string
+belongs) and text MongoDB cannot store are 422s that name the field. Nothing a client sends is
+ever used as a query operator: every value reaching a query has been typed here first.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from flask import url_for
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from .dates import FAR_FUTURE, isoformat, to_storage
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}$"
+
+
+class Text(fields.String):
+    """A string MongoDB can store as given: valid Unicode (no lone surrogates), no NUL."""
+
+    def __init__(self, *args, trim: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.trim = trim
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("Not valid Unicode text.") from None
+        if "\x00" in text:
+            raise ValidationError("Must not contain NUL characters.")
+        return text.strip() if self.trim else text
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON ``true``/``false`` only (marshmallow would also take "yes", 1, "on")."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("Not a valid boolean: use true or false.")
+        return value
+
+
+class Timestamp(fields.Field):
+    """RFC 3339 with an explicit offset in, UTC milliseconds with ``Z`` out."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("metadata", {}).update(
+            {"type": "string", "format": "date-time", "example": "2026-11-21T09:30:00.123Z"}
+        )
+        super().__init__(*args, **kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return isoformat(value)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not _RFC3339.match(value):
+            raise ValidationError(
+                "Not an RFC 3339 date-time with an offset, e.g. 2026-11-21T09:30:00Z."
+            )
+        try:
+            parsed = datetime.fromisoformat(value.upper().replace(" ", "T"))
+            stored = to_storage(parsed)
+        except (ValueError, OverflowError):
+            raise ValidationError("Not a valid date-time.") from None
+        if stored >= FAR_FUTURE:
+            raise ValidationError("Must be before 9999-12-31T23:59:59Z.")
+        return stored
+
+
+class TodoInSchema(Schema):
+    """A todo as a client writes it (POST and PUT; PATCH loads it partially)."""
+
+    name = Text(required=True, trim=True, validate=validate.Length(1, 200))
+    task = Text(load_default="", validate=validate.Length(0, 10000))
+    done = StrictBoolean(load_default=False)
+    due_at = Timestamp(load_default=None, allow_none=True)
+    tags = fields.List(
+        Text(validate=validate.Length(1, 50)), load_default=list, validate=validate.Length(0, 20)
+    )
+
+    @validates("tags")
+    def _distinct_tags(self, value, **kwargs):
+        if len(set(value)) != len(value):
+            raise ValidationError("Tags must be distinct.")
+
+
+class TodoPatchSchema(TodoInSchema):
+    """The fields of a todo to change (PATCH; load it with ``partial=True``)."""
+
+
+class TodoSchema(Schema):
+    """A todo as the API returns it."""
+
+    id = fields.Function(lambda todo: str(todo["_id"]), metadata={"example": "6560f0c2a1b2c3d4e5f60718"})
+    url = fields.Function(
+        lambda todo: url_for("todos.get", todo_id=str(todo["_id"]), _external=True),
+        metadata={"format": "uri"},
+    )
+    name = fields.String()
+    task = fields.String()
+    done = fields.Boolean()
+    due_at = Timestamp(allow_none=True, dump_default=None)
+    tags = fields.List(fields.String(), dump_default=list)
+    created_at = Timestamp()
+    updated_at = Timestamp()
+
+
+class UserInSchema(Schema):
+    """A new account."""
+
+    username = Text(
+        required=True,
+        validate=validate.Regexp(
+            USERNAME_PATTERN, error="Use 3 to 32 characters of letters, digits, '_', '.', '-'."
+        ),
+    )
+    password = Text(required=True, load_only=True, validate=validate.Length(8, 128))
+
+
+class UserSchema(Schema):
+    """An account as the API returns it (never its password hash)."""
+
+    id = fields.Function(lambda user: str(user.id))
+    username = fields.String()
+    created_at = Timestamp()
+    url = fields.Function(lambda user: url_for("users.me", _external=True), metadata={"format": "uri"})
+
+
+class CredentialsSchema(Schema):
+    """Login credentials in a JSON body (HTTP Basic works too)."""
+
+    username = Text(required=True, validate=validate.Length(1, 256))
+    password = Text(required=True, validate=validate.Length(1, 1024))
+
+
+class TokenSchema(Schema):
+    """A fresh access and refresh token pair."""
+
+    access_token = fields.String()
+    refresh_token = fields.String()
+    token_type = fields.String(metadata={"example": "Bearer"})
+    expires_in = fields.Integer(metadata={"description": "Access token lifetime in seconds"})

@@ -1,0 +1,291 @@
+"""Todos: create, read, replace, patch, delete, and the cursor-paginated list.
+
+Every query is scoped by the caller's id, so another user's todo is a 404 exactly like a
+missing one. Writes are single atomic operations (``find_one_and_update`` /
+``find_one_and_delete``) whose filter carries the ``If-Match`` condition, so the precondition
+check and the write cannot be separated by another client's write.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bson import ObjectId
+from flask import Response, current_app, request, url_for
+from flask_jwt_extended import verify_jwt_in_request
+from flask_smorest import abort
+from marshmallow import RAISE, Schema, fields, validate
+from pymongo import ReturnDocument
+
+from .auth import current_owner
+from .dates import FAR_FUTURE, utcnow
+from .extensions import Blueprint
+from .models import Todo
+from .pagination import SORTS, paginate
+from .schemas import Text, Timestamp, TodoInSchema, TodoPatchSchema, TodoSchema
+
+blp = Blueprint("todos", __name__, url_prefix="/api/v1/todos", description="Todos")
+
+
+@blp.before_request
+def _authenticate():
+    # before argument parsing: a request without a valid token is a 401, whatever it carries
+    verify_jwt_in_request()
+
+_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+_NOT_FOUND = "No todo with this id."
+_READ_HEADERS = {"Cache-Control": "private, no-cache", "Vary": "Authorization"}
+_ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": "Current version"}}
+#: Internal fields never shown to clients.
+_PROJECTION = {"owner": 0}
+
+
+# --- storage helpers ------------------------------------------------------------------------
+
+def collection():
+    return Todo._get_collection()
+
+
+def etag(todo: dict) -> str:
+    """The strong ETag of a todo's current version."""
+    return f'"{todo["_id"]}.{todo["version"]}"'
+
+
+def stored_fields(data: dict) -> dict:
+    """Validated input as stored, with the sort keys it implies."""
+    fields_ = dict(data)
+    if "name" in data:
+        fields_["name_key"] = data["name"].casefold()
+    if "due_at" in data:
+        fields_["due_sort"] = data["due_at"] or FAR_FUTURE
+    return fields_
+
+
+def owned_filter(todo_id: str) -> dict:
+    """The filter for the caller's todo ``todo_id``; 404 for an id that cannot exist."""
+    if not _ID.match(todo_id):
+        abort(404, message=_NOT_FOUND)
+    return {"_id": ObjectId(todo_id), "owner": current_owner()}
+
+
+def conditional_filter(todo_id: str) -> dict:
+    """:func:`owned_filter` plus the request's ``If-Match`` as a condition on ``version``."""
+    query = owned_filter(todo_id)
+    if_match = request.if_match
+    if not if_match:
+        if current_app.config["REQUIRE_IF_MATCH"]:
+            abort(428, message="This write needs an If-Match header with the todo's ETag.")
+        return query
+    if if_match.star_tag:
+        return query
+    prefix = f"{query['_id']}."
+    versions = []
+    for tag in if_match.as_set(include_weak=False):
+        if tag.startswith(prefix) and tag[len(prefix):].isdigit():
+            versions.append(int(tag[len(prefix):]))
+    query["version"] = {"$in": versions}
+    return query
+
+
+def missing_or_changed(query: dict):
+    """Abort after a conditional write matched nothing: 412 if the todo exists, else 404."""
+    if "version" in query:
+        exists = collection().find_one({"_id": query["_id"], "owner": query["owner"]}, {"_id": 1})
+        if exists is not None:
+            abort(412, message="The todo has changed since that ETag; fetch it again.")
+    abort(404, message=_NOT_FOUND)
+
+
+def represent(todo: dict, status: int = 200, **headers):
+    """A todo response: body (dumped by the schema), ETag and cache headers."""
+    return todo, status, {"ETag": etag(todo), **_READ_HEADERS, **headers}
+
+
+def update(todo_id: str, changes: dict):
+    """Apply ``changes`` atomically under the request's conditions."""
+    query = conditional_filter(todo_id)
+    todo = collection().find_one_and_update(
+        query,
+        {"$set": {**stored_fields(changes), "updated_at": utcnow()}, "$inc": {"version": 1}},
+        projection=_PROJECTION,
+        return_document=ReturnDocument.AFTER,
+    )
+    if todo is None:
+        missing_or_changed(query)
+    return represent(todo)
+
+
+# --- views ----------------------------------------------------------------------------------
+
+class ListArgsSchema(Schema):
+    """Query parameters of the list."""
+
+    class Meta:
+        unknown = RAISE
+
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    cursor = Text(load_default=None, validate=validate.Length(1, 1000))
+    sort = Text(load_default="-created_at", validate=validate.OneOf(SORTS))
+    done = Text(validate=validate.OneOf(["true", "false"]))
+    tag = Text(validate=validate.Length(1, 50))
+    q = Text(validate=validate.Length(1, 200))
+    due_before = Timestamp()
+    due_after = Timestamp()
+    count = Text(load_default="false", validate=validate.OneOf(["true", "false"]))
+
+
+class PageMetaSchema(Schema):
+    limit = fields.Integer()
+    has_next = fields.Boolean()
+    has_prev = fields.Boolean()
+    next_cursor = fields.String(allow_none=True)
+    prev_cursor = fields.String(allow_none=True)
+    total = fields.Integer(metadata={"description": "Only with count=true"})
+
+
+class LinksSchema(Schema):
+    self = fields.String()
+    first = fields.String()
+    next = fields.String(allow_none=True)
+    prev = fields.String(allow_none=True)
+
+
+class TodoPageSchema(Schema):
+    items = fields.List(fields.Nested(TodoSchema))
+    page = fields.Nested(PageMetaSchema)
+    links = fields.Nested(LinksSchema)
+
+
+def _literal(text: str) -> str:
+    """``text`` as a regex matching only itself, in both PCRE (MongoDB) and Python (mongomock):
+    every ASCII character that is not a letter or digit is escaped."""
+    return "".join("\\" + c if c.isascii() and not c.isalnum() else c for c in text)
+
+
+def _list_match(args: dict) -> tuple[dict, dict]:
+    """The ``$match`` for the list, and the filter set its cursors are bound to."""
+    owner = current_owner()
+    match: dict = {"owner": owner}
+    filters = {"owner": str(owner)}
+    if "done" in args:
+        match["done"] = filters["done"] = args["done"] == "true"
+    if "tag" in args:
+        match["tags"] = filters["tag"] = args["tag"]
+    if "q" in args:
+        pattern = {"$regex": _literal(args["q"]), "$options": "i"}
+        match["$or"] = [{"name": pattern}, {"task": pattern}]
+        filters["q"] = args["q"]
+    due: dict = {}
+    # due_sort, not due_at: it is always a date, so undated todos never meet a null comparison
+    if "due_before" in args:
+        due["$lt"] = filters["due_before"] = args["due_before"]
+    if "due_after" in args:
+        due["$gt"] = filters["due_after"] = args["due_after"]
+        due.setdefault("$lt", FAR_FUTURE)
+    if due:
+        match["due_sort"] = due
+    return match, filters
+
+
+def _page_url(cursor: str | None) -> str:
+    params = {k: v for k, v in request.args.items() if k != "cursor"}
+    if cursor:
+        params["cursor"] = cursor
+    return url_for("todos.all", _external=True, **params)
+
+
+@blp.route("", methods=["GET"])
+@blp.arguments(ListArgsSchema, location="query")
+@blp.response(200, TodoPageSchema, headers={"Link": {"schema": {"type": "string"}}})
+def all(args):  # noqa: A001 (the endpoint is todos.all)
+    """List the caller's todos, a page at a time."""
+    match, filters = _list_match(args)
+    page = paginate(
+        collection(),
+        match,
+        sort=args["sort"],
+        limit=args["limit"],
+        cursor=args["cursor"],
+        filters=filters,
+        count=args["count"] == "true",
+        projection=_PROJECTION,
+    )
+    meta = {
+        "limit": page.limit,
+        "has_next": page.has_next,
+        "has_prev": page.has_prev,
+        "next_cursor": page.next_cursor,
+        "prev_cursor": page.prev_cursor,
+    }
+    if page.total is not None:
+        meta["total"] = page.total
+    links = {
+        "self": request.url,
+        "first": _page_url(None),
+        "next": _page_url(page.next_cursor) if page.next_cursor else None,
+        "prev": _page_url(page.prev_cursor) if page.prev_cursor else None,
+    }
+    link_header = ", ".join(
+        f'<{links[rel]}>; rel="{rel}"' for rel in ("next", "prev", "first") if links[rel]
+    )
+    headers = {"Link": link_header, **_READ_HEADERS}
+    return {"items": page.items, "page": meta, "links": links}, headers
+
+
+@blp.route("", methods=["POST"])
+@blp.arguments(TodoInSchema)
+@blp.response(201, TodoSchema, headers={"Location": {"schema": {"type": "string"}}, **_ETAG_HEADER})
+def new(data):
+    """Create a todo."""
+    now = utcnow()
+    todo = Todo(owner=current_owner(), created_at=now, updated_at=now, **stored_fields(data))
+    todo.save(force_insert=True)
+    stored = todo.to_mongo().to_dict()
+    url = url_for("todos.get", todo_id=str(todo.id), _external=True)
+    return represent(stored, 201, Location=url)
+
+
+@blp.route("/<todo_id>", methods=["GET"])
+@blp.response(200, TodoSchema, headers=_ETAG_HEADER)
+@blp.alt_response(304, description="Not modified (If-None-Match matched)")
+def get(todo_id):
+    """Return a todo."""
+    todo = collection().find_one(owned_filter(todo_id), _PROJECTION)
+    if todo is None:
+        abort(404, message=_NOT_FOUND)
+    tag = etag(todo)
+    if request.if_none_match.contains_weak(tag.strip('"')):
+        return Response(status=304, headers={"ETag": tag, **_READ_HEADERS})
+    return represent(todo)
+
+
+@blp.route("/<todo_id>", methods=["PUT"])
+@blp.arguments(TodoInSchema)
+@blp.response(200, TodoSchema, headers=_ETAG_HEADER)
+def put(data, todo_id):
+    """Replace a todo: omitted optional fields go back to their defaults."""
+    return update(todo_id, data)
+
+
+@blp.route("/<todo_id>", methods=["PATCH"])
+@blp.arguments(TodoPatchSchema(partial=True))
+@blp.response(200, TodoSchema, headers=_ETAG_HEADER)
+def patch(data, todo_id):
+    """Change the given fields of a todo; an empty object changes nothing."""
+    if not data:
+        query = conditional_filter(todo_id)
+        todo = collection().find_one(query, _PROJECTION)
+        if todo is None:
+            missing_or_changed(query)
+        return represent(todo)
+    return update(todo_id, data)
+
+
+@blp.route("/<todo_id>", methods=["DELETE"])
+@blp.response(204)
+def delete(todo_id):
+    """Delete a todo."""
+    query = conditional_filter(todo_id)
+    if collection().delete_one(query).deleted_count == 0:
+        missing_or_changed(query)
+    return "", 204
