@@ -36,8 +36,13 @@ _ID = re.compile(r"^[0-9a-fA-F]{24}$")
 _NOT_FOUND = "No todo with this id."
 _READ_HEADERS = {"Cache-Control": "private, no-cache", "Vary": "Authorization"}
 _ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": "Current version"}}
-#: Internal fields never shown to clients.
-_PROJECTION = {"owner": 0}
+#: What a todo read fetches: the representation, the version (ETag) and the sort keys
+#: (cursors); an inclusion list, so internal fields added later never leak.
+_PROJECTION = {
+    key: 1
+    for key in ("name", "task", "done", "due_at", "tags", "created_at", "updated_at",
+                "version", "name_key", "due_sort")
+}
 
 
 # --- storage helpers ------------------------------------------------------------------------

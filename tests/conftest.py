@@ -1,0 +1,92 @@
+"""Shared fixtures: an app on a fresh embedded (mongomock) store per test, a client, and an
+``auth`` helper that registers accounts and logs them in the way a client would."""
+
+from __future__ import annotations
+
+import pytest
+
+from mongo_todos import create_app
+
+#: Fast hashing for tests only: the production default (scrypt) is deliberately slow.
+TEST_CONFIG = {"TESTING": True, "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"}
+#: The environment a test app starts from (not the developer's own).
+TEST_ENV = {
+    "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+    "JWT_SECRET_KEY": "test-jwt-secret-key-that-is-long-enough-012345",
+    "RATELIMIT_ENABLED": "false",
+}
+
+
+@pytest.fixture
+def make_app():
+    """Build an app with extra configuration (each call starts a fresh in-memory store)."""
+
+    def _make(env: dict | None = None, **config):
+        return create_app({**TEST_CONFIG, **config}, env={**TEST_ENV, **(env or {})})
+
+    return _make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class Auth:
+    """Register and log in accounts through the API."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def register(self, username="alice", password="correct horse"):
+        response = self.client.post(
+            "/api/v1/users", json={"username": username, "password": password}
+        )
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def login(self, username="alice", password="correct horse"):
+        response = self.client.post("/api/v1/tokens", auth=(username, password))
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    def headers(self, username="alice", password="correct horse"):
+        """Register (if needed) and log in; the Authorization header of the access token."""
+        exists = self.client.post("/api/v1/tokens", auth=(username, password))
+        tokens = exists.get_json() if exists.status_code == 200 else None
+        if tokens is None:
+            self.register(username, password)
+            tokens = self.login(username, password)
+        return bearer(tokens["access_token"])
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def auth(client):
+    return Auth(client)
+
+
+def assert_problem(response, status: int, *fields: str) -> dict:
+    """The response is a problem+json of ``status``, with errors for exactly ``fields``."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == status
+    assert body["type"] == "about:blank"
+    assert body["title"] and body["detail"]
+    if fields:
+        assert set(body.get("errors", {})) == set(fields), body
+    return body

@@ -1,0 +1,75 @@
+"""Settings come from the environment; invalid values stop start-up with a clear message."""
+
+from datetime import timedelta
+
+import pytest
+
+from mongo_todos import ConfigError, create_app
+from mongo_todos.settings import from_env
+
+
+def test_defaults_run_on_a_laptop():
+    config = from_env({})
+    assert config["MONGODB_URI"] is None and config["EMBEDDED_DB"] is True
+    assert len(config["SECRET_KEY"]) >= 32 and config["SECRET_KEY"] != config["JWT_SECRET_KEY"]
+    assert config["JWT_ACCESS_TOKEN_EXPIRES"] == timedelta(seconds=900)
+    assert config["JWT_REFRESH_TOKEN_EXPIRES"] == timedelta(seconds=2592000)
+    assert config["REGISTRATION_OPEN"] is True and config["REQUIRE_IF_MATCH"] is False
+    assert config["RATELIMIT_ENABLED"] is True
+    assert config["RATELIMIT_DEFAULT"] == "300 per minute"
+    assert config["RATELIMIT_TOKEN"] == "10 per minute"
+    assert config["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert config["TRUSTED_PROXY_COUNT"] == 0
+    assert config["MAX_CONTENT_LENGTH"] == 1048576
+    assert config["CORS_ORIGINS"] == []
+    assert config["LOG_LEVEL"] == "INFO"
+
+
+def test_values_are_parsed():
+    config = from_env(
+        {
+            "MONGODB_URI": "mongodb://db:27017/todos",
+            "SECRET_KEY": "s" * 32,
+            "JWT_SECRET_KEY": "j" * 40,
+            "JWT_ACCESS_TOKEN_EXPIRES": "60",
+            "REGISTRATION_OPEN": "false",
+            "REQUIRE_IF_MATCH": "yes",
+            "RATELIMIT_DEFAULT": "5/second",
+            "RATELIMIT_STORAGE_URI": "redis://localhost:6379/0",
+            "TRUSTED_PROXY_COUNT": "1",
+            "CORS_ORIGINS": "https://a.example, http://localhost:3000/",
+            "LOG_LEVEL": "debug",
+        }
+    )
+    assert config["EMBEDDED_DB"] is False
+    assert config["JWT_ACCESS_TOKEN_EXPIRES"] == timedelta(seconds=60)
+    assert config["REGISTRATION_OPEN"] is False and config["REQUIRE_IF_MATCH"] is True
+    assert config["CORS_ORIGINS"] == ["https://a.example", "http://localhost:3000"]
+    assert config["LOG_LEVEL"] == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"MONGODB_URI": "http://db"}, "MONGODB_URI"),
+        ({"MONGODB_URI": "mongodb://db"}, "SECRET_KEY is required"),
+        ({"SECRET_KEY": "short"}, "at least 32 bytes"),
+        ({"JWT_ACCESS_TOKEN_EXPIRES": "soon"}, "JWT_ACCESS_TOKEN_EXPIRES='soon' is not a whole"),
+        ({"JWT_REFRESH_TOKEN_EXPIRES": "0"}, "at least 1"),
+        ({"REGISTRATION_OPEN": "maybe"}, "REGISTRATION_OPEN='maybe' is not a boolean"),
+        ({"RATELIMIT_DEFAULT": "lots"}, "RATELIMIT_DEFAULT='lots' is not a rate limit"),
+        ({"RATELIMIT_STORAGE_URI": "memcached://x"}, "RATELIMIT_STORAGE_URI"),
+        ({"TRUSTED_PROXY_COUNT": "-1"}, "at least 0"),
+        ({"MAX_CONTENT_LENGTH": "10"}, "MAX_CONTENT_LENGTH"),
+        ({"CORS_ORIGINS": "example.com"}, "CORS_ORIGINS entry 'example.com'"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+    ],
+)
+def test_invalid_values_stop_start_up(env, message):
+    with pytest.raises(ConfigError, match=message):
+        create_app(env=env)
+
+
+def test_embedded_store_says_data_lives_in_memory(caplog):
+    create_app(env={})
+    assert "Data lives only in this process" in caplog.text
