@@ -63,7 +63,7 @@ def _configure_logging(level: str) -> None:
 def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = None) -> Flask:
     """Build the app from environment variables (``env``, default ``os.environ``), with
     ``config`` overriding them (tests use it). Raises ConfigError on an invalid setting."""
-    from . import auth, errors, models, tokens, todos, users
+    from . import auth, errors, models, todos, tokens, users
     from .extensions import Api, db
 
     app = Flask(__name__)

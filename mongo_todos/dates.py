@@ -7,7 +7,7 @@ returns): the representation a client gets back from a write is the one it reads
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 #: The stored sort key of a todo without a due date: later than any real date (see models.Todo).
 FAR_FUTURE = datetime(9999, 12, 31, 23, 59, 59, 999000)
@@ -16,13 +16,13 @@ FAR_FUTURE = datetime(9999, 12, 31, 23, 59, 59, 999000)
 def to_storage(value: datetime) -> datetime:
     """``value`` as MongoDB keeps it: naive UTC, millisecond precision."""
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def utcnow() -> datetime:
     """The current time as stored."""
-    return to_storage(datetime.now(timezone.utc))
+    return to_storage(datetime.now(UTC))
 
 
 def isoformat(value: datetime | None) -> str | None:
@@ -30,5 +30,5 @@ def isoformat(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"

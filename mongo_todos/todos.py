@@ -125,9 +125,6 @@ def update(todo_id: str, changes: dict):
 class ListArgsSchema(Schema):
     """Query parameters of the list."""
 
-    class Meta:
-        unknown = RAISE
-
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
     cursor = Text(load_default=None, validate=validate.Length(1, 1000))
     sort = Text(load_default="-created_at", validate=validate.OneOf(SORTS))
@@ -200,7 +197,7 @@ def _page_url(cursor: str | None) -> str:
 
 
 @blp.route("", methods=["GET"])
-@blp.arguments(ListArgsSchema, location="query")
+@blp.arguments(ListArgsSchema, location="query", unknown=RAISE)  # typos are errors
 @blp.response(200, TodoPageSchema, headers={"Link": {"schema": {"type": "string"}}})
 def all(args):  # noqa: A001 (the endpoint is todos.all)
     """List the caller's todos, a page at a time."""
