@@ -23,3 +23,5 @@ access_log_format = (
 )
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# gunicorn's control socket is for interactive administration; containers don't need it
+control_socket_disable = True

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 import mongoengine
 from flask import Flask
+from pymongo.errors import PyMongoError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import settings
 from .settings import ConfigError
@@ -63,7 +65,7 @@ def _configure_logging(level: str) -> None:
 def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = None) -> Flask:
     """Build the app from environment variables (``env``, default ``os.environ``), with
     ``config`` overriding them (tests use it). Raises ConfigError on an invalid setting."""
-    from . import auth, errors, models, todos, tokens, users
+    from . import auth, docs, errors, models, ratelimit, todos, tokens, users
     from .extensions import Api, db
 
     app = Flask(__name__)
@@ -110,14 +112,62 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
     )
     for blueprint in (users.blp, tokens.blp, todos.blp):
         api.register_blueprint(blueprint)
+    app.register_blueprint(docs.blp)
+    _register_probes(app)
+    app.extensions["mongo_todos_limiter"] = ratelimit.init_app(app)
+    _configure_cors(app)
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        n = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
 
     from .cli import register as register_cli
 
     register_cli(app)
+    return app
 
+
+def _register_probes(app: Flask) -> None:
     @app.get("/healthz")
     def healthz():
         """The process is up."""
         return {"status": "ok"}
 
-    return app
+    @app.get("/readyz")
+    def readyz():
+        """MongoDB (and a remote rate-limit storage) answer: the process can serve."""
+        from .errors import problem
+        from .models import User
+
+        checks = {}
+        try:
+            User._get_db().command("ping")
+            checks["mongodb"] = "ok"
+        except PyMongoError as err:
+            checks["mongodb"] = f"unavailable: {err.__class__.__name__}"
+        limiter = app.extensions.get("mongo_todos_limiter")
+        if limiter is not None and not app.config["RATELIMIT_STORAGE_URI"].startswith("memory"):
+            checks["ratelimit_storage"] = "ok" if limiter.storage.check() else "unavailable"
+        if all(v == "ok" for v in checks.values()):
+            return {"status": "ok", "checks": checks}
+        response = problem(503, "Not ready: " + ", ".join(
+            f"{k} {v}" for k, v in checks.items() if v != "ok"), headers={"Retry-After": "5"})
+        return response
+
+
+def _configure_cors(app: Flask) -> None:
+    origins = app.config["CORS_ORIGINS"]
+    if not origins:
+        return
+    from flask_cors import CORS
+
+    CORS(
+        app,
+        resources={r"/api/*": {"origins": origins}},
+        allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match",
+                       "Idempotency-Key", "X-Request-ID"],
+        expose_headers=["ETag", "Link", "Location", "Retry-After", "X-RateLimit-Limit",
+                        "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-Request-ID"],
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        max_age=600,
+        vary_header=True,
+    )

@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
             "workers": 1,  # the embedded store lives in one process
             "accesslog": "-",
             "graceful_timeout": 10,
+            "control_socket_disable": True,
         },
     ).run()
 

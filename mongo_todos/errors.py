@@ -94,6 +94,8 @@ def handle_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
     if status == 422 and errors and detail == error.description:
         detail = "The request has invalid fields: " + ", ".join(sorted(errors)) + "."
+    elif status == 429:
+        detail = f"Rate limit exceeded ({error.description}); retry after Retry-After seconds."
     return problem(status, detail, title=error.name, errors=errors, headers=headers)
 
 

@@ -1,28 +1,86 @@
-"""Extensions, created once at import and bound to an app by ``create_app``."""
+"""Extensions, created once at import and bound to an app by ``create_app``, and the
+flask-smorest classes adapted to problem+json."""
 
 from __future__ import annotations
 
+import http
+
+from apispec import BasePlugin
 from flask_jwt_extended import JWTManager
 from flask_mongoengine import MongoEngine
 from flask_smorest import Api as _Api
 from flask_smorest import Blueprint as _Blueprint
+from flask_smorest.spec import prepare_response
+from marshmallow import Schema, fields
 
 from . import errors
 from .body import parser
 
+db = MongoEngine()
+jwt = JWTManager()
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details: the body of every error."""
+
+    type = fields.String(metadata={"example": "about:blank"})
+    title = fields.String(metadata={"example": "Not Found"})
+    status = fields.Integer(metadata={"example": 404})
+    detail = fields.String(metadata={"example": "No todo with this id."})
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Messages per field (422)"},
+    )
+
+
+class ProblemResponses(BasePlugin):
+    """Document, on every operation, the error responses the service can give it."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for method, operation in (operations or {}).items():
+            codes = {429, 500, 503}
+            if operation.get("security") != []:
+                codes.add(401)
+            if method in ("post", "put", "patch"):
+                codes |= {400, 413, 415, 422}
+            if "{todo_id}" in (path or ""):
+                codes.add(404)
+                if method in ("put", "patch", "delete"):
+                    codes |= {412, 428}
+            if method == "get" and path.endswith("/todos"):
+                codes |= {400, 422}
+            responses = operation.setdefault("responses", {})
+            for code in sorted(codes):
+                responses.setdefault(str(code), http.HTTPStatus(code).name)
+
 
 class Api(_Api):
-    """flask-smorest's Api with problem+json error bodies."""
+    """flask-smorest's Api with problem+json error bodies, in responses and in the spec."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def __init__(self, app=None, *, spec_kwargs=None):
+        spec_kwargs = dict(spec_kwargs or {})
+        spec_kwargs.setdefault("extra_plugins", []).append(ProblemResponses())
+        super().__init__(app, spec_kwargs=spec_kwargs)
 
     def handle_http_exception(self, error):
         return errors.handle_http_exception(error)
+
+    def _register_responses(self):
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, errors.PROBLEM_JSON)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Any other error", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, errors.PROBLEM_JSON)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
 class Blueprint(_Blueprint):
     """flask-smorest's Blueprint reading bodies through :mod:`mongo_todos.body`."""
 
     ARGUMENTS_PARSER = parser
-
-
-db = MongoEngine()
-jwt = JWTManager()

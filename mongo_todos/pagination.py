@@ -92,14 +92,23 @@ def read_cursor(token: str, sort: str, fp: str) -> tuple[object, ObjectId, str]:
         if direction not in ("next", "prev"):
             raise ValueError("bad direction")
     except (BadData, KeyError, TypeError, ValueError, InvalidId):
-        abort(400, messages={"cursor": ["Not a valid cursor: it was altered or cut short."]})
+        abort(
+            400,
+            message="The cursor is not one this service issued.",
+            messages={"cursor": ["Not a valid cursor: it was altered or cut short."]},
+        )
     if data.get("s") != sort:
         abort(
             422,
+            message="The cursor belongs to another listing.",
             messages={"cursor": [f"This cursor is for sort {data.get('s')!r}, not {sort!r}."]},
         )
     if data.get("f") != fp:
-        abort(422, messages={"cursor": ["This cursor was made for other filters or another user."]})
+        abort(
+            422,
+            message="The cursor belongs to another listing.",
+            messages={"cursor": ["This cursor was made for other filters or another user."]},
+        )
     return key, item_id, direction
 
 

@@ -21,12 +21,20 @@ _RFC3339 = re.compile(
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}$"
 
 
+#: What the OpenAPI document says of text fields (Text enforces it): no NUL, and for names
+#: at least one character that is not white space.
+NO_NUL = {"pattern": "^[^\\x00]*$"}
+NOT_BLANK = {"pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"}
+
+
 class Text(fields.String):
     """A string MongoDB can store as given: valid Unicode (no lone surrogates), no NUL."""
 
     def __init__(self, *args, trim: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.trim = trim
+        if not any(isinstance(v, validate.Regexp) for v in self.validators):
+            self.metadata = {**NO_NUL, **self.metadata}
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -78,12 +86,15 @@ class Timestamp(fields.Field):
 class TodoInSchema(Schema):
     """A todo as a client writes it (POST and PUT; PATCH loads it partially)."""
 
-    name = Text(required=True, trim=True, validate=validate.Length(1, 200))
+    name = Text(required=True, trim=True, validate=validate.Length(1, 200), metadata=NOT_BLANK)
     task = Text(load_default="", validate=validate.Length(0, 10000))
     done = StrictBoolean(load_default=False)
     due_at = Timestamp(load_default=None, allow_none=True)
     tags = fields.List(
-        Text(validate=validate.Length(1, 50)), load_default=list, validate=validate.Length(0, 20)
+        Text(validate=validate.Length(1, 50)),
+        load_default=list,
+        validate=validate.Length(0, 20),
+        metadata={"uniqueItems": True},
     )
 
     @validates("tags")

@@ -8,6 +8,7 @@ check and the write cannot be separated by another client's write.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from bson import ObjectId
@@ -29,8 +30,10 @@ blp = Blueprint("todos", __name__, url_prefix="/api/v1/todos", description="Todo
 
 @blp.before_request
 def _authenticate():
-    # before argument parsing: a request without a valid token is a 401, whatever it carries
-    verify_jwt_in_request()
+    # before argument parsing: a request without a valid token is a 401, whatever it carries;
+    # CORS preflights carry no credentials and are answered without them
+    if request.method != "OPTIONS":
+        verify_jwt_in_request()
 
 _ID = re.compile(r"^[0-9a-fA-F]{24}$")
 _NOT_FOUND = "No todo with this id."
@@ -198,7 +201,8 @@ def _page_url(cursor: str | None) -> str:
 
 @blp.route("", methods=["GET"])
 @blp.arguments(ListArgsSchema, location="query", unknown=RAISE)  # typos are errors
-@blp.response(200, TodoPageSchema, headers={"Link": {"schema": {"type": "string"}}})
+@blp.response(200, TodoPageSchema, headers={"Link": {"schema": {"type": "string"}}, **_ETAG_HEADER})
+@blp.alt_response(304, description="Not modified (If-None-Match matched)")
 def all(args):  # noqa: A001 (the endpoint is todos.all)
     """List the caller's todos, a page at a time."""
     match, filters = _list_match(args)
@@ -230,7 +234,14 @@ def all(args):  # noqa: A001 (the endpoint is todos.all)
     link_header = ", ".join(
         f'<{links[rel]}>; rel="{rel}"' for rel in ("next", "prev", "first") if links[rel]
     )
-    headers = {"Link": link_header, **_READ_HEADERS}
+    # the page is a function of the URL and the versions of its items (and the total)
+    digest = hashlib.sha256(f"{request.url}|{page.total}|{page.has_prev}|{page.has_next}".encode())
+    for todo in page.items:
+        digest.update(f"|{todo['_id']}.{todo['version']}".encode())
+    tag = digest.hexdigest()[:32]
+    headers = {"Link": link_header, "ETag": f'"{tag}"', **_READ_HEADERS}
+    if request.if_none_match.contains_weak(tag):
+        return Response(status=304, headers=headers)
     return {"items": page.items, "page": meta, "links": links}, headers
 
 

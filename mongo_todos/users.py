@@ -25,8 +25,8 @@ def create_user(username: str, password: str) -> User:
 @blp.doc(security=[])
 @blp.arguments(UserInSchema)
 @blp.response(201, UserSchema, headers={"Location": {"schema": {"type": "string"}}})
-@blp.alt_response(409, description="Username taken")
-@blp.alt_response(403, description="Registration is closed")
+@blp.alt_response(409, response="CONFLICT")  # username taken
+@blp.alt_response(403, response="FORBIDDEN")  # registration closed
 def new(data):
     """Create an account."""
     if not current_app.config["REGISTRATION_OPEN"]:

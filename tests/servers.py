@@ -60,3 +60,44 @@ def running(args: list[str], port: int, env: dict | None = None):
 def embedded_server(port: int):
     """The README's quick start server, on another port."""
     return running([sys.executable, "-m", "mongo_todos", "--port", str(port)], port)
+
+
+def gunicorn_server(port: int, env: dict | None = None, workers: int = 1):
+    """The production command (gunicorn with config/gunicorn.conf.py), on a loopback port."""
+    return running(
+        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
+         "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
+        port,
+        env,
+    )
+
+
+class RedisServer:
+    """A throwaway redis-server on a free loopback port, no persistence."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise TimeoutError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)

@@ -255,3 +255,10 @@ def test_lists_are_per_user(client, auth, headers, todo):
     assert names == ["buy"]
     names = [t["name"] for t in client.get("/api/v1/todos", headers=mallory).get_json()["items"]]
     assert names == ["mallory's"]
+
+
+def test_early_years_round_trip_as_rfc3339(client, headers):
+    # found by schemathesis: strftime's %Y gave "106-05-03..." for the year 106
+    response = client.post("/api/v1/todos", json={"name": "x", "due_at": "0106-05-03T12:58:37.92Z"},
+                           headers=headers)
+    assert response.get_json()["due_at"] == "0106-05-03T12:58:37.920Z"

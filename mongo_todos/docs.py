@@ -1,0 +1,52 @@
+"""``GET /docs``: interactive API documentation (Swagger UI) served from the installed
+``swagger-ui-bundle`` package, so it works with no internet access."""
+
+from __future__ import annotations
+
+from flask import Blueprint, send_from_directory, url_for
+from swagger_ui_bundle import swagger_ui_path
+
+blp = Blueprint("docs", __name__)
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>mongo_todos API</title>
+  <link rel="stylesheet" href="{css}">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="{bundle}"></script>
+  <script src="{preset}"></script>
+  <script>
+    window.ui = SwaggerUIBundle({{
+      url: "{spec}",
+      dom_id: "#swagger-ui",
+      presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+      layout: "StandaloneLayout",
+      persistAuthorization: true
+    }});
+  </script>
+</body>
+</html>
+"""
+
+
+@blp.get("/docs")
+def page():
+    """The documentation page."""
+    asset = lambda name: url_for("docs.asset", filename=name)  # noqa: E731
+    html = _PAGE.format(
+        css=asset("swagger-ui.css"),
+        bundle=asset("swagger-ui-bundle.js"),
+        preset=asset("swagger-ui-standalone-preset.js"),
+        spec=url_for("api-docs.openapi_json"),
+    )
+    return html, 200, {"Content-Type": "text/html; charset=utf-8"}
+
+
+@blp.get("/docs/static/<path:filename>")
+def asset(filename):
+    """Swagger UI's own files, from the installed package."""
+    return send_from_directory(swagger_ui_path, filename, max_age=86400)
