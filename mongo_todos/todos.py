@@ -21,7 +21,7 @@ from pymongo import ReturnDocument
 from .auth import current_owner
 from .dates import FAR_FUTURE, utcnow
 from .extensions import Blueprint
-from .models import Todo
+from .models import Todo, atomic
 from .pagination import SORTS, paginate
 from .schemas import Text, Timestamp, TodoInSchema, TodoPatchSchema, TodoSchema
 
@@ -112,12 +112,13 @@ def represent(todo: dict, status: int = 200, **headers):
 def update(todo_id: str, changes: dict):
     """Apply ``changes`` atomically under the request's conditions."""
     query = conditional_filter(todo_id)
-    todo = collection().find_one_and_update(
-        query,
-        {"$set": {**stored_fields(changes), "updated_at": utcnow()}, "$inc": {"version": 1}},
-        projection=_PROJECTION,
-        return_document=ReturnDocument.AFTER,
-    )
+    with atomic():
+        todo = collection().find_one_and_update(
+            query,
+            {"$set": {**stored_fields(changes), "updated_at": utcnow()}, "$inc": {"version": 1}},
+            projection=_PROJECTION,
+            return_document=ReturnDocument.AFTER,
+        )
     if todo is None:
         missing_or_changed(query)
     return represent(todo)
@@ -299,6 +300,8 @@ def patch(data, todo_id):
 def delete(todo_id):
     """Delete a todo."""
     query = conditional_filter(todo_id)
-    if collection().delete_one(query).deleted_count == 0:
+    with atomic():
+        deleted = collection().delete_one(query).deleted_count
+    if not deleted:
         missing_or_changed(query)
     return "", 204
