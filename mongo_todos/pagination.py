@@ -132,8 +132,11 @@ def paginate(
     if cursor is not None:
         key, item_id, direction = read_cursor(cursor, sort, fp)
         # moving forward on a descending sort, or backward on an ascending one, goes down
-        op = "$lt" if descending == (direction == "next") else "$gt"
-        bound = {"$or": [{field: {op: key}}, {field: key, "_id": {op: item_id}}]}
+        down = descending == (direction == "next")
+        op, op_or_equal = ("$lt", "$lte") if down else ("$gt", "$gte")
+        # (key, _id) beyond the boundary, written so that the plain range on the key becomes
+        # the bounds of the index scan and the $or only filters the ties at its start
+        bound = {field: {op_or_equal: key}, "$or": [{field: {op: key}}, {"_id": {op: item_id}}]}
         bounded = {"$and": [match, bound]}
     order = -1 if descending else 1
     if direction == "prev":
