@@ -43,6 +43,44 @@ def init_db_command() -> None:
     click.echo("indexes are in place")
 
 
+@click.command("seed")
+@click.option("--users", default=3, show_default=True, type=click.IntRange(1, 1000),
+              help="Demo accounts: demo, demo2, demo3, ...")
+@click.option("--todos-per-user", default=100, show_default=True, type=click.IntRange(0, 1_000_000))
+@click.option("--seed", "seed_value", default=0, show_default=True, type=int,
+              help="Same seed, same data: runs are repeatable.")
+@click.option("--reset", is_flag=True, help="Delete the demo accounts' todos first.")
+@click.option("--password", default=None, help="Password of new demo accounts [demo-password].")
+def seed_command(users, todos_per_user, seed_value, reset, password):
+    """Create demo accounts and todos (idempotent: a second run adds nothing)."""
+    from flask import current_app
+    from rich.progress import Progress
+
+    from .seed import DEMO_PASSWORD, seed
+
+    if current_app.config["EMBEDDED_DB"]:
+        click.echo(
+            "warning: MONGODB_URI is not set; the seeded data lives only in this command's "
+            "process. To serve demo data without MongoDB run: python -m mongo_todos --demo-todos N",
+            err=True,
+        )
+    with Progress(transient=False) as progress:
+        task = progress.add_task("todos", total=users * todos_per_user)
+        credentials = seed(
+            users=users,
+            todos_per_user=todos_per_user,
+            seed=seed_value,
+            reset=reset,
+            password=password or DEMO_PASSWORD,
+            on_progress=lambda n: progress.advance(task, n),
+        )
+    click.echo(f"seeded {users} account(s) with {todos_per_user} todos each")
+    for username, pw in credentials:
+        click.echo(f"  username={username} password={pw}")
+    click.echo("(accounts that already existed keep the password they had)")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(db_cli)
+    app.cli.add_command(seed_command)

@@ -1,0 +1,22 @@
+#!/usr/bin/env python3
+"""Fill mongo_todos with demo accounts and todos.
+
+Same as ``flask --app mongo_todos seed``; settings (MONGODB_URI, ...) come from the
+environment. Run it with the project's environment, e.g.::
+
+    MONGODB_URI=mongodb://localhost:27017/mongo_todos SECRET_KEY=... JWT_SECRET_KEY=... \\
+        .venv/bin/python scripts/seed.py --users 3 --todos-per-user 500 --seed 42
+"""
+
+import sys
+
+from mongo_todos import ConfigError, create_app
+from mongo_todos.cli import seed_command
+
+if __name__ == "__main__":
+    try:
+        app = create_app()
+    except ConfigError as err:
+        sys.exit(f"seed: invalid setting: {err}")
+    with app.app_context():
+        seed_command.main(args=sys.argv[1:], prog_name="scripts/seed.py", standalone_mode=True)
