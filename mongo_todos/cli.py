@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
 from mongoengine.errors import NotUniqueError
 
@@ -44,6 +44,7 @@ def init_db_command() -> None:
 
 
 @click.command("seed")
+@with_appcontext
 @click.option("--users", default=3, show_default=True, type=click.IntRange(1, 1000),
               help="Demo accounts: demo, demo2, demo3, ...")
 @click.option("--todos-per-user", default=100, show_default=True, type=click.IntRange(0, 1_000_000))

@@ -134,9 +134,13 @@ def paginate(
         # moving forward on a descending sort, or backward on an ascending one, goes down
         down = descending == (direction == "next")
         op, op_or_equal = ("$lt", "$lte") if down else ("$gt", "$gte")
-        # (key, _id) beyond the boundary, written so that the plain range on the key becomes
-        # the bounds of the index scan and the $or only filters the ties at its start
-        bound = {field: {op_or_equal: key}, "$or": [{field: {op: key}}, {"_id": {op: item_id}}]}
+        # (key, _id) beyond the boundary. The range on the key bounds the index scan; each
+        # $or branch is itself an index range that yields (key, _id) order, so the planner can
+        # also merge the two (SORT_MERGE) and skip a long run of equal keys (undated todos)
+        bound = {
+            field: {op_or_equal: key},
+            "$or": [{field: {op: key}}, {field: key, "_id": {op: item_id}}],
+        }
         bounded = {"$and": [match, bound]}
     order = -1 if descending else 1
     if direction == "prev":

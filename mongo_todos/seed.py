@@ -2,7 +2,8 @@
 
 Used by ``python -m mongo_todos`` (the embedded demo), ``flask --app mongo_todos seed`` and
 ``scripts/seed.py``. Todo ids are derived from ``(seed, username, index)``, so a second run with
-the same arguments inserts nothing new: accounts and todos are never duplicated.
+the same arguments inserts nothing new: accounts and todos are never duplicated. Dates are
+spread around the start of the current UTC day, so the same seed gives the same data all day.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bson import ObjectId
 from pymongo.errors import BulkWriteError
@@ -69,6 +70,7 @@ def seed(
     reset: bool = False,
     password: str = DEMO_PASSWORD,
     on_progress: Callable[[int], None] | None = None,
+    now: datetime | None = None,
 ) -> list[tuple[str, str]]:
     """Create ``users`` demo accounts with ``todos_per_user`` todos each.
 
@@ -77,6 +79,7 @@ def seed(
     """
     from .users import create_user
 
+    anchor = now or utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     credentials = []
     for username in demo_usernames(users):
         user = User.objects(username_key=username).first() or create_user(username, password)
@@ -85,10 +88,9 @@ def seed(
         if reset:
             collection.delete_many({"owner": user.id})
         rng = random.Random(f"{seed}:{username}")
-        now = utcnow()
         batch = []
         for index in range(todos_per_user):
-            batch.append(_todo(rng, user.id, _todo_id(seed, username, index), now))
+            batch.append(_todo(rng, user.id, _todo_id(seed, username, index), anchor))
             if len(batch) == BATCH_SIZE or index == todos_per_user - 1:
                 _insert_new(collection, batch)
                 if on_progress:

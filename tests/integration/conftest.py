@@ -1,0 +1,68 @@
+"""The real-MongoDB suite: runs when ``MONGODB_URI`` points to a reachable server (e.g.
+``docker compose --profile test run --rm integration``), and is skipped, saying why, otherwise.
+
+Each test gets a database of its own (the URI's database name plus a random suffix), dropped
+afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from conftest import TEST_CONFIG, TEST_ENV
+from mongo_todos import create_app
+
+URI = os.environ.get("MONGODB_URI", "")
+
+
+def pytest_collection_modifyitems(items):
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.fspath).startswith(here):
+            item.add_marker(pytest.mark.mongodb)
+
+
+@pytest.fixture(scope="session")
+def server_uri() -> str:
+    if not URI:
+        pytest.skip("MONGODB_URI is not set: this suite needs a real MongoDB server "
+                    "(docker compose --profile test run --rm integration)")
+    client = MongoClient(URI, serverSelectionTimeoutMS=2000)
+    try:
+        client.admin.command("ping")
+    except PyMongoError as err:
+        pytest.skip(f"MongoDB at MONGODB_URI is not reachable: {err.__class__.__name__}")
+    finally:
+        client.close()
+    return URI
+
+
+@pytest.fixture
+def database_uri(server_uri):
+    parts = urlsplit(server_uri)
+    name = (parts.path.strip("/") or "mongo_todos") + "_" + secrets.token_hex(4)
+    uri = urlunsplit(parts._replace(path=f"/{name}"))
+    yield uri
+    client = MongoClient(server_uri, serverSelectionTimeoutMS=2000)
+    client.drop_database(name)
+    client.close()
+
+
+@pytest.fixture
+def make_app(database_uri):
+    def _make(env: dict | None = None, **config):
+        app = create_app({**TEST_CONFIG, **config},
+                         env={**TEST_ENV, "MONGODB_URI": database_uri, **(env or {})})
+        with app.app_context():
+            from mongo_todos.models import create_indexes
+
+            create_indexes()  # what `flask db init` does at deploy time
+        return app
+
+    return _make

@@ -1,0 +1,108 @@
+"""Demo data: deterministic, idempotent, batched; the CLI prints credentials."""
+
+import mongomock
+import pytest
+
+from mongo_todos.models import Todo, User
+from mongo_todos.seed import BATCH_SIZE, seed
+
+
+def snapshot(app):
+    with app.app_context():
+        return sorted(
+            (str(t["_id"]), t["name"], t["done"], str(t["due_at"]), tuple(t["tags"]))
+            for t in Todo._get_collection().find()
+        )
+
+
+def test_same_seed_same_data(make_app):
+    first, second = make_app(), None
+    with first.app_context():
+        seed(users=2, todos_per_user=30, seed=5)
+    data = snapshot(first)
+    second = make_app()
+    with second.app_context():
+        seed(users=2, todos_per_user=30, seed=5)
+    assert snapshot(second) == data and len(data) == 60
+    third = make_app()
+    with third.app_context():
+        seed(users=2, todos_per_user=30, seed=6)
+    assert snapshot(third) != data
+
+
+def test_running_twice_duplicates_nothing(app):
+    with app.app_context():
+        seed(users=3, todos_per_user=20, seed=1)
+        credentials = seed(users=3, todos_per_user=20, seed=1)
+        assert [u for u, _ in credentials] == ["demo", "demo2", "demo3"]
+        assert User.objects.count() == 3
+        assert Todo.objects.count() == 60
+
+
+def test_reset_replaces_the_demo_todos(app):
+    with app.app_context():
+        seed(users=1, todos_per_user=10, seed=1)
+        seed(users=1, todos_per_user=4, seed=2, reset=True)
+        assert Todo.objects.count() == 4
+
+
+def test_inserts_in_batches(app, monkeypatch):
+    calls = []
+    original = mongomock.collection.Collection.insert_many
+
+    def spy(self, documents, *args, **kwargs):
+        calls.append(len(documents))
+        return original(self, documents, *args, **kwargs)
+
+    monkeypatch.setattr(mongomock.collection.Collection, "insert_many", spy)
+    with app.app_context():
+        seed(users=1, todos_per_user=2 * BATCH_SIZE + 5, seed=0)
+    assert calls == [BATCH_SIZE, BATCH_SIZE, 5]
+
+
+def test_seeded_todos_are_valid_representations(app, client):
+    with app.app_context():
+        seed(users=1, todos_per_user=50, seed=3)
+    token = client.post("/api/v1/tokens", auth=("demo", "demo-password")).get_json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    body = client.get("/api/v1/todos?limit=100&count=true", headers=headers).get_json()
+    assert body["page"]["total"] == 50
+    assert {t["name"].split()[0] for t in body["items"]} > {"Buy"} or len(body["items"]) == 50
+    assert any(t["due_at"] is None for t in body["items"])
+    assert any(t["done"] for t in body["items"]) and any(not t["done"] for t in body["items"])
+    # undated todos still sort last by due date
+    due = [t["due_at"] for t in client.get("/api/v1/todos?limit=100&sort=due_at",
+                                            headers=headers).get_json()["items"]]
+    dated = [d for d in due if d]
+    assert due == dated + [None] * (len(due) - len(dated)) and dated == sorted(dated)
+
+
+def test_seed_command_prints_progress_and_credentials(runner):
+    result = runner.invoke(args=["seed", "--users", "2", "--todos-per-user", "15", "--seed", "9"])
+    assert result.exit_code == 0, result.output
+    assert "seeded 2 account(s) with 15 todos each" in result.output
+    assert "username=demo password=demo-password" in result.output
+    assert "username=demo2 password=demo-password" in result.output
+    assert "100%" in result.output  # the progress bar ran to the end
+
+
+@pytest.mark.parametrize("args", [["--users", "0"], ["--todos-per-user", "-1"], ["--seed", "x"]])
+def test_seed_command_rejects_bad_options(runner, args):
+    result = runner.invoke(args=["seed", *args])
+    assert result.exit_code == 2 and "Invalid value" in result.output
+
+
+def test_seed_script_runs_standalone(tmp_path):
+    import subprocess
+    import sys
+
+    from servers import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "scripts/seed.py", "--users", "1", "--todos-per-user", "1200"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "SECRET_KEY": "k" * 40, "JWT_SECRET_KEY": "j" * 40},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "seeded 1 account(s) with 1200 todos each" in result.stdout
+    assert "MONGODB_URI is not set" in result.stderr
