@@ -65,8 +65,10 @@ def _configure_logging(level: str) -> None:
 def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = None) -> Flask:
     """Build the app from environment variables (``env``, default ``os.environ``), with
     ``config`` overriding them (tests use it). Raises ConfigError on an invalid setting."""
+    from flask_mongoengine import MongoEngine
+
     from . import auth, docs, errors, models, ratelimit, todos, tokens, users
-    from .extensions import Api, db
+    from .extensions import Api
 
     app = Flask(__name__)
     app.json.sort_keys = False  # keep fields in the documented order
@@ -86,7 +88,8 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
     # one process, one connection: a new app (a test's, say) replaces the previous one's
     mongoengine.disconnect_all()
     app.config["MONGODB_SETTINGS"] = _mongodb_settings(app.config)
-    db.init_app(app)
+    # one binding per app: flask-mongoengine keeps the first app's settings on its instance
+    MongoEngine().init_app(app)
     if app.config["EMBEDDED_DB"]:
         log.warning(
             "MONGODB_URI is not set: using the embedded in-memory store. "

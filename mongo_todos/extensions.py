@@ -1,5 +1,8 @@
-"""Extensions, created once at import and bound to an app by ``create_app``, and the
-flask-smorest classes adapted to problem+json."""
+"""Extensions shared by every app, and the flask-smorest classes adapted to problem+json.
+
+The MongoEngine binding, the Api (it holds the OpenAPI document) and the Limiter (it holds
+its storage) keep per-app state, so ``create_app`` makes one of each per app instead.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ import http
 
 from apispec import BasePlugin
 from flask_jwt_extended import JWTManager
-from flask_mongoengine import MongoEngine
 from flask_smorest import Api as _Api
 from flask_smorest import Blueprint as _Blueprint
 from flask_smorest.spec import prepare_response
@@ -16,7 +18,6 @@ from marshmallow import Schema, fields
 from . import errors
 from .body import parser
 
-db = MongoEngine()
 jwt = JWTManager()
 
 

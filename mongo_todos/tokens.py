@@ -68,13 +68,16 @@ def new():
 def refresh():
     """Trade a refresh token for a new pair; the one presented is spent."""
     claims = get_jwt()
+    # record the new pair before spending the old token: if the database fails in between,
+    # the client still holds a usable refresh token instead of one that looks stolen
+    tokens = issue_tokens(current_owner(), claims["fam"])
     if not spend_refresh_token(claims["jti"]):
         # a spent refresh token came back: someone else may hold it, end the whole login
         revoke_family(claims["fam"])
         return unauthorized(
             "This refresh token was already used; every token of this login is now revoked."
         )
-    return issue_tokens(current_owner(), claims["fam"]), NO_STORE
+    return tokens, NO_STORE
 
 
 @blp.route("", methods=["DELETE"])

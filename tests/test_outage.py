@@ -1,0 +1,106 @@
+"""Database outages: a real driver against a server that is not there, and faults injected
+mid-request. Every endpoint answers 503 with Retry-After, quickly, and nothing is half-done."""
+
+import time
+
+import pytest
+from flask_jwt_extended import create_access_token
+from pymongo.errors import AutoReconnect
+
+from conftest import TEST_CONFIG, TEST_ENV, assert_problem, bearer
+from mongo_todos import create_app
+from servers import free_port
+
+OPERATIONS = [
+    ("post", "/api/v1/users", {"username": "alice", "password": "correct horse"}),
+    ("post", "/api/v1/tokens", {"username": "alice", "password": "correct horse"}),
+    ("get", "/api/v1/users/me", None),
+    ("get", "/api/v1/todos", None),
+    ("post", "/api/v1/todos", {"name": "x"}),
+    ("get", "/api/v1/todos/6560f0c2a1b2c3d4e5f60718", None),
+    ("put", "/api/v1/todos/6560f0c2a1b2c3d4e5f60718", {"name": "x"}),
+    ("patch", "/api/v1/todos/6560f0c2a1b2c3d4e5f60718", {"done": True}),
+    ("delete", "/api/v1/todos/6560f0c2a1b2c3d4e5f60718", None),
+    ("delete", "/api/v1/tokens", None),
+]
+
+
+@pytest.fixture(scope="module")
+def unreachable_app():
+    """The real pymongo driver pointed at a loopback port where nothing listens."""
+    uri = f"mongodb://127.0.0.1:{free_port()}/mongo_todos?serverSelectionTimeoutMS=300"
+    return create_app(TEST_CONFIG, env={**TEST_ENV, "MONGODB_URI": uri})
+
+
+@pytest.mark.parametrize("method, path, body", OPERATIONS)
+def test_every_endpoint_is_a_quick_503_when_mongodb_is_unreachable(unreachable_app, method, path, body):
+    with unreachable_app.app_context():
+        token = create_access_token("6560f0c2a1b2c3d4e5f60718", additional_claims={"fam": "f"})
+    client = unreachable_app.test_client()
+    started = time.monotonic()
+    response = getattr(client, method)(path, json=body, headers=bearer(token))
+    assert time.monotonic() - started < 3
+    body = assert_problem(response, 503)
+    assert "Nothing was changed" in body["detail"]
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def test_refresh_is_a_503_when_mongodb_is_unreachable(unreachable_app):
+    from flask_jwt_extended import create_refresh_token
+
+    with unreachable_app.app_context():
+        token = create_refresh_token("6560f0c2a1b2c3d4e5f60718", additional_claims={"fam": "f"})
+    response = unreachable_app.test_client().post("/api/v1/tokens/refresh", headers=bearer(token))
+    assert_problem(response, 503)
+
+
+def test_probes_during_an_outage(unreachable_app):
+    client = unreachable_app.test_client()
+    assert client.get("/healthz").status_code == 200
+    ready = client.get("/readyz")
+    assert "mongodb unavailable: ServerSelectionTimeoutError" in assert_problem(ready, 503)["detail"]
+
+
+def test_service_recovers_without_restart(client, auth, monkeypatch):
+    import mongomock
+
+    headers = auth.headers()
+    original = mongomock.collection.Collection.find
+
+    def down(*args, **kwargs):
+        raise AutoReconnect("connection reset")
+
+    monkeypatch.setattr(mongomock.collection.Collection, "find", down)
+    assert_problem(client.get("/api/v1/users/me", headers=headers), 503)
+    monkeypatch.setattr(mongomock.collection.Collection, "find", original)
+    assert client.get("/api/v1/users/me", headers=headers).status_code == 200
+
+
+def test_refresh_interrupted_by_an_outage_leaves_the_token_usable(client, auth, monkeypatch):
+    import mongomock
+
+    auth.register()
+    tokens = auth.login()
+    original = mongomock.collection.Collection.insert_one
+
+    def down(*args, **kwargs):
+        raise AutoReconnect("connection reset")
+
+    monkeypatch.setattr(mongomock.collection.Collection, "insert_one", down)
+    failed = client.post("/api/v1/tokens/refresh", headers=bearer(tokens["refresh_token"]))
+    assert_problem(failed, 503)
+    monkeypatch.setattr(mongomock.collection.Collection, "insert_one", original)
+    # the retry is not mistaken for a stolen token
+    retry = client.post("/api/v1/tokens/refresh", headers=bearer(tokens["refresh_token"]))
+    assert retry.status_code == 200
+
+
+def test_failed_create_stores_nothing(client, auth, monkeypatch):
+    import mongomock
+
+    headers = auth.headers()
+    monkeypatch.setattr(mongomock.collection.Collection, "insert_one",
+                        lambda *a, **k: (_ for _ in ()).throw(AutoReconnect("reset")))
+    assert_problem(client.post("/api/v1/todos", json={"name": "x"}, headers=headers), 503)
+    monkeypatch.undo()
+    assert client.get("/api/v1/todos?count=true", headers=headers).get_json()["page"]["total"] == 0
