@@ -21,13 +21,6 @@ from mongo_todos import create_app
 URI = os.environ.get("MONGODB_URI", "")
 
 
-def pytest_collection_modifyitems(items):
-    here = os.path.dirname(__file__)
-    for item in items:
-        if str(item.fspath).startswith(here):
-            item.add_marker(pytest.mark.mongodb)
-
-
 @pytest.fixture(scope="session")
 def server_uri() -> str:
     if not URI:
