@@ -22,7 +22,7 @@ from flask import Flask
 from pymongo.errors import PyMongoError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import settings
+from . import logs, settings
 from .settings import ConfigError
 
 __all__ = ["create_app", "ConfigError"]
@@ -55,24 +55,17 @@ def _mongodb_settings(config: Mapping) -> dict:
     return options
 
 
-def _configure_logging(level: str) -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("mongo_todos").setLevel(level)
-
-
 def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = None) -> Flask:
     """Build the app from environment variables (``env``, default ``os.environ``), with
     ``config`` overriding them (tests use it). Raises ConfigError on an invalid setting."""
     from flask_mongoengine import MongoEngine
 
-    from . import auth, docs, errors, models, ratelimit, todos, tokens, users
+    from . import auth, docs, errors, models, ratelimit, security, todos, tokens, users
     from .extensions import Api
 
     app = Flask(__name__)
     app.json.sort_keys = False  # keep fields in the documented order
-    _configure_logging("INFO")
+    logs.configure("INFO")
     app.config.update(settings.from_env(os.environ if env is None else env))
     app.config.update(
         API_TITLE="mongo_todos",
@@ -83,7 +76,7 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
     )
     if config:
         app.config.update(config)
-    _configure_logging(app.config["LOG_LEVEL"])
+    logs.configure(app.config["LOG_LEVEL"])
 
     # one process, one connection: a new app (a test's, say) replaces the previous one's
     mongoengine.disconnect_all()
@@ -97,6 +90,8 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
         )
         models.create_indexes()
 
+    logs.init_app(app)
+    security.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
     # one Api per app: it holds the app's OpenAPI document

@@ -1,8 +1,8 @@
 """Request bodies: one strict JSON reader shared by every view that takes a body.
 
 The checks happen in the order a client can fix them: size (413, by Werkzeug from
-``MAX_CONTENT_LENGTH``), media type (415), syntax (400), top-level type (400). Field-level
-validation is left to the schemas (422).
+``MAX_CONTENT_LENGTH``), media type (415), syntax and encoding (400: strict UTF-8, no NaN),
+top-level type and nesting depth (400). Field-level validation is left to the schemas (422).
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ import json
 from flask import abort, g, request
 from webargs.core import missing
 from webargs.flaskparser import FlaskParser
+
+#: Deepest nesting accepted in a body; no document of this API nests more than 2 levels.
+MAX_DEPTH = 20
 
 
 def _reject_constant(name: str):
@@ -36,8 +39,22 @@ def json_object(required: bool = True) -> dict | None:
         abort(400, "The body is not valid UTF-8 JSON.")
     if not isinstance(value, dict):
         abort(400, "The body must be a JSON object.")
+    if _depth_exceeds(value, MAX_DEPTH):
+        abort(400, f"The body nests deeper than {MAX_DEPTH} levels.")
     g.json_body = value
     return value
+
+
+def _depth_exceeds(value, limit: int) -> bool:
+    """Whether containers nest deeper than ``limit`` (iterative: no recursion to exhaust)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 class Parser(FlaskParser):

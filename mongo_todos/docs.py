@@ -19,15 +19,7 @@ _PAGE = """<!doctype html>
   <div id="swagger-ui"></div>
   <script src="{bundle}"></script>
   <script src="{preset}"></script>
-  <script>
-    window.ui = SwaggerUIBundle({{
-      url: "{spec}",
-      dom_id: "#swagger-ui",
-      presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-      layout: "StandaloneLayout",
-      persistAuthorization: true
-    }});
-  </script>
+  <script src="{init}" data-spec="{spec}"></script>
 </body>
 </html>
 """
@@ -42,8 +34,25 @@ def page():
         bundle=asset("swagger-ui-bundle.js"),
         preset=asset("swagger-ui-standalone-preset.js"),
         spec=url_for("api-docs.openapi_json"),
+        init=url_for("docs.init"),
     )
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}
+
+
+_INIT = """window.ui = SwaggerUIBundle({
+  url: document.currentScript.dataset.spec,
+  dom_id: "#swagger-ui",
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+  layout: "StandaloneLayout",
+  persistAuthorization: true
+});
+"""
+
+
+@blp.get("/docs/init.js")
+def init():
+    """Starts Swagger UI on the page (a file, not inline: the page's CSP allows no inline script)."""
+    return _INIT, 200, {"Content-Type": "text/javascript; charset=utf-8"}
 
 
 @blp.get("/docs/static/<path:filename>")

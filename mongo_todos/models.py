@@ -14,6 +14,7 @@ from flask import current_app
 from mongoengine import (
     BooleanField,
     DateTimeField,
+    DictField,
     Document,
     IntField,
     ListField,
@@ -114,7 +115,28 @@ class RevokedFamily(Document):
     }
 
 
-DOCUMENTS = (User, Todo, RefreshToken, RevokedFamily)
+class IdempotencyRecord(Document):
+    """A ``POST /todos`` that carried an ``Idempotency-Key``.
+
+    The record is written before the todo, with the todo's id chosen up front, so every retry
+    of the request (even one racing the first) creates that same todo or finds it; once the todo
+    exists, ``response`` holds the representation to replay. Records expire after a day.
+    """
+
+    key = StringField(primary_key=True)  # "<owner id>:<client's key>"
+    fingerprint = StringField(required=True)
+    todo_id = ObjectIdField(required=True)
+    response = DictField()
+    expires_at = DateTimeField(required=True)
+
+    meta = {
+        "collection": "idempotency_keys",
+        "auto_create_index": False,
+        "indexes": [{"fields": ["expires_at"], "expireAfterSeconds": 0}],
+    }
+
+
+DOCUMENTS = (User, Todo, RefreshToken, RevokedFamily, IdempotencyRecord)
 
 _EMBEDDED_WRITES = threading.Lock()
 

@@ -9,19 +9,24 @@ check and the write cannot be separated by another client's write.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from datetime import timedelta
 
 from bson import ObjectId
 from flask import Response, current_app, request, url_for
 from flask_jwt_extended import verify_jwt_in_request
 from flask_smorest import abort
 from marshmallow import RAISE, Schema, fields, validate
+from mongoengine.errors import NotUniqueError
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from .auth import current_owner
+from .body import json_object
 from .dates import FAR_FUTURE, utcnow
 from .extensions import Blueprint
-from .models import Todo, atomic
+from .models import IdempotencyRecord, Todo, atomic
 from .pagination import SORTS, paginate
 from .schemas import Text, Timestamp, TodoInSchema, TodoPatchSchema, TodoSchema
 
@@ -36,6 +41,9 @@ def _authenticate():
         verify_jwt_in_request()
 
 _ID = re.compile(r"^[0-9a-fA-F]{24}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[!-~]{1,255}$")
+#: How long a client may retry a create with the same Idempotency-Key.
+IDEMPOTENCY_TTL = timedelta(hours=24)
 _NOT_FOUND = "No todo with this id."
 _READ_HEADERS = {"Cache-Control": "private, no-cache", "Vary": "Authorization"}
 _ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": "Current version"}}
@@ -249,14 +257,77 @@ def all(args):  # noqa: A001 (the endpoint is todos.all)
 @blp.route("", methods=["POST"])
 @blp.arguments(TodoInSchema)
 @blp.response(201, TodoSchema, headers={"Location": {"schema": {"type": "string"}}, **_ETAG_HEADER})
+@blp.doc(parameters=[{
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    "description": "Retry-safe creation: a retry with the same key and body returns the "
+                   "original 201 without creating a second todo (keys live 24 hours).",
+}])
 def new(data):
     """Create a todo."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return _created(_insert(data, ObjectId()))
+    return _create_idempotently(key, data)
+
+
+def _insert(data: dict, todo_id: ObjectId) -> dict:
+    """Store a new todo with id ``todo_id``; the stored document."""
     now = utcnow()
-    todo = Todo(owner=current_owner(), created_at=now, updated_at=now, **stored_fields(data))
+    todo = Todo(id=todo_id, owner=current_owner(), created_at=now, updated_at=now,
+                **stored_fields(data))
     todo.save(force_insert=True)
-    stored = todo.to_mongo().to_dict()
-    url = url_for("todos.get", todo_id=str(todo.id), _external=True)
-    return represent(stored, 201, Location=url)
+    return todo.to_mongo().to_dict()
+
+
+def _created(todo: dict):
+    url = url_for("todos.get", todo_id=str(todo["_id"]), _external=True)
+    return represent(todo, 201, Location=url)
+
+
+def _create_idempotently(key: str, data: dict):
+    if not _IDEMPOTENCY_KEY.match(key):
+        abort(422, message="The Idempotency-Key header is not valid.",
+              messages={"Idempotency-Key": ["Use 1 to 255 visible ASCII characters."]})
+    body = json_object()
+    fingerprint = hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    record = _reserve(f"{current_owner()}:{key}", fingerprint)
+    if record["fingerprint"] != fingerprint:
+        abort(422, message="This Idempotency-Key was used with a different body.",
+              messages={"Idempotency-Key": ["Already used with a different body; use a new key."]})
+    if record.get("response"):
+        replay = record["response"]
+        return Response(json.dumps(replay["body"]), status=201, mimetype="application/json",
+                        headers={"Location": replay["location"], "ETag": replay["etag"],
+                                 "Idempotent-Replayed": "true", **_READ_HEADERS})
+    try:
+        with atomic():
+            todo = _insert(data, record["todo_id"])
+    except NotUniqueError:  # an earlier attempt created it and stopped before recording it
+        todo = collection().find_one({"_id": record["todo_id"], "owner": current_owner()},
+                                     _PROJECTION)
+        if todo is None:
+            abort(409, message="This Idempotency-Key belongs to a request that cannot be replayed.")
+    response = _created(todo)
+    IdempotencyRecord.objects(key=record["_id"]).update_one(set__response={
+        "body": TodoSchema().dump(todo), "etag": etag(todo),
+        "location": response[2]["Location"],
+    })
+    return response
+
+
+def _reserve(record_key: str, fingerprint: str) -> dict:
+    """The idempotency record for ``record_key``: inserted now, or the one already there."""
+    records = IdempotencyRecord._get_collection()
+    record = {"_id": record_key, "fingerprint": fingerprint, "todo_id": ObjectId(),
+              "expires_at": utcnow() + IDEMPOTENCY_TTL}
+    try:
+        with atomic():
+            records.insert_one(record)
+        return record
+    except DuplicateKeyError:
+        return records.find_one({"_id": record_key})
 
 
 @blp.route("/<todo_id>", methods=["GET"])

@@ -1,6 +1,7 @@
 """A whole client session over real HTTP against the production command: the Dockerfile's
 CMD (index creation, then gunicorn with config/gunicorn.conf.py) on a loopback port."""
 
+import json
 import os
 import re
 import signal
@@ -71,7 +72,13 @@ def test_client_session_against_the_container_command_then_clean_sigterm():
     assert "Handling signal: term" in log and "Shutting down: Master" in log
     assert "Traceback" not in log
     # the access log is one JSON object per request, and never holds a token
-    access = [line for line in log.splitlines() if line.startswith('{"time"')]
+    access = [json.loads(line) for line in log.splitlines() if line.startswith('{"time"')
+              and '"method"' in line]
     assert len(access) >= 9
-    assert all(re.search(r'"status": \d{3},', line) for line in access)
+    assert all(isinstance(entry["status"], int) for entry in access)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", entry["request_id"]) for entry in access)
+    # the service's own log lines are JSON objects too
+    app_lines = [json.loads(line) for line in log.splitlines() if line.startswith('{"time"')
+                 and '"logger"' in line]
+    assert any("embedded in-memory store" in entry["message"] for entry in app_lines)
     assert tokens["access_token"] not in log and tokens["refresh_token"] not in log

@@ -88,3 +88,21 @@ def test_database_outage_is_503_with_retry_after(client, headers, monkeypatch, e
 def test_healthz(client):
     response = client.get("/healthz")
     assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+
+
+def test_body_nesting_is_limited(client, headers):
+    deep = {"name": "x", "extra": [[[[[[[[[[[[[[[[[[[[[["x"]]]]]]]]]]]]]]]]]]]]]]}
+    response = client.post("/api/v1/todos", json=deep, headers=headers)
+    assert "nests deeper than 20" in assert_problem(response, 400)["detail"]
+    shallow = {"name": "x", "extra": [[["x"]]]}
+    assert_problem(client.post("/api/v1/todos", json=shallow, headers=headers), 422, "extra")
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_bad_bodies_on_every_write_are_400(client, headers, method):
+    created = client.post("/api/v1/todos", json={"name": "x"}, headers=headers).headers["Location"]
+    response = getattr(client, method)(created, data=b"[1]", content_type="application/json",
+                                       headers=headers)
+    assert_problem(response, 400)
+    assert_problem(getattr(client, method)(created, data=b"name=x", headers=headers,
+                                           content_type="text/plain"), 415)
