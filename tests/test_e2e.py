@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import requests
-from test_deploy import dockerfile_command
 
 from servers import ROOT, free_port, wait_for_http
+from test_deploy import dockerfile_command
 
 
 def test_client_session_against_the_container_command_then_clean_sigterm():

@@ -10,12 +10,12 @@ from datetime import timedelta
 import pytest
 from bson import ObjectId
 from pymongo.collection import Collection
-from test_pagination import BASE, expected_order, insert, random_rows, walk
-
-pytestmark = pytest.mark.mongodb
 
 from mongo_todos.models import Todo
 from mongo_todos.pagination import SORTS
+from test_pagination import BASE, expected_order, insert, random_rows, walk
+
+pytestmark = pytest.mark.mongodb
 
 
 @pytest.fixture
