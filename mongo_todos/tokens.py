@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import request
 from flask_jwt_extended import get_jwt, jwt_required
 from flask_smorest import abort
@@ -19,6 +21,7 @@ from .body import json_object
 from .extensions import Blueprint
 from .schemas import CredentialsSchema, TokenSchema
 
+log = logging.getLogger(__name__)
 blp = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens", description="Tokens")
 
 #: Token responses must never be cached by a browser or a proxy.
@@ -58,6 +61,7 @@ def new():
         return unauthorized("Send credentials with HTTP Basic or as a JSON body.", False)
     user = authenticate(*credentials)
     if user is None:
+        log.info("login failed for username %r from %s", credentials[0][:64], request.remote_addr)
         return unauthorized("The username or password is wrong.", False)
     return issue_tokens(user.id), NO_STORE
 
@@ -74,6 +78,7 @@ def refresh():
     if not spend_refresh_token(claims["jti"]):
         # a spent refresh token came back: someone else may hold it, end the whole login
         revoke_family(claims["fam"])
+        log.warning("refresh token reuse for user %s: login %s revoked", claims["sub"], claims["fam"])
         return unauthorized(
             "This refresh token was already used; every token of this login is now revoked."
         )
