@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -55,6 +56,26 @@ def _mongodb_settings(config: Mapping) -> dict:
     return options
 
 
+_EMBEDDED_STORE_LOCK = threading.Lock()
+
+
+def _one_request_at_a_time(wsgi_app):
+    """Serialise requests on the embedded store.
+
+    MongoDB applies each single-document write atomically and serves any number of clients;
+    mongomock does neither across threads (a conditional update is a find then a write, and
+    its reader/writer lock can deadlock when iterations nest). On the embedded store, a
+    threaded server (``flask run``, gunicorn's gthread) therefore handles one request at a
+    time, which keeps every guarantee of the contract. With MONGODB_URI nothing is serialised.
+    """
+
+    def serialised(environ, start_response):
+        with _EMBEDDED_STORE_LOCK:
+            return wsgi_app(environ, start_response)
+
+    return serialised
+
+
 def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = None) -> Flask:
     """Build the app from environment variables (``env``, default ``os.environ``), with
     ``config`` overriding them (tests use it). Raises ConfigError on an invalid setting."""
@@ -89,6 +110,7 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
             "Data lives only in this process and is lost when it stops."
         )
         models.create_indexes()
+        app.wsgi_app = _one_request_at_a_time(app.wsgi_app)
 
     logs.init_app(app)
     security.init_app(app)

@@ -21,7 +21,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from . import errors
 from .dates import utcnow
 from .extensions import jwt
-from .models import RefreshToken, RevokedFamily, User, atomic
+from .models import RefreshToken, RevokedFamily, User
 
 DEFAULT_HASH_METHOD = "scrypt"
 REALM = 'realm="mongo_todos"'
@@ -87,8 +87,7 @@ def issue_tokens(user_id: ObjectId, family: str | None = None) -> dict:
 
 def spend_refresh_token(jti: str) -> bool:
     """Mark a refresh token used; False if it was already spent (or is unknown)."""
-    with atomic():
-        return RefreshToken.objects(jti=jti, used=False).update_one(set__used=True) == 1
+    return RefreshToken.objects(jti=jti, used=False).update_one(set__used=True) == 1
 
 
 def revoke_family(family: str) -> None:

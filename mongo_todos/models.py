@@ -7,10 +7,6 @@ idempotent) or at start-up on the embedded store, never lazily on a request
 
 from __future__ import annotations
 
-import threading
-from contextlib import nullcontext
-
-from flask import current_app
 from mongoengine import (
     BooleanField,
     DateTimeField,
@@ -137,18 +133,6 @@ class IdempotencyRecord(Document):
 
 
 DOCUMENTS = (User, Todo, RefreshToken, RevokedFamily, IdempotencyRecord)
-
-_EMBEDDED_WRITES = threading.Lock()
-
-
-def atomic():
-    """Context for a conditional single-document write (check and change in one operation).
-
-    MongoDB applies each such write atomically. The embedded store (mongomock) finds the
-    document and then updates it in two steps, so two threads (``flask run`` is threaded)
-    could both pass the check; on it, these writes take one process-wide lock instead.
-    """
-    return _EMBEDDED_WRITES if current_app.config["EMBEDDED_DB"] else nullcontext()
 
 
 def create_indexes() -> None:

@@ -26,7 +26,7 @@ from .auth import current_owner
 from .body import json_object
 from .dates import FAR_FUTURE, utcnow
 from .extensions import Blueprint
-from .models import IdempotencyRecord, Todo, atomic
+from .models import IdempotencyRecord, Todo
 from .pagination import SORTS, paginate
 from .schemas import Text, Timestamp, TodoInSchema, TodoPatchSchema, TodoSchema
 
@@ -120,13 +120,12 @@ def represent(todo: dict, status: int = 200, **headers):
 def update(todo_id: str, changes: dict):
     """Apply ``changes`` atomically under the request's conditions."""
     query = conditional_filter(todo_id)
-    with atomic():
-        todo = collection().find_one_and_update(
-            query,
-            {"$set": {**stored_fields(changes), "updated_at": utcnow()}, "$inc": {"version": 1}},
-            projection=_PROJECTION,
-            return_document=ReturnDocument.AFTER,
-        )
+    todo = collection().find_one_and_update(
+        query,
+        {"$set": {**stored_fields(changes), "updated_at": utcnow()}, "$inc": {"version": 1}},
+        projection=_PROJECTION,
+        return_document=ReturnDocument.AFTER,
+    )
     if todo is None:
         missing_or_changed(query)
     return represent(todo)
@@ -302,8 +301,7 @@ def _create_idempotently(key: str, data: dict):
                         headers={"Location": replay["location"], "ETag": replay["etag"],
                                  "Idempotent-Replayed": "true", **_READ_HEADERS})
     try:
-        with atomic():
-            todo = _insert(data, record["todo_id"])
+        todo = _insert(data, record["todo_id"])
     except NotUniqueError:  # an earlier attempt created it and stopped before recording it
         todo = collection().find_one({"_id": record["todo_id"], "owner": current_owner()},
                                      _PROJECTION)
@@ -323,8 +321,7 @@ def _reserve(record_key: str, fingerprint: str) -> dict:
     record = {"_id": record_key, "fingerprint": fingerprint, "todo_id": ObjectId(),
               "expires_at": utcnow() + IDEMPOTENCY_TTL}
     try:
-        with atomic():
-            records.insert_one(record)
+        records.insert_one(record)
         return record
     except DuplicateKeyError:
         return records.find_one({"_id": record_key})
@@ -371,8 +368,6 @@ def patch(data, todo_id):
 def delete(todo_id):
     """Delete a todo."""
     query = conditional_filter(todo_id)
-    with atomic():
-        deleted = collection().delete_one(query).deleted_count
-    if not deleted:
+    if not collection().delete_one(query).deleted_count:
         missing_or_changed(query)
     return "", 204

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +27,8 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 30) -> N
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}: {process.stdout.read()}")
+            output = process.output() if hasattr(process, "output") else process.stdout.read()
+            raise RuntimeError(f"server exited with {process.returncode}: {output}")
         try:
             if requests.get(url, timeout=1).status_code == 200:
                 return
@@ -38,12 +40,14 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 30) -> N
 
 @contextmanager
 def running(args: list[str], port: int, env: dict | None = None):
-    """Run ``args`` (a server listening on ``port``) until the block ends; yields the process."""
+    """Run ``args`` (a server listening on ``port``) until the block ends; yields the process,
+    whose ``output()`` returns what it printed so far. Output goes to a file, not a pipe: a
+    pipe nobody drains fills up and blocks a busy server."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "RATELIMIT_"))}
     full_env.update(env or {})
-    process = subprocess.Popen(
-        args, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)
+    process = subprocess.Popen(args, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    process.output = lambda: Path(log.name).read_text(errors="replace")
     try:
         wait_for_http(f"http://127.0.0.1:{port}/healthz", process)
         yield process
@@ -55,6 +59,7 @@ def running(args: list[str], port: int, env: dict | None = None):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        log.close()
 
 
 def embedded_server(port: int):
@@ -62,11 +67,12 @@ def embedded_server(port: int):
     return running([sys.executable, "-m", "mongo_todos", "--port", str(port)], port)
 
 
-def gunicorn_server(port: int, env: dict | None = None, workers: int = 1):
+def gunicorn_server(port: int, env: dict | None = None, workers: int = 1,
+                    extra: list[str] | None = None):
     """The production command (gunicorn with config/gunicorn.conf.py), on a loopback port."""
     return running(
         [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
-         "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
+         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), *(extra or [])],
         port,
         env,
     )

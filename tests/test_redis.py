@@ -79,6 +79,6 @@ def test_redis_outage_does_not_break_requests(redis_server):
         while requests.get(f"{base}/readyz", timeout=5).status_code != 200:
             assert time.monotonic() < deadline, "readiness did not recover"
             time.sleep(0.2)
-    log = process.stdout.read()
+    log = process.output()
     assert log.count("Rate limit storage unreachable") == 1, log
     assert "Traceback" not in log
