@@ -31,7 +31,10 @@ def test_client_session_against_the_container_command_then_clean_sigterm():
     api = f"{base}/api/v1"
     try:
         wait_for_http(f"{base}/healthz", process)
-        assert requests.get(f"{base}/readyz", timeout=5).json()["status"] == "ok"
+        ready = requests.get(f"{base}/readyz", timeout=5)
+        assert ready.json()["status"] == "ok"
+        assert ready.headers["Server"] == "gunicorn"  # no version to fingerprint
+        assert ready.headers["X-Content-Type-Options"] == "nosniff"
         s = requests.Session()
         r = s.post(f"{api}/users", json={"username": "erin", "password": "correct horse"}, timeout=5)
         assert r.status_code == 201 and r.headers["Location"] == f"{api}/users/me"
