@@ -103,7 +103,8 @@ def _is_revoked(jwt_header: dict, jwt_payload: dict) -> bool:
     family = jwt_payload.get("fam")
     if not isinstance(family, str):
         return True  # every token this service signs has a family
-    return RevokedFamily.objects(family=family).only("family").as_pymongo().first() is not None
+    # the raw collection: one indexed _id lookup without building a MongoEngine queryset
+    return RevokedFamily._get_collection().find_one({"_id": family}, {"_id": 1}) is not None
 
 
 # --- token errors: all 401 problem+json ---------------------------------------------------

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> dict:
     for stats in results.values():
         stats["ratio_to_ceiling"] = round(stats["rps"] / ceiling, 3) if ceiling else None
     report = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "settings": {"duration_s": args.duration, "connections": args.connections,

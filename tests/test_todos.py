@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from bson import ObjectId
 
 from conftest import assert_problem
 
@@ -262,3 +263,21 @@ def test_early_years_round_trip_as_rfc3339(client, headers):
     response = client.post("/api/v1/todos", json={"name": "x", "due_at": "0106-05-03T12:58:37.92Z"},
                            headers=headers)
     assert response.get_json()["due_at"] == "0106-05-03T12:58:37.920Z"
+
+
+@pytest.mark.parametrize("payload", [
+    {"name": "plain"},
+    {"name": "full", "task": "t", "done": True, "due_at": "0106-05-03T12:58:37.92Z", "tags": ["a", "b"]},
+    {"name": "ünïcode ✓", "due_at": "2030-01-01T00:00:00+05:30"},
+])
+def test_stored_todos_match_the_document_and_the_documented_schema(app, client, headers, payload):
+    """The hand-written serializer and raw insert agree with TodoSchema and the Todo document."""
+    from mongo_todos.models import Todo
+    from mongo_todos.schemas import TodoSchema
+    from mongo_todos.todos import to_json, todo_url_base
+
+    body = client.post("/api/v1/todos", json=payload, headers=headers).get_json()
+    with app.test_request_context():
+        stored = Todo._get_collection().find_one({"_id": ObjectId(body["id"])})
+        Todo.objects.get(id=stored["_id"]).validate()  # the MongoEngine document accepts it
+        assert to_json(stored, todo_url_base()) == TodoSchema().dump(stored) == body

@@ -1,0 +1,76 @@
+"""Database round trips per request type, pinned: a regression (a read before a write, a
+lookup per item) shows up here. Counted on the embedded store as calls into the collection
+API, outermost only (mongomock's find_one calls its own find, which is still one round trip)."""
+
+import threading
+
+import mongomock
+import pytest
+
+from conftest import bearer
+
+OPERATIONS = ["find", "find_one", "insert_one", "insert_many", "update_one", "update_many",
+              "find_one_and_update", "find_one_and_delete", "delete_one", "delete_many",
+              "aggregate", "count_documents", "replace_one"]
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    calls = []
+    depth = threading.local()
+
+    def wrap(name, original):
+        def counted(self, *args, **kwargs):
+            outermost = getattr(depth, "n", 0) == 0
+            if outermost:
+                calls.append(f"{self.name}.{name}")
+            depth.n = getattr(depth, "n", 0) + 1
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                depth.n -= 1
+        return counted
+
+    for name in OPERATIONS:
+        monkeypatch.setattr(mongomock.collection.Collection, name,
+                            wrap(name, getattr(mongomock.collection.Collection, name)))
+
+    class Counter:
+        def during(self, action):
+            calls.clear()
+            response = action()
+            return response, list(calls)
+
+    return Counter()
+
+
+def test_round_trips_per_request(client, auth, round_trips):
+    auth.register()
+    tokens = auth.login()
+    h = bearer(tokens["access_token"])
+    todo = client.post("/api/v1/todos", json={"name": "x"}, headers=h)
+    url, etag = todo.headers["Location"], todo.headers["ETag"]
+
+    def trips(action, status):
+        response, calls = round_trips.during(action)
+        assert response.status_code == status, response.get_data(as_text=True)
+        return calls
+
+    revocation = "revoked_families.find_one"
+    assert trips(lambda: client.post("/api/v1/users", json={"username": "bob", "password": "correct horse"}), 201) == ["users.insert_one"]
+    assert trips(lambda: client.post("/api/v1/tokens", auth=("bob", "correct horse")), 200) == ["users.find", "refresh_tokens.insert_one"]
+    assert trips(lambda: client.get("/api/v1/users/me", headers=h), 200) == [revocation, "users.find"]
+    assert trips(lambda: client.get(url, headers=h), 200) == [revocation, "todos.find_one"]
+    assert trips(lambda: client.get(url, headers={**h, "If-None-Match": etag}), 304) == [revocation, "todos.find_one"]
+    assert trips(lambda: client.get("/api/v1/todos", headers=h), 200) == [revocation, "todos.aggregate"]
+    assert trips(lambda: client.get("/api/v1/todos?count=true", headers=h), 200) == [revocation, "todos.aggregate", "todos.count_documents"]
+    assert trips(lambda: client.post("/api/v1/todos", json={"name": "y"}, headers=h), 201) == [revocation, "todos.insert_one"]
+    assert trips(lambda: client.patch(url, json={"done": True}, headers={**h, "If-Match": etag}), 200) == [revocation, "todos.find_one_and_update"]
+    assert trips(lambda: client.put(url, json={"name": "z"}, headers=h), 200) == [revocation, "todos.find_one_and_update"]
+    assert trips(lambda: client.patch(url, json={"done": False}, headers={**h, "If-Match": etag}), 412) == [revocation, "todos.find_one_and_update", "todos.find_one"]
+    keyed = {**h, "Idempotency-Key": "k"}
+    assert trips(lambda: client.post("/api/v1/todos", json={"name": "k"}, headers=keyed), 201) == [revocation, "idempotency_keys.insert_one", "todos.insert_one", "idempotency_keys.update_one"]
+    assert trips(lambda: client.post("/api/v1/todos", json={"name": "k"}, headers=keyed), 201) == [revocation, "idempotency_keys.insert_one", "idempotency_keys.find_one"]
+    assert trips(lambda: client.delete(url, headers=h), 204) == [revocation, "todos.delete_one"]
+    assert trips(lambda: client.post("/api/v1/tokens/refresh", headers=bearer(tokens["refresh_token"])), 200) == [revocation, "refresh_tokens.insert_one", "refresh_tokens.update_one"]
+    assert trips(lambda: client.delete("/api/v1/tokens", headers=h), 204) == [revocation, "revoked_families.update_one"]
