@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import mongoengine
 from flask import Flask
+from flask.sessions import SessionInterface
 from pymongo.errors import PyMongoError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -56,6 +57,16 @@ def _mongodb_settings(config: Mapping) -> dict:
     return options
 
 
+class _NoSessions(SessionInterface):
+    """Flask's cookie session, switched off (``session`` is a null session that refuses writes)."""
+
+    def open_session(self, app, request):
+        return None  # Flask then uses make_null_session()
+
+    def save_session(self, app, session, response):
+        pass
+
+
 _EMBEDDED_STORE_LOCK = threading.Lock()
 
 
@@ -86,6 +97,8 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
 
     app = Flask(__name__)
     app.json.sort_keys = False  # keep fields in the documented order
+    # a token API keeps no cookie session: skip opening and signing one on every request
+    app.session_interface = _NoSessions()
     logs.configure("INFO")
     app.config.update(settings.from_env(os.environ if env is None else env))
     app.config.update(

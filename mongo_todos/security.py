@@ -23,11 +23,14 @@ _DOCS_CSP = (
 )
 
 
+_API_HEADERS = [*_COMMON.items(), ("Content-Security-Policy", _API_CSP)]
+_DOCS_HEADERS = [*_COMMON.items(), ("Content-Security-Policy", _DOCS_CSP)]
+
+
 def init_app(app: Flask) -> None:
     @app.after_request
     def _security_headers(response):
-        for name, value in _COMMON.items():
-            response.headers.setdefault(name, value)
+        # appended in one go (nothing else sets these), not looked up one by one
         docs = request.path == "/docs" or request.path.startswith("/docs/")
-        response.headers.setdefault("Content-Security-Policy", _DOCS_CSP if docs else _API_CSP)
+        response.headers.extend(_DOCS_HEADERS if docs else _API_HEADERS)
         return response
