@@ -182,18 +182,22 @@ def main(argv: list[str] | None = None) -> dict:
                         help="gunicorn workers for both servers (the embedded store needs 1)")
     parser.add_argument("--todos", type=int, default=100, help="todos seeded for the user")
     parser.add_argument("--output", type=Path, default=ROOT / "bench-results" / "latest.json")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra setting for the API server, e.g. RATELIMIT_ENABLED=false "
+                             "to measure what a layer costs")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk is not installed (apt-get install wrk)")
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     env = {**SECRETS, "RATELIMIT_DEFAULT": "100000000 per minute", "LOG_LEVEL": "WARNING"}
+    api_env = {**env, **dict(item.split("=", 1) for item in args.env)}
     ceiling_port, api_port = free_port(), free_port()
     results: dict = {}
     with gunicorn("bench_ceiling:app", ceiling_port, args.workers, workdir / "ceiling.log", env):
         results["bare_flask_json"] = run_wrk(
             f"http://127.0.0.1:{ceiling_port}/json", lua_get(None), args, workdir, "ceiling")
-    with gunicorn(None, api_port, args.workers, workdir / "api.log", env):
+    with gunicorn(None, api_port, args.workers, workdir / "api.log", api_env):
         base = f"http://127.0.0.1:{api_port}"
         token, ids = seed(base, args.todos)
         results["get_todo"] = run_wrk(f"{base}/api/v1/todos/{ids[0]}", lua_get(token), args,
@@ -213,6 +217,7 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "settings": {"duration_s": args.duration, "connections": args.connections,
+                     "api_env": dict(item.split("=", 1) for item in args.env),
                      "workers": args.workers, "seeded_todos": args.todos,
                      "load_generator": "wrk", "server": "gunicorn -c config/gunicorn.conf.py"},
         "results": results,
