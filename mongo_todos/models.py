@@ -29,6 +29,10 @@ SORT_FIELDS = {
 }
 
 
+#: Documents carrying it are removed by MongoDB's TTL monitor once ``expires_at`` has passed.
+EXPIRES_AT_TTL = {"fields": ["expires_at"], "expireAfterSeconds": 0}
+
+
 class User(Document):
     """An account. ``username_key`` makes usernames unique case-insensitively."""
 
@@ -90,7 +94,7 @@ class RefreshToken(Document):
         "collection": "refresh_tokens",
         "auto_create_index": False,
         # keep the collection small: spent and expired tokens go away by themselves
-        "indexes": [{"fields": ["expires_at"], "expireAfterSeconds": 0}],
+        "indexes": [{**EXPIRES_AT_TTL}],  # a copy each: MongoEngine normalises specs in place
     }
 
 
@@ -107,7 +111,7 @@ class RevokedFamily(Document):
     meta = {
         "collection": "revoked_families",
         "auto_create_index": False,
-        "indexes": [{"fields": ["expires_at"], "expireAfterSeconds": 0}],
+        "indexes": [{**EXPIRES_AT_TTL}],  # a copy each: MongoEngine normalises specs in place
     }
 
 
@@ -128,7 +132,7 @@ class IdempotencyRecord(Document):
     meta = {
         "collection": "idempotency_keys",
         "auto_create_index": False,
-        "indexes": [{"fields": ["expires_at"], "expireAfterSeconds": 0}],
+        "indexes": [{**EXPIRES_AT_TTL}],  # a copy each: MongoEngine normalises specs in place
     }
 
 

@@ -79,6 +79,30 @@ def auth(client):
     return Auth(client)
 
 
+def race_patches(app, headers: dict, writers: int = 8) -> tuple[list[int], str, str]:
+    """Create a todo, then let ``writers`` threads PATCH it at once with its one ETag.
+    Returns their statuses, the todo's URL and the ETag they all sent."""
+    import threading
+
+    created = app.test_client().post("/api/v1/todos", json={"name": "race"}, headers=headers)
+    url, etag = created.headers["Location"], created.headers["ETag"]
+    barrier = threading.Barrier(writers)
+    statuses: list[int] = []
+
+    def writer(n: int) -> None:
+        own = app.test_client()
+        barrier.wait()
+        response = own.patch(url, json={"task": f"writer {n}"}, headers={**headers, "If-Match": etag})
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return statuses, url, etag
+
+
 def assert_problem(response, status: int, *fields: str) -> dict:
     """The response is a problem+json of ``status``, with errors for exactly ``fields``."""
     assert response.status_code == status, response.get_data(as_text=True)

@@ -1,10 +1,9 @@
 """HTTP semantics: conditional requests, caching headers, races, CORS, readiness."""
 
-import threading
 
 import pytest
 
-from conftest import assert_problem
+from conftest import assert_problem, race_patches
 
 
 @pytest.fixture
@@ -60,26 +59,9 @@ def test_concurrent_writes_with_one_etag_exactly_one_wins(app, headers, monkeypa
         return found
 
     monkeypatch.setattr(mongomock.collection.Collection, "find_one", slow_find_one)
-    client = app.test_client()
-    created = client.post("/api/v1/todos", json={"name": "race"}, headers=headers)
-    url, etag = created.headers["Location"], created.headers["ETag"]
-    barrier = threading.Barrier(8)
-    statuses = []
-
-    def writer(n):
-        own = app.test_client()
-        barrier.wait()
-        response = own.patch(url, json={"task": f"writer {n}"},
-                             headers={**headers, "If-Match": etag})
-        statuses.append(response.status_code)
-
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    statuses, url, etag = race_patches(app, headers)
     assert sorted(statuses) == [200] + [412] * 7
-    final = client.get(url, headers=headers)
+    final = app.test_client().get(url, headers=headers)
     assert final.get_json()["task"].startswith("writer ")
     assert final.headers["ETag"] != etag
 

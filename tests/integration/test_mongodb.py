@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import random
-import threading
 from datetime import timedelta
 
 import pytest
 from bson import ObjectId
 from pymongo.collection import Collection
 
+from conftest import race_patches
 from mongo_todos.models import Todo
 from mongo_todos.pagination import SORTS
 from test_pagination import BASE, expected_order, insert, random_rows, walk
@@ -141,22 +141,5 @@ def test_every_sort_is_an_index_range_scan_at_any_depth(app, client, user, monke
 
 
 def test_concurrent_writes_with_one_etag_exactly_one_wins(app, user):
-    headers, _ = user
-    client = app.test_client()
-    created = client.post("/api/v1/todos", json={"name": "race"}, headers=headers)
-    url, etag = created.headers["Location"], created.headers["ETag"]
-    barrier = threading.Barrier(8)
-    statuses = []
-
-    def writer(n):
-        own = app.test_client()
-        barrier.wait()
-        statuses.append(own.patch(url, json={"task": f"w{n}"},
-                                  headers={**headers, "If-Match": etag}).status_code)
-
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    statuses, _, _ = race_patches(app, user[0])
     assert sorted(statuses) == [200] + [412] * 7
