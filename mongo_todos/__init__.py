@@ -96,7 +96,6 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
     from .extensions import Api
 
     app = Flask(__name__)
-    app.json.sort_keys = False  # keep fields in the documented order
     # a token API keeps no cookie session: skip opening and signing one on every request
     app.session_interface = _NoSessions()
     logs.configure("INFO")
@@ -117,6 +116,8 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
     app.config["MONGODB_SETTINGS"] = _mongodb_settings(app.config)
     # one binding per app: flask-mongoengine keeps the first app's settings on its instance
     MongoEngine().init_app(app)
+    # after the binding (it installs its own JSON provider): keep fields in documented order
+    app.json.sort_keys = False
     if app.config["EMBEDDED_DB"]:
         log.warning(
             "MONGODB_URI is not set: using the embedded in-memory store. "

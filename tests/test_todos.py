@@ -37,6 +37,15 @@ def test_create_returns_representation_location_and_etag(todo):
     assert STAMP.fullmatch(body["created_at"]) and body["created_at"] == body["updated_at"]
 
 
+def test_fields_come_in_the_documented_order(client, headers, todo):
+    order = ["id", "url", "name", "task", "done", "due_at", "tags", "created_at", "updated_at"]
+    assert list(todo.get_json()) == order
+    assert list(client.get(todo.headers["Location"], headers=headers).get_json()) == order
+    page = client.get("/api/v1/todos", headers=headers).get_json()
+    assert list(page) == ["items", "page", "links"] and list(page["items"][0]) == order
+    assert list(page["links"]) == ["self", "first", "next", "prev"]
+
+
 def test_create_applies_defaults_and_trims_name(client, headers):
     response = client.post("/api/v1/todos", json={"name": "  call mum  "}, headers=headers)
     body = response.get_json()
