@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import mongoengine
+import pymongo
 from flask import Flask
 from flask.sessions import SessionInterface
 from pymongo.errors import PyMongoError
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 #: Seconds the driver waits for a MongoDB server before a request fails with 503, unless the
 #: URI sets serverSelectionTimeoutMS itself.
 SERVER_SELECTION_TIMEOUT_MS = 3000
+#: Seconds /readyz waits for MongoDB before reporting it unavailable.
+READY_TIMEOUT = 1.0
 DEFAULT_DB = "mongo_todos"
 
 
@@ -174,7 +177,8 @@ def _register_probes(app: Flask) -> None:
 
         checks = {}
         try:
-            User._get_db().command("ping")
+            with pymongo.timeout(READY_TIMEOUT):  # bounds server selection too
+                User._get_db().command("ping")
             checks["mongodb"] = "ok"
         except PyMongoError as err:
             checks["mongodb"] = f"unavailable: {err.__class__.__name__}"

@@ -16,6 +16,7 @@ from flask import Flask, Response
 from mongoengine.errors import ValidationError as DocumentValidationError
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, ServerSelectionTimeoutError
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,6 @@ def problem(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """An ``application/problem+json`` response."""
-    from werkzeug.http import HTTP_STATUS_CODES
-
     body: dict = {
         "type": "about:blank",
         "title": title or HTTP_STATUS_CODES.get(status, "Error"),

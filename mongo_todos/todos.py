@@ -32,14 +32,8 @@ from .schemas import Text, Timestamp, TodoInSchema, TodoPatchSchema, TodoSchema
 blp = Blueprint("todos", __name__, url_prefix="/api/v1/todos", description="Todos")
 
 
-@blp.before_request
-def _authenticate():
-    # before argument parsing: a request without a valid token is a 401, whatever it carries;
-    # CORS preflights carry no credentials and are answered without them
-    if request.method != "OPTIONS":
-        verify_jwt_in_request()
-
 _ID = re.compile(r"^[0-9a-fA-F]{24}$")
+_VERSION = re.compile(r"^[0-9]{1,18}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[!-~]{1,255}$")
 #: How long a client may retry a create with the same Idempotency-Key.
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -53,6 +47,14 @@ _PROJECTION = {
     for key in ("name", "task", "done", "due_at", "tags", "created_at", "updated_at",
                 "version", "name_key", "due_sort")
 }
+
+
+@blp.before_request
+def _authenticate():
+    # before argument parsing: a request without a valid token is a 401, whatever it carries;
+    # CORS preflights carry no credentials and are answered without them
+    if request.method != "OPTIONS":
+        verify_jwt_in_request()
 
 
 # --- storage helpers ------------------------------------------------------------------------
@@ -96,7 +98,7 @@ def conditional_filter(todo_id: str) -> dict:
     prefix = f"{query['_id']}."
     versions = []
     for tag in if_match.as_set(include_weak=False):
-        if tag.startswith(prefix) and tag[len(prefix):].isdigit():
+        if tag.startswith(prefix) and _VERSION.match(tag[len(prefix):]):
             versions.append(int(tag[len(prefix):]))
     query["version"] = {"$in": versions}
     return query

@@ -290,3 +290,11 @@ def test_stored_todos_match_the_document_and_the_documented_schema(app, client, 
         stored = Todo._get_collection().find_one({"_id": ObjectId(body["id"])})
         Todo.objects.get(id=stored["_id"]).validate()  # the MongoEngine document accepts it
         assert to_json(stored, todo_url_base()) == TodoSchema().dump(stored) == body
+
+
+@pytest.mark.parametrize("suffix", ["²", "٣", "9" * 5000, "-1", "1.0", ""])
+def test_odd_if_match_versions_are_412_not_500(client, headers, todo, suffix):
+    todo_id = todo.get_json()["id"]
+    response = client.patch(todo.headers["Location"], json={"done": True},
+                            headers={**headers, "If-Match": f'"{todo_id}.{suffix}"'})
+    assert_problem(response, 412)
