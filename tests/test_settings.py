@@ -73,3 +73,17 @@ def test_invalid_values_stop_start_up(env, message):
 def test_embedded_store_says_data_lives_in_memory(caplog):
     create_app(env={})
     assert "Data lives only in this process" in caplog.text
+
+
+@pytest.mark.parametrize("command", [["-c", "import mongo_todos.wsgi"], ["-m", "mongo_todos"]])
+def test_entry_points_stop_with_one_clear_line(command):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, *command], capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "MONGODB_URI": "mongodb://db:27017/x"},
+    )
+    assert result.returncode != 0
+    assert "mongo_todos: invalid setting: SECRET_KEY is required when MONGODB_URI is set" in result.stderr
+    assert "Traceback" not in result.stderr
