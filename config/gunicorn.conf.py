@@ -9,8 +9,14 @@ import os
 
 wsgi_app = "mongo_todos.wsgi:app"
 bind = os.environ.get("BIND", "0.0.0.0:5000")
-# (2 x cores) + 1 sync workers is gunicorn's rule of thumb for an I/O-bound API
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+# (2 x cores) + 1 sync workers is gunicorn's rule of thumb for an I/O-bound API. Without
+# MONGODB_URI the store lives inside the process (and so do the random signing keys), so
+# there is exactly one worker: several would each hold different data and refuse each
+# other's tokens.
+if os.environ.get("MONGODB_URI"):
+    workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+else:
+    workers = 1
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = 5

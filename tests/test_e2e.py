@@ -23,7 +23,7 @@ def test_client_session_against_the_container_command_then_clean_sigterm():
     env.update({
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         "BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "1",  # the embedded store lives in one process
+        "WEB_CONCURRENCY": "4",  # ignored on the embedded store: its data lives in one worker
     })
     process = subprocess.Popen(["sh", "-c", command], cwd=ROOT, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -72,6 +72,7 @@ def test_client_session_against_the_container_command_then_clean_sigterm():
     assert code == 0, log
     assert elapsed < 10, f"shutdown took {elapsed:.1f}s"
     assert "indexes are in place" in log
+    assert log.count("Booting worker") == 1
     assert "Handling signal: term" in log and "Shutting down: Master" in log
     assert "Traceback" not in log
     # the access log is one JSON object per request, and never holds a token
