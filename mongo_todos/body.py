@@ -21,14 +21,12 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def json_object(required: bool = True) -> dict | None:
-    """The body as a JSON object, parsed once per request; ``None`` when absent and optional."""
+def json_object() -> dict | None:
+    """The body as a JSON object, parsed once per request; ``None`` when there is no body."""
     if "json_body" in g:
         return g.json_body
     data = request.get_data(cache=True)
     if not data:
-        if required:
-            abort(400, "This request needs a JSON object body.")
         return None
     if not request.is_json:
         abort(415, "Send the body as application/json.")
@@ -66,7 +64,7 @@ class Parser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 422
 
     def load_json(self, req, schema):
-        body = json_object(required=False)
+        body = json_object()
         return missing if body is None else body
 
 

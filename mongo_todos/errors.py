@@ -109,9 +109,10 @@ def handle_database_unavailable(error: Exception) -> Response:
 
 
 def handle_document_validation(error: DocumentValidationError) -> Response:
-    """A document refused by MongoEngine validation (the schemas should have caught it)."""
+    """A document refused by MongoEngine validation: a safety net, the request schemas
+    validate every field before anything is saved."""
     errors = {k: [str(v)] for k, v in (error.to_dict() or {}).items()} or None
-    return problem(422, "The todo could not be stored as given.", errors=errors)
+    return problem(422, "The request could not be stored as given.", errors=errors)
 
 
 def handle_unexpected(error: Exception) -> Response:

@@ -34,7 +34,7 @@ def _credentials_from_request() -> tuple[str, str] | None:
     basic = request.authorization
     if basic is not None and basic.type == "basic":
         return basic.username or "", basic.password or ""
-    body = json_object(required=False)
+    body = json_object()
     if body is None:
         return None
     try:
