@@ -109,11 +109,13 @@ def _is_revoked(jwt_header: dict, jwt_payload: dict) -> bool:
 
 # --- token errors: all 401 problem+json ---------------------------------------------------
 
-def unauthorized(detail: str, token_presented: bool = True):
+def unauthorized(detail: str, token_presented: bool = True, type: str = "token-invalid"):  # noqa: A002
     challenge = f'Bearer {REALM}'
     if token_presented:
         challenge += ', error="invalid_token"'
-    return errors.problem(401, detail, headers={"WWW-Authenticate": challenge})
+    else:
+        type = "token-missing" if type == "token-invalid" else type  # noqa: A001
+    return errors.problem(401, detail, headers={"WWW-Authenticate": challenge}, type=type)
 
 
 def init_app(app: Flask) -> None:
@@ -127,8 +129,12 @@ def init_app(app: Flask) -> None:
         )
     )
     jwt.invalid_token_loader(lambda msg: unauthorized(f"The token is not valid: {msg}."))
-    jwt.expired_token_loader(lambda header, payload: unauthorized("The token has expired."))
-    jwt.revoked_token_loader(lambda header, payload: unauthorized("The token has been revoked."))
+    jwt.expired_token_loader(
+        lambda header, payload: unauthorized("The token has expired.", type="token-expired")
+    )
+    jwt.revoked_token_loader(
+        lambda header, payload: unauthorized("The token has been revoked.", type="token-revoked")
+    )
     jwt.needs_fresh_token_loader(lambda header, payload: unauthorized("A fresh token is needed."))
     jwt.token_verification_failed_loader(
         lambda header, payload: unauthorized("The token failed verification.")

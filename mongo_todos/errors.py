@@ -26,6 +26,51 @@ DB_RETRY_AFTER = 5
 #: Headers of a Werkzeug exception worth keeping on the problem response (e.g. 405's Allow).
 _KEPT_HEADERS = {"allow", "www-authenticate", "retry-after"}
 
+#: Where problem type URIs live. A relative reference (RFC 9457 3.1.1): the same string on
+#: every host, so clients can compare it, and it resolves against the API's own base URL.
+PROBLEM_TYPE_BASE = "/api/v1/problems/"
+
+#: The problems a client must act on, by slug: slug -> (title, what a client should do).
+#: Everything else stays ``about:blank`` (plain HTTP errors with nothing to add).
+PROBLEM_TYPES: dict[str, tuple[str, str]] = {
+    "token-missing": ("Token missing", "Send 'Authorization: Bearer <access token>'."),
+    "token-expired": ("Token expired", "Refresh the token pair, or log in again."),
+    "token-revoked": ("Token revoked", "This login has ended: log in again."),
+    "token-invalid": ("Token invalid", "The token is malformed, forged or of the wrong kind: "
+                      "log in again."),
+    "credentials-invalid": ("Credentials invalid", "The username or password is wrong."),
+    "validation-failed": ("Validation failed", "Fix the fields named in 'errors' and retry."),
+    "not-found": ("Not found", "The resource does not exist or is not yours."),
+    "conflict": ("Conflict", "The request conflicts with the current state (e.g. a taken "
+                 "username)."),
+    "precondition-failed": ("Precondition failed", "The resource changed since your ETag: fetch "
+                            "it again, then retry with the new ETag."),
+    "precondition-required": ("Precondition required", "Send If-Match with the resource's "
+                              "current ETag."),
+    "rate-limited": ("Rate limited", "Wait the number of seconds in Retry-After."),
+    "service-unavailable": ("Service unavailable", "Retry after Retry-After seconds."),
+}
+
+#: The type a status gets when the code raising it names none.
+_TYPE_BY_STATUS = {
+    404: "not-found",
+    409: "conflict",
+    412: "precondition-failed",
+    422: "validation-failed",
+    428: "precondition-required",
+    429: "rate-limited",
+    503: "service-unavailable",
+}
+
+
+def type_uri(slug: str | None) -> str:
+    """The ``type`` member for a problem slug (``None``: ``about:blank``)."""
+    if slug is None:
+        return "about:blank"
+    if slug not in PROBLEM_TYPES:
+        raise KeyError(f"unknown problem type {slug!r}: add it to PROBLEM_TYPES")
+    return PROBLEM_TYPE_BASE + slug
+
 
 def problem(
     status: int,
@@ -34,10 +79,12 @@ def problem(
     title: str | None = None,
     errors: Mapping[str, list[str]] | None = None,
     headers: Mapping[str, str] | None = None,
+    type: str | None = None,  # noqa: A002 (the RFC 9457 member's name)
 ) -> Response:
-    """An ``application/problem+json`` response."""
+    """An ``application/problem+json`` response; ``type`` is a :data:`PROBLEM_TYPES` slug
+    (default: the status's usual type, else ``about:blank``)."""
     body: dict = {
-        "type": "about:blank",
+        "type": type_uri(type or _TYPE_BY_STATUS.get(status)),
         "title": title or HTTP_STATUS_CODES.get(status, "Error"),
         "status": status,
         "detail": detail,
@@ -95,7 +142,8 @@ def handle_http_exception(error: HTTPException) -> Response:
         detail = "The request has invalid fields: " + ", ".join(sorted(errors)) + "."
     elif status == 429:
         detail = f"Rate limit exceeded ({error.description}); retry after Retry-After seconds."
-    return problem(status, detail, title=error.name, errors=errors, headers=headers)
+    return problem(status, detail, title=error.name, errors=errors, headers=headers,
+                   type=data.get("type"))
 
 
 def handle_database_unavailable(error: Exception) -> Response:

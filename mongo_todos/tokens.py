@@ -62,7 +62,7 @@ def new():
     user = authenticate(*credentials)
     if user is None:
         log.info("login failed for username %r from %s", credentials[0][:64], request.remote_addr)
-        return unauthorized("The username or password is wrong.", False)
+        return unauthorized("The username or password is wrong.", False, type="credentials-invalid")
     return issue_tokens(user.id), NO_STORE
 
 
@@ -80,7 +80,8 @@ def refresh():
         revoke_family(claims["fam"])
         log.warning("refresh token reuse for user %s: login %s revoked", claims["sub"], claims["fam"])
         return unauthorized(
-            "This refresh token was already used; every token of this login is now revoked."
+            "This refresh token was already used; every token of this login is now revoked.",
+            type="token-revoked",
         )
     return tokens, NO_STORE
 

@@ -103,13 +103,18 @@ def race_patches(app, headers: dict, writers: int = 8) -> tuple[list[int], str, 
     return statuses, url, etag
 
 
-def assert_problem(response, status: int, *fields: str) -> dict:
-    """The response is a problem+json of ``status``, with errors for exactly ``fields``."""
+def assert_problem(response, status: int, *fields: str, type: str | None = "") -> dict:
+    """The response is a problem+json of ``status``, with errors for exactly ``fields``, and
+    of problem ``type`` (a slug; ``None`` for about:blank; default: the status's usual type)."""
+    from mongo_todos.errors import _TYPE_BY_STATUS, type_uri
+
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/problem+json"
     body = response.get_json()
     assert body["status"] == status
-    assert body["type"] == "about:blank"
+    expected = _TYPE_BY_STATUS.get(status) if type == "" else type
+    if not (type == "" and status == 401):  # 401s name their own token problem
+        assert body["type"] == type_uri(expected), body
     assert body["title"] and body["detail"]
     if fields:
         assert set(body.get("errors", {})) == set(fields), body
