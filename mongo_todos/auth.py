@@ -97,14 +97,26 @@ def revoke_family(family: str) -> None:
     RevokedFamily.objects(family=family).update_one(
         upsert=True, set__expires_at=utcnow() + lifetime
     )
+    if "revoked_families" in g:  # this request's memo of token_is_revoked
+        g.revoked_families[family] = True
 
 
-def _is_revoked(jwt_header: dict, jwt_payload: dict) -> bool:
+def token_is_revoked(jwt_payload: dict) -> bool:
+    """Whether the token's login was revoked; looked up once per request (the rate limiter
+    asks before the view does)."""
     family = jwt_payload.get("fam")
     if not isinstance(family, str):
         return True  # every token this service signs has a family
-    # the raw collection: one indexed _id lookup without building a MongoEngine queryset
-    return RevokedFamily._get_collection().find_one({"_id": family}, {"_id": 1}) is not None
+    known = g.setdefault("revoked_families", {})
+    if family not in known:
+        # the raw collection: one indexed _id lookup without building a MongoEngine queryset
+        found = RevokedFamily._get_collection().find_one({"_id": family}, {"_id": 1})
+        known[family] = found is not None
+    return known[family]
+
+
+def _is_revoked(jwt_header: dict, jwt_payload: dict) -> bool:
+    return token_is_revoked(jwt_payload)
 
 
 # --- token errors: all 401 problem+json ---------------------------------------------------

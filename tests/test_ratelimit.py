@@ -1,4 +1,5 @@
-"""Rate limiting in one process (memory storage): headers, 429s, keys, exemptions."""
+"""Rate limiting in one process (memory storage): one budget per caller, headers, 429s, keys,
+the login limit, exemptions."""
 
 import pytest
 
@@ -35,16 +36,42 @@ def test_over_the_limit_is_a_429_problem_with_retry_after(limited):
     assert response.headers["X-RateLimit-Remaining"] == "0"
 
 
-def test_requests_with_a_token_are_counted_per_user(limited, auth):
-    app, client = limited(RATELIMIT_DEFAULT="4 per minute", RATELIMIT_TOKEN="100 per minute")
+def test_requests_with_an_access_token_are_counted_per_user(limited, auth):
+    app, client = limited(RATELIMIT_DEFAULT="6 per minute", RATELIMIT_TOKEN="100 per minute")
     auth.client = client
-    # registering and logging in are counted by address (no token yet)
+    # registering and logging in are counted by address (no token yet): 4 of the address's 6
     alice, bob = auth.headers("alice"), auth.headers("bob")
-    for _ in range(4):
+    for _ in range(6):
         assert client.get("/api/v1/todos", headers=alice).status_code == 200
     assert_problem(client.get("/api/v1/todos", headers=alice), 429)
     # same address, another user: a budget of its own
     assert client.get("/api/v1/todos", headers=bob).status_code == 200
+
+
+def test_one_budget_per_caller_across_all_routes(limited, auth):
+    # issue 10, point 3: the default limit was counted per route (about 10x the budget)
+    app, client = limited(RATELIMIT_DEFAULT="6 per minute", RATELIMIT_TOKEN="100 per minute")
+    auth.client = client
+    alice = auth.headers("alice")
+    spent = [
+        client.get("/api/v1/todos", headers=alice),
+        client.get("/api/v1/users/me", headers=alice),
+        client.post("/api/v1/todos", json={"name": "one"}, headers=alice),
+        client.get("/api/v1/todos/000000000000000000000000", headers=alice),  # 404
+        client.get("/api/v1/nowhere", headers=alice),  # no such route
+        client.put("/api/v1/users/me", headers=alice),  # 405
+    ]
+    assert [r.status_code for r in spent] == [200, 200, 201, 404, 404, 405]
+    assert [r.headers["X-RateLimit-Remaining"] for r in spent] == ["5", "4", "3", "2", "1", "0"]
+    assert_problem(client.get("/api/v1/users/me", headers=alice), 429)
+
+
+def test_wrong_method_and_unknown_path_responses_carry_rate_limit_headers(limited):
+    app, client = limited(RATELIMIT_DEFAULT="5 per minute")
+    for response in (client.delete("/api/v1/users"), client.get("/no/such/page")):
+        assert response.status_code in (404, 405)
+        assert response.headers["X-RateLimit-Limit"] == "5"
+        assert int(response.headers["X-RateLimit-Remaining"]) < 5
 
 
 def test_bad_tokens_are_counted_per_address(limited):
@@ -54,12 +81,51 @@ def test_bad_tokens_are_counted_per_address(limited):
     assert_problem(client.get("/api/v1/todos", headers=bearer("other-garbage")), 429)
 
 
+def test_registration_is_counted_per_address_whatever_token_is_sent(limited, auth):
+    # issue 10, point 3: a well-signed token moved registration floods into the user's bucket
+    app, client = limited(RATELIMIT_DEFAULT="5 per minute", RATELIMIT_TOKEN="100 per minute")
+    auth.client = client
+    auth.register("alice")  # 1 of the address's 5
+    tokens = auth.login("alice")  # 2
+    for n in range(3):  # 3, 4, 5
+        response = client.post("/api/v1/users", json={"username": f"flood{n}", "password": "x" * 12},
+                               headers=bearer(tokens["access_token"]))
+        assert response.status_code == 201
+    flood = client.post("/api/v1/users", json={"username": "flood9", "password": "x" * 12},
+                        headers=bearer(tokens["access_token"]))
+    assert_problem(flood, 429)
+    # the access token still has its own, untouched budget on authenticated routes
+    me = client.get("/api/v1/users/me", headers=bearer(tokens["access_token"]))
+    assert me.status_code == 200 and me.headers["X-RateLimit-Remaining"] == "4"
+
+
+@pytest.mark.parametrize("which", ["refresh", "logged-out access"])
+def test_refresh_and_revoked_tokens_stay_in_the_address_bucket(limited, auth, which):
+    # issue 10, point 3: any well-signed token escaped the per-address limit
+    app, client = limited(RATELIMIT_DEFAULT="5 per minute", RATELIMIT_TOKEN="100 per minute")
+    auth.client = client
+    auth.register("alice")  # address: 1
+    tokens = auth.login("alice")  # address: 2
+    if which == "refresh":
+        token = tokens["refresh_token"]
+    else:
+        token = tokens["access_token"]
+        logout = client.delete("/api/v1/tokens", headers=bearer(token))  # user bucket (still valid)
+        assert logout.status_code == 204
+    for _ in range(3):  # address: 3, 4, 5
+        assert client.get("/api/v1/todos", headers=bearer(token)).status_code == 401
+    assert_problem(client.get("/api/v1/todos", headers=bearer(token)), 429)
+    # and so is every other anonymous request from that address
+    assert_problem(client.get("/api/v1/users/me"), 429)
+
+
 def test_token_endpoint_has_its_own_stricter_limit_per_address(limited, auth):
     app, client = limited(RATELIMIT_DEFAULT="100 per minute", RATELIMIT_TOKEN="3 per minute")
     auth.client = client
     auth.register("alice")
-    for _ in range(3):
-        response = client.post("/api/v1/tokens", auth=("alice", "wrong password"))
+    auth.register("bob")
+    for name in ("alice", "bob", "carol"):
+        response = client.post("/api/v1/tokens", auth=(name, "wrong password"))
         assert response.status_code == 401
         assert response.headers["X-RateLimit-Limit"] == "3"
     # even the right password waits: guessing is slowed down
@@ -70,6 +136,47 @@ def test_token_endpoint_has_its_own_stricter_limit_per_address(limited, auth):
     assert other.status_code == 200
     # the rest of the API keeps the default limit
     assert client.get("/api/v1/users/me").headers["X-RateLimit-Limit"] == "100"
+
+
+def test_login_limit_also_counts_per_username_across_addresses(limited, auth):
+    app, client = limited(RATELIMIT_DEFAULT="100 per minute", RATELIMIT_TOKEN="3 per minute")
+    auth.client = client
+    auth.register("alice")
+    auth.register("bob")
+    for n in range(3):  # one guess from each of three addresses, one of them in a JSON body
+        kwargs = {"environ_base": {"REMOTE_ADDR": f"10.0.0.{n}"}}
+        if n == 2:
+            response = client.post("/api/v1/tokens", json={"username": "ALICE", "password": "nope"},
+                                   **kwargs)
+        else:
+            response = client.post("/api/v1/tokens", auth=("alice", "nope"), **kwargs)
+        assert response.status_code == 401
+    # a fourth address is still refused for alice (usernames are case-insensitive)...
+    fourth = client.post("/api/v1/tokens", auth=("Alice", "correct horse"),
+                         environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert_problem(fourth, 429)
+    # ...but bob logs in from it
+    bob = client.post("/api/v1/tokens", auth=("bob", "correct horse"),
+                      environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert bob.status_code == 200
+
+
+def test_a_login_body_the_view_refuses_is_still_counted_not_a_server_error(limited):
+    app, client = limited(RATELIMIT_DEFAULT="100 per minute", RATELIMIT_TOKEN="2 per minute")
+    bad = [client.post("/api/v1/tokens", data="{not json", content_type="application/json"),
+           client.post("/api/v1/tokens", data="x", content_type="text/plain")]
+    assert [r.status_code for r in bad] == [400, 415]
+    assert_problem(client.post("/api/v1/tokens", auth=("alice", "x")), 429)
+
+
+def test_several_workers_on_memory_storage_are_warned_about():
+    from mongo_todos.ratelimit import shared_storage_warning
+
+    warning = shared_storage_warning({}, workers=3)
+    assert "3 workers" in warning and "redis://" in warning
+    assert shared_storage_warning({}, workers=1) is None
+    assert shared_storage_warning({"RATELIMIT_STORAGE_URI": "redis://r:6379/0"}, workers=3) is None
+    assert shared_storage_warning({"RATELIMIT_ENABLED": "false"}, workers=3) is None
 
 
 def test_forwarded_for_is_ignored_unless_proxies_are_trusted(limited):
