@@ -1,7 +1,7 @@
 """Request bodies: one strict JSON reader shared by every view that takes a body.
 
 The checks happen in the order a client can fix them: size (413, by Werkzeug from
-``MAX_CONTENT_LENGTH``), media type (415), syntax and encoding (400: strict UTF-8, no NaN),
+``MAX_CONTENT_LENGTH``, and here for a chunked body that goes on past it), media type (415), syntax and encoding (400: strict UTF-8, no NaN),
 top-level type and nesting depth (400). Field-level validation is left to the schemas (422).
 """
 
@@ -26,6 +26,7 @@ def json_object() -> dict | None:
     if "json_body" in g:
         return g.json_body
     data = request.get_data(cache=True)
+    _refuse_cut_short_stream(data)
     if not data:
         return None
     if not request.is_json:
@@ -41,6 +42,23 @@ def json_object() -> dict | None:
         abort(400, f"The body nests deeper than {MAX_DEPTH} levels.")
     g.json_body = value
     return value
+
+
+def _refuse_cut_short_stream(data: bytes) -> None:
+    """413 for a body without ``Content-Length`` (``Transfer-Encoding: chunked``) that goes on
+    past ``MAX_CONTENT_LENGTH``.
+
+    Werkzeug refuses a declared length over the limit, but a chunked stream it only reads up
+    to the limit and stops, without an error: the first ``MAX_CONTENT_LENGTH`` bytes would be
+    taken as the whole body. When that many were read, one more byte from the server's stream
+    tells whether the body really ended there.
+    """
+    limit = request.max_content_length
+    if limit is None or request.content_length is not None or len(data) < limit:
+        return
+    raw = request.environ.get("wsgi.input")
+    if raw is not None and raw.read(1):
+        abort(413, f"The body is larger than the limit of {limit} bytes.")
 
 
 def _depth_exceeds(value, limit: int) -> bool:
