@@ -70,9 +70,6 @@ class _NoSessions(SessionInterface):
         pass
 
 
-_EMBEDDED_STORE_LOCK = threading.Lock()
-
-
 def _one_request_at_a_time(wsgi_app):
     """Serialise requests on the embedded store.
 
@@ -83,8 +80,12 @@ def _one_request_at_a_time(wsgi_app):
     time, which keeps every guarantee of the contract. With MONGODB_URI nothing is serialised.
     """
 
+    # created with the app, in the worker: under gunicorn's gevent worker, after its monkey
+    # patching, so waiting for it yields to other connections instead of blocking them all
+    lock = threading.Lock()
+
     def serialised(environ, start_response):
-        with _EMBEDDED_STORE_LOCK:
+        with lock:
             return wsgi_app(environ, start_response)
 
     return serialised

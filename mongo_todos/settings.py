@@ -63,12 +63,13 @@ def _limit(env: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
-def _key(env: Mapping[str, str], name: str, embedded: bool) -> str:
+def _key(env: Mapping[str, str], name: str, embedded: bool, quiet: bool = False) -> str:
     raw = env.get(name)
     if raw is None or raw == "":
         if not embedded:
             raise ConfigError(f"{name} is required when MONGODB_URI is set")
-        log.warning("%s is not set: using a random key, tokens end with this process", name)
+        if not quiet:
+                log.warning("%s is not set: using a random key, tokens end with this process", name)
         return secrets.token_urlsafe(48)
     if len(raw.encode()) < MIN_KEY_BYTES:
         raise ConfigError(f"{name} must be at least {MIN_KEY_BYTES} bytes long")
@@ -104,8 +105,9 @@ def _origins(env: Mapping[str, str]) -> list[str]:
     return origins
 
 
-def from_env(env: Mapping[str, str]) -> dict:
-    """Flask configuration built from ``env``; raises ConfigError on an invalid value."""
+def from_env(env: Mapping[str, str], quiet: bool = False) -> dict:
+    """Flask configuration built from ``env``; raises ConfigError on an invalid value.
+    ``quiet``: a check only (no warning about random keys: the app that runs makes its own)."""
     uri = _mongodb_uri(env)
     embedded = uri is None
     level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
@@ -114,8 +116,8 @@ def from_env(env: Mapping[str, str]) -> dict:
     return {
         "MONGODB_URI": uri,
         "EMBEDDED_DB": embedded,
-        "SECRET_KEY": _key(env, "SECRET_KEY", embedded),
-        "JWT_SECRET_KEY": _key(env, "JWT_SECRET_KEY", embedded),
+        "SECRET_KEY": _key(env, "SECRET_KEY", embedded, quiet),
+        "JWT_SECRET_KEY": _key(env, "JWT_SECRET_KEY", embedded, quiet),
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(
             seconds=_int(env, "JWT_ACCESS_TOKEN_EXPIRES", 900, minimum=1)
         ),

@@ -45,7 +45,11 @@ def running(args: list[str], port: int, env: dict | None = None):
     pipe nobody drains fills up and blocks a busy server."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "RATELIMIT_"))}
     full_env.update(env or {})
-    log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)
+    named = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)
+    named.close()
+    # append mode: gunicorn's master and worker share the file; without O_APPEND their lines
+    # can overwrite each other
+    log = open(named.name, "ab")
     process = subprocess.Popen(args, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     process.output = lambda: Path(log.name).read_text(errors="replace")
     try:
