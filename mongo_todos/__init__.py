@@ -154,6 +154,10 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
     _register_probes(app)
     app.extensions["mongo_todos_limiter"] = ratelimit.init_app(app)
     _configure_cors(app)
+    if app.config.get("PUBLIC_BASE_URL"):
+        from .public_url import PublicBaseURL
+
+        app.wsgi_app = PublicBaseURL(app.wsgi_app, app.config["PUBLIC_BASE_URL"])
     if app.config["TRUSTED_PROXY_COUNT"]:
         n = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
@@ -201,7 +205,8 @@ def _configure_cors(app: Flask) -> None:
 
     CORS(
         app,
-        resources={r"/api/*": {"origins": origins}},
+        # compiled whole-origin patterns: a bare string would be a prefix regex to flask-cors
+        resources={r"/api/*": {"origins": settings.cors_origin_patterns(origins)}},
         allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match",
                        "Idempotency-Key", "X-Request-ID"],
         expose_headers=["ETag", "Link", "Location", "Retry-After", "X-RateLimit-Limit",

@@ -48,6 +48,8 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
     "precondition-required": ("Precondition required", "Send If-Match with the resource's "
                               "current ETag."),
     "rate-limited": ("Rate limited", "Wait the number of seconds in Retry-After."),
+    "quota-exceeded": ("Quota exceeded", "The account holds as many todos as it may (TODO_QUOTA): "
+                       "delete some, then retry."),
     "service-unavailable": ("Service unavailable", "Retry after Retry-After seconds."),
 }
 

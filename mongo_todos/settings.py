@@ -8,6 +8,7 @@ failing later on the first request that needs it.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Mapping
 from datetime import timedelta
@@ -95,14 +96,73 @@ def _storage_uri(env: Mapping[str, str]) -> str:
     return raw
 
 
+_HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+_LABELS = r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+"
+
+
 def _origins(env: Mapping[str, str]) -> list[str]:
+    """Exact origins (``https://app.example``), ``*`` (any), or one leading wildcard label
+    (``https://*.example.com``: any subdomain, at any depth, not the apex). Anything else,
+    paths, other wildcards, regex syntax, is refused: flask-cors would read it as a regular
+    expression matched as a prefix."""
     raw = env.get("CORS_ORIGINS") or ""
     origins = [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
     for origin in origins:
-        parts = urlsplit(origin)
-        if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc):
-            raise ConfigError(f"CORS_ORIGINS entry {origin!r} is not an origin like https://host")
+        if origin == "*":
+            continue
+        try:
+            parts = urlsplit(origin)
+            port = parts.port  # ValueError when not a number in range
+        except ValueError:
+            parts, port = None, None
+        host = (parts.hostname or "") if parts else ""
+        netloc = f"{host}:{port}" if port is not None else host
+        if (parts is None or parts.scheme not in ("http", "https") or not _HOST.match(host)
+                or parts.netloc.lower() != netloc or parts.path or parts.query
+                or parts.fragment):
+            raise ConfigError(
+                f"CORS_ORIGINS entry {origin!r} is not an origin like https://host[:port], "
+                "'*', or https://*.domain for any subdomain"
+            )
     return origins
+
+
+def cors_origin_patterns(origins: list[str]) -> list:
+    """What flask-cors is given for :func:`_origins`' entries: compiled patterns matching the
+    whole origin, never a bare string it would treat as a prefix regex."""
+    patterns: list = []
+    for origin in origins:
+        if origin == "*":
+            patterns.append("*")
+            continue
+        parts = urlsplit(origin)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port is not None else ""
+        if host.startswith("*."):
+            body = _LABELS + re.escape(host[2:])
+        else:
+            body = re.escape(host)
+        patterns.append(re.compile(f"{re.escape(parts.scheme)}://{body}{re.escape(port)}\\Z",
+                                   re.IGNORECASE))
+    return patterns
+
+
+def _public_base_url(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("PUBLIC_BASE_URL") or "").strip().rstrip("/")
+    if not raw:
+        return None
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 (ValueError when not a number in range)
+    except ValueError:
+        parts = None
+    if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
+            or parts.username or parts.password or parts.path or parts.query or parts.fragment):
+        raise ConfigError(
+            f"PUBLIC_BASE_URL={raw!r} is not a base URL like https://api.example.com "
+            "(scheme and host, an optional port, no path)"
+        )
+    return raw
 
 
 def from_env(env: Mapping[str, str], quiet: bool = False) -> dict:
@@ -133,5 +193,7 @@ def from_env(env: Mapping[str, str], quiet: bool = False) -> dict:
         "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0, minimum=0),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1048576, minimum=1024),
         "CORS_ORIGINS": _origins(env),
+        "PUBLIC_BASE_URL": _public_base_url(env),
+        "TODO_QUOTA": _int(env, "TODO_QUOTA", 10000, minimum=0),
         "LOG_LEVEL": level,
     }

@@ -27,6 +27,7 @@ from .dates import FAR_FUTURE, isoformat, utcnow
 from .extensions import Blueprint
 from .models import IdempotencyRecord, Todo
 from .pagination import SORTS, paginate
+from .quota import check_todo_quota
 from .schemas import Text, Timestamp, TodoInSchema, TodoPatchSchema, TodoSchema
 
 blp = Blueprint("todos", __name__, url_prefix="/api/v1/todos", description="Todos")
@@ -291,6 +292,7 @@ def all(args):  # noqa: A001 (the endpoint is todos.all)
 @blp.route("", methods=["POST"])
 @blp.arguments(TodoInSchema())
 @blp.response(201, TodoSchema, headers={"Location": {"schema": {"type": "string"}}, **_ETAG_HEADER})
+@blp.alt_response(409, response="CONFLICT")  # TODO_QUOTA reached (type quota-exceeded)
 @blp.doc(parameters=[{
     "in": "header", "name": "Idempotency-Key", "required": False,
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
@@ -311,6 +313,7 @@ def _insert(data: dict, todo_id: ObjectId) -> dict:
     One insert on the raw collection: the input schema has validated every field already, so
     building a MongoEngine document only to validate and convert it again would be repeated work.
     """
+    check_todo_quota(current_owner())
     now = utcnow()
     todo = {"_id": todo_id, "owner": current_owner(), "task": "", "done": False,
             "due_at": None, "due_sort": FAR_FUTURE, "tags": [], **stored_fields(data),

@@ -5,7 +5,7 @@ from openapi_spec_validator import validate
 
 ERROR_CODES_BY_OPERATION = {
     ("/api/v1/todos", "get"): {"400", "401", "422", "429", "500", "503"},
-    ("/api/v1/todos", "post"): {"400", "401", "413", "415", "422", "429", "503"},
+    ("/api/v1/todos", "post"): {"400", "401", "409", "413", "415", "422", "429", "503"},
     ("/api/v1/todos/{todo_id}", "get"): {"401", "404", "429", "503"},
     ("/api/v1/todos/{todo_id}", "put"): {"400", "401", "404", "412", "413", "415", "422", "428"},
     ("/api/v1/todos/{todo_id}", "patch"): {"401", "404", "412", "422", "428"},

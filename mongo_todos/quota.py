@@ -1,0 +1,31 @@
+"""Bounded work per user: the todo quota.
+
+``TODO_QUOTA`` (default 10,000; 0 turns it off) caps how many todos one account holds. A create
+past it is refused with ``409 Conflict`` and problem type ``quota-exceeded``: the request is
+valid, but conflicts with the state of the caller's collection, and succeeds again once some
+todos are deleted (a 403 would say the caller may never do this; a 429 that waiting helps).
+
+The count is one ``count_documents`` on the owner's todos, bounded by the quota itself (an
+index count on MongoDB: every todo index starts with the owner). Concurrent creates on MongoDB
+may overshoot by the number of creates in flight; the embedded store serialises requests, so
+there it is exact.
+"""
+
+from __future__ import annotations
+
+from bson import ObjectId
+from flask import current_app
+from flask_smorest import abort
+
+from .models import Todo
+
+
+def check_todo_quota(owner: ObjectId) -> None:
+    """Abort with a 409 ``quota-exceeded`` problem when ``owner`` holds ``TODO_QUOTA`` todos."""
+    quota = current_app.config.get("TODO_QUOTA", 0)
+    if not quota:
+        return
+    held = Todo._get_collection().count_documents({"owner": owner}, limit=quota)
+    if held >= quota:
+        abort(409, message=f"You hold {quota} todos, the most one account may hold: delete "
+                           "some before creating more.", type="quota-exceeded")
