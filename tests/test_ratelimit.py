@@ -208,3 +208,23 @@ def test_limits_can_be_switched_off(make_app):
     for _ in range(3):
         response = client.get("/api/v1/users/me")
         assert response.status_code == 401 and "X-RateLimit-Limit" not in response.headers
+
+
+def test_the_revocation_lookup_is_made_once_per_request_with_limits_on(limited, auth, monkeypatch):
+    import mongomock
+
+    app, client = limited(RATELIMIT_DEFAULT="100 per minute", RATELIMIT_TOKEN="100 per minute")
+    auth.client = client
+    headers = auth.headers("alice")
+    lookups = []
+    original = mongomock.collection.Collection.find_one
+
+    def counted(self, *args, **kwargs):
+        if self.name == "revoked_families":
+            lookups.append(args)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(mongomock.collection.Collection, "find_one", counted)
+    response = client.get("/api/v1/todos", headers=headers)
+    assert response.status_code == 200 and response.headers["X-RateLimit-Remaining"] == "99"
+    assert len(lookups) == 1  # the limiter asked, the view reused the answer

@@ -64,12 +64,12 @@ def test_round_trips_per_request(client, auth, round_trips):
     assert trips(lambda: client.get(url, headers={**h, "If-None-Match": etag}), 304) == [revocation, "todos.find_one"]
     assert trips(lambda: client.get("/api/v1/todos", headers=h), 200) == [revocation, "todos.aggregate"]
     assert trips(lambda: client.get("/api/v1/todos?count=true", headers=h), 200) == [revocation, "todos.aggregate", "todos.count_documents"]
-    assert trips(lambda: client.post("/api/v1/todos", json={"name": "y"}, headers=h), 201) == [revocation, "todos.insert_one"]
+    assert trips(lambda: client.post("/api/v1/todos", json={"name": "y"}, headers=h), 201) == [revocation, "todos.count_documents", "todos.insert_one"]  # TODO_QUOTA
     assert trips(lambda: client.patch(url, json={"done": True}, headers={**h, "If-Match": etag}), 200) == [revocation, "todos.find_one_and_update"]
     assert trips(lambda: client.put(url, json={"name": "z"}, headers=h), 200) == [revocation, "todos.find_one_and_update"]
     assert trips(lambda: client.patch(url, json={"done": False}, headers={**h, "If-Match": etag}), 412) == [revocation, "todos.find_one_and_update", "todos.find_one"]
     keyed = {**h, "Idempotency-Key": "k"}
-    assert trips(lambda: client.post("/api/v1/todos", json={"name": "k"}, headers=keyed), 201) == [revocation, "idempotency_keys.insert_one", "todos.insert_one", "idempotency_keys.update_one"]
+    assert trips(lambda: client.post("/api/v1/todos", json={"name": "k"}, headers=keyed), 201) == [revocation, "idempotency_keys.insert_one", "todos.count_documents", "todos.insert_one", "idempotency_keys.update_one"]
     assert trips(lambda: client.post("/api/v1/todos", json={"name": "k"}, headers=keyed), 201) == [revocation, "idempotency_keys.insert_one", "idempotency_keys.find_one"]
     assert trips(lambda: client.delete(url, headers=h), 204) == [revocation, "todos.delete_one"]
     assert trips(lambda: client.post("/api/v1/tokens/refresh", headers=bearer(tokens["refresh_token"])), 200) == [revocation, "refresh_tokens.insert_one", "refresh_tokens.update_one"]
