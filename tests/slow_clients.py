@@ -16,11 +16,28 @@ from contextlib import contextmanager
 def slow_header_clients(port: int, count: int, interval: float = 1.0, host: str = "127.0.0.1"):
     """Hold ``count`` slow-header connections to ``host:port`` open until the block ends.
     Yields the list of sockets (a server may close some: that is the point of a timeout)."""
+    with _trickling(port, count, interval, host, b"GET /healthz HTTP/1.1\r\nHost: x\r\n",
+                    lambda n: f"X-Slow-{n}: y\r\n".encode()) as sockets:
+        yield sockets
+
+
+@contextmanager
+def slow_body_clients(port: int, count: int, interval: float = 1.0, host: str = "127.0.0.1"):
+    """Like :func:`slow_header_clients`, but the headers are complete and the body (a JSON
+    object declared 64 KiB long) arrives a few bytes per ``interval``."""
+    head = (b"POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 65536\r\n\r\n{\"username\": \"")
+    with _trickling(port, count, interval, host, head, lambda n: b"a") as sockets:
+        yield sockets
+
+
+@contextmanager
+def _trickling(port, count, interval, host, first: bytes, more):
     sockets = []
     stop = threading.Event()
     for _ in range(count):
         sock = socket.create_connection((host, port), timeout=5)
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        sock.sendall(first)
         sockets.append(sock)
 
     def trickle():
@@ -29,9 +46,9 @@ def slow_header_clients(port: int, count: int, interval: float = 1.0, host: str 
             n += 1
             for sock in sockets:
                 try:
-                    sock.sendall(f"X-Slow-{n}: y\r\n".encode())
+                    sock.sendall(more(n))
                 except OSError:
-                    pass  # closed by the server (a header timeout): fine
+                    pass  # closed by the server (a timeout): fine
 
     thread = threading.Thread(target=trickle, daemon=True)
     thread.start()

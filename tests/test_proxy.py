@@ -14,7 +14,7 @@ import requests
 
 from proxy import nginx
 from servers import ROOT, free_port, running
-from slow_clients import slow_header_clients
+from slow_clients import slow_body_clients, slow_header_clients
 from test_deploy import dockerfile_command
 
 #: More slow connections than gunicorn has workers behind the proxy (one sync worker here).
@@ -96,6 +96,32 @@ def test_slow_header_clients_do_not_stop_the_api_behind_the_proxy(deployment):
         assert listed.status_code == 200 and listed.json()["items"] == []
     assert elapsed < PROMPT
     assert "Using worker: sync" in api.output()
+
+
+def test_slow_body_clients_do_not_stop_the_api_behind_the_proxy(deployment):
+    base, port, api, proxy = deployment
+    auth = login(base, "patient2")
+    with slow_body_clients(port, SLOW_CLIENTS):
+        health = requests.get(f"{base}/healthz", timeout=PROMPT)
+        listed = requests.get(f"{base}/api/v1/todos", headers=auth, timeout=PROMPT)
+        assert health.status_code == 200 and listed.status_code == 200
+
+
+def test_the_proxy_closes_a_connection_that_never_finishes_its_headers(deployment):
+    base, port, api, proxy = deployment
+    started = time.monotonic()
+    with slow_header_clients(port, 1, interval=0.5) as [sock]:
+        sock.settimeout(1)
+        answer = None
+        while time.monotonic() - started < 3 * PROMPT:
+            try:
+                answer = sock.recv(4096)
+            except TimeoutError:
+                continue
+            break
+    # closed by client_header_timeout (10 s): no answer, the connection is just ended
+    assert answer == b""
+    assert time.monotonic() - started < 3 * PROMPT
 
 
 def test_an_over_limit_body_gets_the_proxys_413_problem(deployment):
