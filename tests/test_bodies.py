@@ -96,3 +96,16 @@ def test_gunicorn_refuses_an_over_limit_chunked_body_with_413():
         assert status == 413 and json.loads(body)["status"] == 413
         status, body = chunked_request(port, "/api/v1/todos", padded(LIMIT), bearer(token))
         assert status == 201 and json.loads(body)["name"] == "padded"
+
+
+def test_a_chunked_login_one_byte_over_the_limit_is_413_for_the_view_too(make_app):
+    # the login limit's key reads the body first: the view must not then see it as complete
+    app = make_app(env={"MAX_CONTENT_LENGTH": str(LIMIT), "RATELIMIT_ENABLED": "true"})
+    body = json.dumps({"username": "alice", "password": "x"}).encode()
+    data = body + b" " * (LIMIT - len(body)) + b" "
+    response = app.test_client().post(
+        "/api/v1/tokens", input_stream=io.BytesIO(data),
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert_problem(response, 413, type=None)
