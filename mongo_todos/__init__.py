@@ -44,11 +44,11 @@ DEFAULT_DB = "mongo_todos"
 def _mongodb_settings(config: Mapping) -> dict:
     uri = config["MONGODB_URI"]
     if uri is None:
-        import mongomock
+        from .embedded import EmbeddedClient
 
         return {
             "host": f"mongodb://localhost/{DEFAULT_DB}",
-            "mongo_client_class": mongomock.MongoClient,
+            "mongo_client_class": EmbeddedClient,
         }
     options = {"host": uri, "tz_aware": False}
     if not urlsplit(uri).path.strip("/"):

@@ -1,0 +1,277 @@
+"""The embedded store: mongomock, doing only the work a query needs.
+
+mongomock answers every query by looking at every stored document: ``find`` evaluates its
+filter on all of them (a lookup by ``_id`` included), and ``aggregate`` deep-copies the whole
+collection before its first stage runs. A request then costs what the whole store holds,
+other users' todos included. This module wraps the mongomock client the app uses without a
+``MONGODB_URI`` so that, as MongoDB's own planner and optimiser do:
+
+- a filter that pins ``_id`` to one value reads that one document;
+- a filter that pins a top-level field to a string or ObjectId (``{"owner": id}``, also inside
+  a top-level ``$and``, or with ``$eq`` / ``$in``) reads only the documents holding that value,
+  through an equality index built on first use and dropped on the next write;
+- a pipeline's leading ``$match`` stages, ``$sort`` and ``$skip``/``$limit`` run as one query
+  over the stored documents, and only the documents it returns are copied; the remaining
+  stages (``$project`` and anything after) run in mongomock on those copies.
+
+Nothing here decides whether a document matches or how documents compare: the candidates an
+index yields are still checked with mongomock's own filter, sorted with mongomock's own
+``$sort``, in store order, so results are mongomock's exactly (tests/test_embedded.py checks
+that with generated documents, filters and pipelines). ``hint`` is accepted and ignored, as
+mongomock ignores it on ``aggregate``.
+
+Only private mongomock methods are overridden, plus ``aggregate`` and ``find``, which enter
+through mongomock's class attribute, so a test that patches ``mongomock.collection.Collection``
+(to count round trips or to simulate an outage) still sees every call: while a test has
+replaced ``Collection.aggregate``, the call goes through its replacement and mongomock's own
+(slow) pipeline.
+
+The indexes assume every write goes through this module's collections (they do: the client
+hands out no other) and that the app serialises requests (it does, on the embedded store).
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import mongomock
+from bson import ObjectId
+from mongomock import aggregate as mm_aggregate
+from mongomock import filtering, helpers
+from mongomock.collection import Collection, _copy_field
+
+__all__ = ["EmbeddedClient"]
+
+#: mongomock's own aggregate, to tell whether a test has wrapped the class attribute.
+_MONGOMOCK_AGGREGATE = Collection.aggregate
+#: Value types an equality index holds; other values never equal these in a filter.
+_INDEXABLE = (str, ObjectId)
+#: The attribute that holds a collection store's equality indexes.
+_STATE = "_mongo_todos_indexes"
+_LEADING = ("$match", "$sort", "$skip", "$limit")
+
+
+def _indexable(value) -> bool:
+    return isinstance(value, _INDEXABLE)
+
+
+def _pinned(spec) -> dict[str, list]:
+    """Top-level fields ``spec`` requires to equal one of a few strings/ObjectIds."""
+    pinned: dict[str, list] = {}
+    if not isinstance(spec, dict):
+        return pinned
+    for key, value in spec.items():
+        if key == "$and" and isinstance(value, list):
+            for clause in value:
+                for field, values in _pinned(clause).items():
+                    # both constraints hold: either value set is a valid superset
+                    pinned.setdefault(field, values)
+            continue
+        if not isinstance(key, str) or key.startswith("$") or "." in key:
+            continue
+        if isinstance(value, dict):
+            if "$eq" in value and _indexable(value["$eq"]):
+                pinned[key] = [value["$eq"]]
+            elif (isinstance(value.get("$in"), list) and value["$in"]
+                  and all(_indexable(v) for v in value["$in"])):
+                pinned[key] = list(value["$in"])
+        elif _indexable(value):
+            pinned[key] = [value]
+    return pinned
+
+
+class _Index:
+    """Positions of the documents holding each string/ObjectId value of one field, in store
+    order; ``others`` are documents whose value might still match (lists of other things)."""
+
+    __slots__ = ("buckets", "others")
+
+    def __init__(self, documents: list, field: str):
+        buckets: dict = {}
+        others: list[int] = []
+        for position, document in enumerate(documents):
+            if field not in document:
+                continue  # a missing field equals no string or ObjectId
+            value = document[field]
+            if _indexable(value):
+                buckets.setdefault(value, []).append(position)
+            elif isinstance(value, list) and all(_indexable(v) for v in value):
+                # a filter value equal to any element matches the document
+                for element in dict.fromkeys(value):
+                    buckets.setdefault(element, []).append(position)
+            elif isinstance(value, (list, dict)) or value is None or not isinstance(
+                    value, (bool, int, float)):
+                others.append(position)
+            # numbers and booleans never equal a string or an ObjectId
+        self.buckets = buckets
+        self.others = others
+
+    def positions(self, values: list) -> list[int]:
+        runs = [self.buckets.get(v, ()) for v in dict.fromkeys(values)]
+        runs.append(self.others)
+        runs = [run for run in runs if run]
+        if len(runs) == 1:
+            return list(runs[0])
+        merged = []
+        for position in heapq.merge(*runs):
+            if not merged or merged[-1] != position:
+                merged.append(position)
+        return merged
+
+
+class _Indexes:
+    """The equality indexes of one collection store, valid until its next write."""
+
+    def __init__(self, store):
+        self.documents_dict = store._documents
+        self.size = len(store._documents)
+        self.documents = list(store._documents.values())
+        self.by_field: dict[str, _Index] = {}
+
+    def valid_for(self, store) -> bool:
+        return store._documents is self.documents_dict and len(store._documents) == self.size
+
+    def index(self, field: str) -> _Index:
+        index = self.by_field.get(field)
+        if index is None:
+            index = self.by_field[field] = _Index(self.documents, field)
+        return index
+
+
+def _candidates(store, spec) -> list | None:
+    """The stored documents that may match ``spec``, in store order, or None for all."""
+    pinned = _pinned(spec)
+    if not pinned:
+        return None
+    store._remove_expired_documents()  # what reading store.documents would do (TTL)
+    ids = pinned.get("_id")
+    if ids is not None and len(ids) == 1:
+        document = store._documents.get(ids[0])
+        return [] if document is None else [document]
+    state = store.__dict__.get(_STATE)
+    if state is None or not state.valid_for(store):
+        state = _Indexes(store)
+        setattr(store, _STATE, state)
+    best = min((state.index(field).positions(values) for field, values in pinned.items()),
+               key=len)
+    return [state.documents[p] for p in best]
+
+
+def _invalidate(store) -> None:
+    store.__dict__.pop(_STATE, None)
+
+
+def _split(pipeline) -> tuple[list, dict | None, list, list]:
+    """(leading $match filters, $sort, $skip/$limit stages, the rest) of a pipeline."""
+    matches, sort, window = [], None, []
+    i = 0
+    stages = list(pipeline)
+
+    def op(stage):
+        return next(iter(stage)) if isinstance(stage, dict) and len(stage) == 1 else None
+
+    while i < len(stages) and op(stages[i]) == "$match" and isinstance(stages[i]["$match"], dict):
+        matches.append(stages[i]["$match"])
+        i += 1
+    if i < len(stages) and op(stages[i]) == "$sort" and isinstance(stages[i]["$sort"], dict):
+        sort = stages[i]["$sort"]
+        i += 1
+    while i < len(stages) and op(stages[i]) in ("$skip", "$limit"):
+        window.append(stages[i])
+        i += 1
+    return matches, sort, window, stages[i:]
+
+
+class EmbeddedCollection(Collection):
+    """A mongomock collection that reads only the documents a query needs (module docstring)."""
+
+    def _iter_documents(self, filter):
+        candidates = _candidates(self._store, filter)
+        if candidates is None:
+            return super()._iter_documents(filter)
+        if not candidates:
+            filtering.filter_applies(filter, {})  # still reject an invalid filter
+        return (document for document in candidates if filtering.filter_applies(filter, document))
+
+    # every write drops the equality indexes; they are rebuilt on the next read that needs one
+    def _insert(self, *args, **kwargs):
+        try:
+            return super()._insert(*args, **kwargs)
+        finally:
+            _invalidate(self._store)
+
+    def _update(self, *args, **kwargs):
+        try:
+            return super()._update(*args, **kwargs)
+        finally:
+            _invalidate(self._store)
+
+    def _delete(self, *args, **kwargs):
+        try:
+            return super()._delete(*args, **kwargs)
+        finally:
+            _invalidate(self._store)
+
+    def find(self, *args, hint=None, **kwargs):
+        """mongomock's find, accepting (and ignoring) an index ``hint``."""
+        return super().find(*args, **kwargs)
+
+    def aggregate(self, pipeline, session=None, **kwargs):
+        """mongomock's aggregate, running the leading $match/$sort/$skip/$limit as one query
+        that copies only the documents it returns."""
+        if Collection.aggregate is not _MONGOMOCK_AGGREGATE:
+            # a test wraps mongomock's method (a spy): let it see the call
+            return Collection.aggregate(self, pipeline, session=session, **kwargs)
+        matches, sort, window, rest = _split(pipeline)
+        if session or not (matches or sort or window):
+            return super().aggregate(pipeline, session=session, **kwargs)
+        if not matches:
+            selected = list(self._store.documents)
+        else:
+            specs = [helpers.patch_datetime_awareness_in_document(m) for m in matches]
+            spec = specs[0] if len(specs) == 1 else {"$and": specs}
+            candidates = _candidates(self._store, spec)
+            if candidates is None:
+                candidates = list(self._store.documents)
+            elif not candidates:
+                for one in specs:
+                    filtering.filter_applies(one, {})  # still reject an invalid filter
+            selected = candidates
+            for one in specs:  # stage by stage, as mongomock's $match runs them
+                selected = [doc for doc in selected if filtering.filter_applies(one, doc)]
+        if sort is not None:
+            selected = mm_aggregate._handle_sort_stage(selected, self.database, sort)
+        for stage in window:
+            (operator, value), = stage.items()
+            selected = mm_aggregate._PIPELINE_HANDLERS[operator](selected, self.database, value)
+        copies = [_copy_field(doc, dict) for doc in selected]
+        if self.codec_options.tz_aware:
+            copies = [helpers.make_datetime_timezone_aware_in_document(c) for c in copies]
+        return mm_aggregate.process_pipeline(copies, self.database, rest, session)
+
+    def with_options(self, *args, **kwargs):
+        collection = super().with_options(*args, **kwargs)
+        if type(collection) is Collection:
+            collection.__class__ = EmbeddedCollection
+        return collection
+
+
+class EmbeddedDatabase(mongomock.database.Database):
+    """A mongomock database whose collections are :class:`EmbeddedCollection`."""
+
+    def get_collection(self, *args, **kwargs):
+        collection = super().get_collection(*args, **kwargs)
+        if type(collection) is Collection:
+            collection.__class__ = EmbeddedCollection
+        return collection
+
+
+class EmbeddedClient(mongomock.MongoClient):
+    """The embedded store's client: a mongomock client whose databases and collections do
+    only the work each query needs (module docstring)."""
+
+    def get_database(self, *args, **kwargs):
+        database = super().get_database(*args, **kwargs)
+        if type(database) is mongomock.database.Database:
+            database.__class__ = EmbeddedDatabase
+        return database

@@ -1,0 +1,335 @@
+"""The embedded store's wrapper never changes a result: generated documents, writes, filters,
+sorts and pipelines run through the wrapped and the plain mongomock, compared item by item and
+in order. A deliberately broken wrapper must fail the same property, so the property is known
+to be able to catch an ordering or projection mismatch."""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import datetime, timedelta
+
+import mongomock
+import pytest
+from bson import ObjectId
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from mongo_todos import embedded
+from mongo_todos.embedded import EmbeddedClient, EmbeddedCollection
+
+#: Enough generated cases to reach multi-stage pipelines over ties and mixed types; CI runs
+#: them all (about 15 s on a shared machine); the broken-wrapper tests below stop at
+#: their first counterexample, usually within a few dozen.
+EXAMPLES = 1000
+
+OWNERS = [ObjectId(f"{i:024x}") for i in range(1, 4)]
+IDS = [ObjectId(f"{0xa0 + i:024x}") for i in range(40)]
+NAMES = ["a", "ab", "b", "B", "aab", "", "b\nc"]
+TAGS = ["x", "y", "z"]
+BASE_TIME = datetime(2030, 1, 1)
+
+owners = st.sampled_from(OWNERS)
+# the same value as a string too: an index must not confuse the two types
+owner_values = st.one_of(owners, owners.map(str))
+names = st.sampled_from(NAMES)
+numbers = st.one_of(st.integers(-2, 2), st.sampled_from([0.5, 1.0, -1.5]), st.none(),
+                    st.booleans())
+dates = st.one_of(st.none(), st.integers(0, 3).map(lambda d: BASE_TIME + timedelta(days=d)))
+tags = st.one_of(
+    st.lists(st.sampled_from(TAGS), max_size=3),
+    st.sampled_from(TAGS),                                   # a bare string
+    st.lists(st.one_of(st.sampled_from(TAGS), st.integers(0, 1)), max_size=2),  # mixed
+    st.lists(st.lists(st.sampled_from(TAGS), max_size=1), max_size=1),          # nested
+)
+
+
+@st.composite
+def documents(draw):
+    fields = {
+        "owner": owner_values, "name": names, "n": numbers, "due": dates, "tags": tags,
+        "sub": st.fixed_dictionaries({"a": st.integers(0, 2)}),
+    }
+    document = {}
+    for field, strategy in fields.items():
+        if draw(st.integers(0, 5)):  # a field is sometimes missing
+            document[field] = draw(strategy)
+    return document
+
+
+def equality(field, values):
+    return st.one_of(values.map(lambda v: {field: v}),
+                     values.map(lambda v: {field: {"$eq": v}}),
+                     st.lists(values, min_size=1, max_size=3).map(lambda v: {field: {"$in": v}}))
+
+
+leaf_filters = st.one_of(
+    equality("owner", owner_values),
+    equality("name", names),
+    equality("tags", st.one_of(st.sampled_from(TAGS), st.lists(st.sampled_from(TAGS), max_size=2))),
+    equality("_id", st.sampled_from(IDS)),
+    equality("_id", st.sampled_from(IDS).map(str)),
+    st.builds(lambda op, v: {"name": {op: v}}, st.sampled_from(["$gt", "$gte", "$lt", "$lte"]),
+              names),
+    st.builds(lambda op, v: {"n": {op: v}}, st.sampled_from(["$gt", "$gte", "$lt", "$lte"]),
+              st.integers(-2, 2)),
+    st.builds(lambda op, v: {"due": {op: v}}, st.sampled_from(["$gt", "$gte", "$lt", "$lte"]),
+              dates.filter(lambda d: d is not None)),
+    st.builds(lambda op, v: {"_id": {op: v}}, st.sampled_from(["$gt", "$lt"]),
+              st.sampled_from(IDS)),
+    st.builds(lambda p: {"name": {"$regex": p}}, st.sampled_from(["^a", "b", "a$", "^$", "A"])),
+    st.builds(lambda p: {"name": re.compile(p)}, st.sampled_from(["^a", "b"])),
+    st.builds(lambda v: {"done": v}, st.booleans()),
+    st.builds(lambda v: {"due": v}, st.none()),
+    st.builds(lambda f, e: {f: {"$exists": e}}, st.sampled_from(["owner", "due", "tags"]),
+              st.booleans()),
+    st.builds(lambda v: {"sub.a": v}, st.integers(0, 2)),
+)
+
+filters = st.recursive(
+    leaf_filters,
+    lambda inner: st.one_of(
+        st.lists(inner, min_size=1, max_size=3).map(lambda cs: {"$and": cs}),
+        st.lists(inner, min_size=1, max_size=3).map(lambda cs: {"$or": cs}),
+        st.tuples(inner, inner).map(lambda ab: {**ab[0], **ab[1]}),  # implicit AND
+    ),
+    max_leaves=5,
+)
+
+sort_fields = st.sampled_from(["name", "n", "due", "tags", "owner", "_id", "sub.a", "missing"])
+sorts = st.lists(st.tuples(sort_fields, st.sampled_from([1, -1])), min_size=1, max_size=3,
+                 unique_by=lambda t: t[0]).map(dict)
+projections = st.one_of(
+    st.lists(st.sampled_from(["name", "tags", "due", "owner", "sub.a"]), min_size=1, max_size=3,
+             unique=True).map(lambda fs: {f: 1 for f in fs}),
+    st.lists(st.sampled_from(["name", "tags", "due", "n"]), min_size=1, max_size=2,
+             unique=True).map(lambda fs: {f: 0 for f in fs}),
+    st.just({"_id": 0, "name": 1}),
+    st.just({"name": 1, "label": "$name"}),
+)
+tails = st.one_of(
+    st.just([]),
+    projections.map(lambda p: [{"$project": p}]),
+    st.just([{"$count": "n"}]),
+    st.just([{"$addFields": {"copied": "$name"}}]),
+    filters.map(lambda f: [{"$match": f}]),
+    st.just([{"$group": {"_id": "$owner", "c": {"$sum": 1}}}, {"$sort": {"c": 1, "_id": 1}}]),
+)
+
+
+@st.composite
+def pipelines(draw):
+    pipeline = [{"$match": f} for f in draw(st.lists(filters, max_size=2))]
+    if draw(st.booleans()):
+        pipeline.append({"$sort": draw(sorts)})
+    for _ in range(draw(st.integers(0, 2))):
+        pipeline.append(draw(st.sampled_from([{"$limit": 1}, {"$limit": 3}, {"$skip": 1},
+                                              {"$limit": 50}])))
+    return pipeline + draw(tails)
+
+
+updates = st.one_of(
+    owners.map(lambda o: {"$set": {"owner": o}}),
+    tags.map(lambda t: {"$set": {"tags": t}}),
+    names.map(lambda n: {"$set": {"name": n}}),
+    st.just({"$unset": {"owner": ""}}),
+    st.just({"$inc": {"n": 1}}),
+)
+
+queries = st.one_of(
+    st.tuples(st.just("aggregate"), pipelines()),
+    st.tuples(st.just("find"), st.tuples(filters, st.one_of(st.none(), sorts), st.integers(0, 3),
+                                         st.one_of(st.none(), projections.filter(
+                                             lambda p: "label" not in p)))),
+    st.tuples(st.just("find_one"), filters),
+    st.tuples(st.just("count_documents"), filters),
+)
+writes = st.one_of(
+    st.tuples(st.just("insert_one"), documents()),
+    st.tuples(st.just("update_one"), st.tuples(filters, updates)),
+    st.tuples(st.just("update_many"), st.tuples(filters, updates)),
+    st.tuples(st.just("delete_one"), filters),
+)
+operations = st.lists(st.one_of(queries, queries, writes), min_size=1, max_size=8)
+
+
+def run(collection, operation):
+    """An operation's result, or its exception's type (both stores must fail alike)."""
+    kind, argument = operation
+    try:
+        if kind == "aggregate":
+            return list(collection.aggregate(copy.deepcopy(argument)))
+        if kind == "find":
+            spec, sort, limit, projection = copy.deepcopy(argument)
+            cursor = collection.find(spec, projection, limit=limit)
+            if sort:
+                cursor = cursor.sort(list(sort.items()))
+            return list(cursor)
+        if kind == "find_one":
+            return collection.find_one(copy.deepcopy(argument))
+        if kind == "count_documents":
+            return collection.count_documents(copy.deepcopy(argument))
+        if kind == "insert_one":
+            document = copy.deepcopy(argument[1] if isinstance(argument, tuple) else argument)
+            return collection.insert_one(document).inserted_id
+        if kind in ("update_one", "update_many"):
+            spec, update = copy.deepcopy(argument)
+            result = getattr(collection, kind)(spec, update)
+            return result.matched_count, result.modified_count
+        if kind == "delete_one":
+            return collection.delete_one(copy.deepcopy(argument)).deleted_count
+    except Exception as error:  # noqa: BLE001 - compared, not swallowed
+        return ("raised", type(error).__name__)
+    raise AssertionError(kind)
+
+
+def same_results(stored, operations):
+    plain = mongomock.MongoClient().db.todos
+    wrapped = EmbeddedClient().db.todos
+    assert isinstance(wrapped, EmbeddedCollection)
+    for i, document in enumerate(stored):
+        for collection in (plain, wrapped):
+            collection.insert_one({"_id": IDS[i], **copy.deepcopy(document)})
+    for i, operation in enumerate(operations):
+        if operation[0] == "insert_one":
+            operation = ("insert_one", {"_id": IDS[len(stored) + i], **operation[1]})
+        expected, got = run(plain, operation), run(wrapped, operation)
+        assert got == expected, (operation, expected, got)
+        # types too: 1 == 1.0 == True would hide a changed value
+        assert repr(got) == repr(expected), (operation, expected, got)
+    assert list(wrapped.find()) == list(plain.find())
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stored=st.lists(documents(), max_size=25), operations=operations)
+def test_wrapped_store_returns_what_mongomock_returns(stored, operations):
+    same_results(stored, operations)
+
+
+# --- the property can fail ------------------------------------------------------------------
+
+def _reverse_ties(monkeypatch):
+    """A wrapper that returns an index's candidates in reverse store order."""
+    original = embedded._Index.positions
+    monkeypatch.setattr(embedded._Index, "positions",
+                        lambda self, values: sorted(original(self, values), reverse=True))
+
+
+def _project_before_sort(monkeypatch):
+    """A wrapper that loses a sort on a field the projection drops (stages out of order)."""
+    original = embedded._split
+
+    def broken(pipeline):
+        matches, sort, window, rest = original(pipeline)
+        if sort is not None and rest and "$project" in rest[0]:
+            return matches, None, window, [rest[0], {"$sort": sort}, *rest[1:]]
+        return matches, sort, window, rest
+    monkeypatch.setattr(embedded, "_split", broken)
+
+
+def _forget_lists(monkeypatch):
+    """An equality index that forgets documents whose field is an array."""
+    original = embedded._Index.__init__
+
+    def broken(self, documents, field):
+        original(self, [d if not isinstance(d.get(field), list) else {} for d in documents], field)
+    monkeypatch.setattr(embedded._Index, "__init__", broken)
+
+
+@pytest.mark.parametrize("bug", [_reverse_ties, _project_before_sort, _forget_lists])
+def test_a_broken_wrapper_fails_the_property(bug, monkeypatch):
+    bug(monkeypatch)
+
+    # the first counterexample is enough: no shrinking, no example database
+    @settings(max_examples=EXAMPLES * 3, deadline=None, database=None, phases=[Phase.generate],
+              report_multiple_bugs=False, suppress_health_check=[HealthCheck.too_slow])
+    @given(stored=st.lists(documents(), max_size=25), operations=operations)
+    def prop(stored, operations):
+        same_results(stored, operations)
+
+    with pytest.raises(AssertionError):
+        prop()
+
+
+# --- what the wrapper saves, and what it keeps ----------------------------------------------
+
+@pytest.fixture
+def crowded():
+    """One owner's 5 todos among 2,000 of other owners'."""
+    collection = EmbeddedClient().db.todos
+    mine = OWNERS[0]
+    collection.insert_many([{"owner": OWNERS[1 + i % 2], "name": f"o{i}"} for i in range(2000)])
+    collection.insert_many([{"owner": mine, "name": f"m{i}"} for i in range(5)])
+    return collection, mine
+
+
+def test_a_leading_match_sort_limit_copies_only_the_documents_it_returns(crowded, monkeypatch):
+    collection, mine = crowded
+    copies = []
+    original = embedded._copy_field
+    monkeypatch.setattr(embedded, "_copy_field", lambda d, c: copies.append(d) or original(d, c))
+    checked = []
+    applies = mongomock.filtering.filter_applies
+    monkeypatch.setattr(embedded.filtering, "filter_applies",
+                        lambda f, d: checked.append(d) or applies(f, d))
+    page = list(collection.aggregate([
+        {"$match": {"owner": mine}}, {"$sort": {"name": -1, "_id": -1}}, {"$limit": 3},
+        {"$project": {"name": 1}},
+    ]))
+    assert [d["name"] for d in page] == ["m4", "m3", "m2"]
+    assert set(page[0]) == {"_id", "name"}
+    assert len(copies) == 3
+    assert len(checked) == 5  # only the owner's documents were looked at
+
+
+def test_a_lookup_by_id_reads_one_document(crowded, monkeypatch):
+    collection, mine = crowded
+    target = collection.find_one({"owner": mine, "name": "m2"})
+    checked = []
+    applies = mongomock.filtering.filter_applies
+    monkeypatch.setattr(embedded.filtering, "filter_applies",
+                        lambda f, d: checked.append(d) or applies(f, d))
+    assert collection.find_one({"_id": target["_id"], "owner": mine})["name"] == "m2"
+    assert collection.find_one({"_id": target["_id"], "owner": OWNERS[1]}) is None
+    assert len(checked) == 2
+
+
+def test_results_are_copies_the_caller_may_change(crowded):
+    collection, mine = crowded
+    page = list(collection.aggregate([{"$match": {"owner": mine}}, {"$limit": 1}]))
+    page[0]["name"] = "changed"
+    found = collection.find_one({"owner": mine})
+    found["owner"] = OWNERS[1]
+    assert collection.count_documents({"owner": mine, "name": "m0"}) == 1
+
+
+def test_a_write_is_seen_by_the_next_indexed_read(crowded):
+    collection, mine = crowded
+    assert collection.count_documents({"owner": mine}) == 5
+    collection.update_one({"owner": OWNERS[1]}, {"$set": {"owner": mine}})
+    collection.insert_one({"owner": mine, "name": "new"})
+    collection.delete_one({"owner": mine, "name": "m0"})
+    assert collection.count_documents({"owner": mine}) == 6
+    collection.database.drop_collection("todos")
+    assert collection.count_documents({"owner": mine}) == 0
+
+
+def test_hint_is_accepted_and_ignored(crowded):
+    collection, mine = crowded
+    hint = [("owner", 1), ("name", 1)]
+    assert len(list(collection.find({"owner": mine}, hint=hint))) == 5
+    assert len(list(collection.aggregate([{"$match": {"owner": mine}}], hint=hint))) == 5
+    assert collection.count_documents({"owner": mine}, hint=hint) == 5
+
+
+def test_a_spy_on_mongomocks_aggregate_sees_the_call(crowded, monkeypatch):
+    collection, mine = crowded
+    seen = []
+    original = mongomock.collection.Collection.aggregate
+
+    def spy(self, pipeline, *args, **kwargs):
+        seen.append(pipeline)
+        return original(self, pipeline, *args, **kwargs)
+    monkeypatch.setattr(mongomock.collection.Collection, "aggregate", spy)
+    assert len(list(collection.aggregate([{"$match": {"owner": mine}}]))) == 5
+    assert seen == [[{"$match": {"owner": mine}}]]
