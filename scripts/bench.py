@@ -1,30 +1,43 @@
 #!/usr/bin/env python3
-"""Benchmark harness: mongo_todos against the bare-Flask ceiling, in one run.
+"""Benchmark harness: mongo_todos against the bare-Flask ceiling, across store sizes, in one run.
 
-    .venv/bin/python scripts/bench.py                  # 10 s per endpoint
-    .venv/bin/python scripts/bench.py --duration 1     # smoke run (what CI does)
+    .venv/bin/python scripts/bench.py                           # the full matrix, ~5 minutes
+    .venv/bin/python scripts/bench.py --duration 1 --sizes 20   # smoke run (what CI does)
 
-It starts two gunicorn servers on loopback with the production settings
-(config/gunicorn.conf.py) and the same fixed worker count: mongo_todos on its embedded store,
-and a bare Flask app returning a static todo-shaped JSON document (scripts/bench_ceiling.py).
-It seeds a known data set through the API (one user, --todos todos), then drives each endpoint
+It starts gunicorn servers on loopback with the production settings (config/gunicorn.conf.py)
+and the same fixed worker count: a bare Flask app returning a static todo-shaped JSON document
+(scripts/bench_ceiling.py), measured first and last, and mongo_todos on its embedded store, one
+fresh server per store size. ``--sizes`` takes ``N`` (the caller owns N todos) or ``N+M`` (the
+caller owns N, other users own M between them), with ``k`` for thousands: the default matrix is
+``100,1k,10k,100+10k``. Each size is seeded through the API, then every request kind is driven
 for --duration seconds with wrk (Debian's package: a separate C process, so the client costs
-little of the two cores) and reports requests per second, p50/p99 latency, and each endpoint's
-throughput as a ratio to the ceiling measured in the same run. Results go to a JSON file.
+little of the cores): GET one todo, its 304 revalidation, a list page of 20, page 10 of a walk
+(10 a page), a list with ``q``, PATCH with If-Match, login (the production password hash), create
+and DELETE (of the todos the create row made). A last server holds the worst case for search:
+an account with 300 todos whose task is 10,000 'a's, searched for 199 'a's then 'b' with
+``count=true``, next to a plain list page of the same account.
 
-Absolute numbers depend on the machine and whatever else runs on it; the ratios are the
-result. Rate limiting stays on (with a limit high enough never to trigger), as in production.
+It reports requests per second, p50/p99 latency, and each row's throughput as a ratio to the
+ceiling (the mean of its two measurements in the same run), to a JSON file and a Markdown table
+beside it. Absolute numbers depend on the machine and whatever else runs on it; the ratios are
+the result. Rate limiting stays on (with limits high enough never to trigger), as in production.
+
+Needs only the standard library and wrk (the project's runtime dependencies include gunicorn).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import http.client
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,14 +45,32 @@ import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-
-import requests
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS = {
     "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
     "JWT_SECRET_KEY": "bench-jwt-secret-key-that-is-long-enough-01234",
 }
+NEVER = "100000000 per minute"
+DEFAULT_SIZES = "100,1k,10k,100+10k"
+PASSWORD = "bench-password"
+#: (row, what it measures), in the order they run on each server
+ROWS = [
+    ("get_todo", "GET one todo"),
+    ("revalidate_304", "304 revalidation"),
+    ("list_20", "list, 20 a page"),
+    ("list_page_10", "list, page 10 of a walk (10 a page)"),
+    ("list_q", "list with `q`"),
+    ("patch_if_match", "PATCH with If-Match"),
+    ("login", "login (POST /tokens)"),
+    ("create_todo", "create"),
+    ("delete_todo", "DELETE"),
+]
+SEARCH_ROWS = [
+    ("search_list_20", "300 long todos: list, 20 a page"),
+    ("search_worst_q", "300 long todos: `q` = 199 'a' + 'b', count=true"),
+]
 
 # wrk script pieces. done() prints one JSON line the harness parses.
 DONE = """
@@ -55,18 +86,63 @@ end
 """
 
 
-def lua_get(token: str | None) -> str:
-    auth = f'wrk.headers["Authorization"] = "Bearer {token}"\n' if token else ""
-    return auth + DONE
+def lua_get(token: str | None, extra: dict | None = None) -> str:
+    headers = {**({"Authorization": f"Bearer {token}"} if token else {}), **(extra or {})}
+    lines = "".join(f'wrk.headers["{k}"] = {json.dumps(v)}\n' for k, v in headers.items())
+    return lines + DONE
 
 
-def lua_post(token: str) -> str:
+def lua_login(username: str) -> str:
+    basic = base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()
+    return f'wrk.method = "POST"\nwrk.headers["Authorization"] = "Basic {basic}"\n' + DONE
+
+
+def lua_create(token: str, ids_file: Path) -> str:
+    """POST new todos; the ids they get (their Location) go to ``ids_file`` for DELETE."""
     return (
         f'wrk.method = "POST"\nwrk.headers["Authorization"] = "Bearer {token}"\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
         'wrk.body = \'{"name": "bench todo", "task": "created by wrk", "tags": ["bench"]}\'\n'
-        + DONE
+        """
+threads = {}
+setup = function(thread) table.insert(threads, thread) end
+init = function(args) ids = {} end
+response = function(status, headers, body)
+  local location = headers["Location"]
+  if status == 201 and location then table.insert(ids, location:match("([0-9a-f]+)$")) end
+end
+"""
+        + DONE.replace("done = function(summary, latency, requests)", f"""
+done = function(summary, latency, requests)
+  local out = io.open("{ids_file}", "w")
+  for _, t in ipairs(threads) do
+    for _, id in ipairs(t:get("ids")) do out:write(id, "\\n") end
+  end
+  out:close()""")
     )
+
+
+def lua_delete(token: str, ids: list[str], connections: int) -> str:
+    """Each wrk thread DELETEs its own share of ``ids``; past its share it repeats the last
+    one, which answers 404 and shows as non-2xx (the pool ran out)."""
+    shares = [ids[i::connections] for i in range(connections)]
+    tables = ", ".join("{" + ", ".join(f'"{i}"' for i in share) + "}" for share in shares)
+    return f"""
+local shares = {{{tables}}}
+local counter = 0
+setup = function(thread)
+  counter = counter + 1
+  thread:set("pool", shares[counter])
+end
+init = function(args) next_id = 1 end
+request = function()
+  local id = pool[math.min(next_id, #pool)] or "000000000000000000000000"
+  next_id = next_id + 1
+  return wrk.format("DELETE", "/api/v1/todos/" .. id, {{
+    ["Authorization"] = "Bearer {token}",
+  }})
+end
+""" + DONE
 
 
 def lua_patch(token: str, ids: list[str]) -> str:
@@ -104,6 +180,36 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class Client:
+    """A small JSON client on the standard library (the harness needs no extra packages)."""
+
+    def __init__(self, base: str):
+        parts = urlsplit(base)
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+
+    def request(self, method: str, path: str, body=None, headers: dict | None = None,
+                expect: int | None = None):
+        headers = dict(headers or {})
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        try:
+            self.connection.request(method, path, data, headers)
+            response = self.connection.getresponse()
+        except (ConnectionError, http.client.HTTPException):
+            self.connection.close()  # the server closed it (sync workers do): reconnect once
+            self.connection.request(method, path, data, headers)
+            response = self.connection.getresponse()
+        payload = response.read()
+        if expect is not None and response.status != expect:
+            raise RuntimeError(f"{method} {path}: {response.status} {payload[:300]!r}")
+        if response.getheader("Connection", "").lower() == "close":
+            self.connection.close()
+        content = json.loads(payload) if payload.startswith(b"{") else None
+        return response.status, dict(response.getheaders()), content
+
+
 @contextmanager
 def gunicorn(app: str | None, port: int, workers: int, log: Path, env: dict):
     """gunicorn with the production settings, on loopback, until the block ends."""
@@ -119,9 +225,9 @@ def gunicorn(app: str | None, port: int, workers: int, log: Path, env: dict):
         deadline = time.monotonic() + 30
         while True:
             try:
-                requests.get(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except requests.ConnectionError:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"gunicorn did not start; see {log}") from None
                 time.sleep(0.1)
@@ -134,12 +240,12 @@ def gunicorn(app: str | None, port: int, workers: int, log: Path, env: dict):
             process.kill()
 
 
-def run_wrk(url: str, script: str, args, workdir: Path, name: str) -> dict:
+def run_wrk(url: str, script: str, args, workdir: Path, name: str, duration: int) -> dict:
     path = workdir / f"{name}.lua"
     path.write_text(script)
     command = ["wrk", "-t", str(args.connections), "-c", str(args.connections),
-               "-d", f"{args.duration}s", "--timeout", "5s", "-s", str(path), url]
-    output = subprocess.run(command, capture_output=True, text=True, timeout=args.duration + 60)
+               "-d", f"{duration}s", "--timeout", "10s", "-s", str(path), url]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
     if output.returncode != 0:
         raise RuntimeError(f"wrk failed: {output.stderr}")
     line = next(ln for ln in output.stdout.splitlines() if ln.startswith('{"requests"'))
@@ -156,79 +262,234 @@ def run_wrk(url: str, script: str, args, workdir: Path, name: str) -> dict:
     }
 
 
-def seed(base: str, todos: int) -> tuple[str, list[str]]:
-    """One user with ``todos`` todos, through the API; its access token and todo ids."""
-    s = requests.Session()
-    credentials = {"username": "bench", "password": "bench-password"}
-    s.post(f"{base}/api/v1/users", json=credentials, timeout=10).raise_for_status()
-    token = s.post(f"{base}/api/v1/tokens", json=credentials, timeout=10).json()["access_token"]
+def parse_size(text: str) -> tuple[int, int]:
+    """``100`` -> (100, 0); ``100+10k`` -> (100, 10000)."""
+    def number(part: str) -> int:
+        match = re.fullmatch(r"(\d+)(k?)", part.strip().lower())
+        if not match:
+            raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 100, 1k, 100+10k)")
+        return int(match[1]) * (1000 if match[2] else 1)
+    own, _, others = text.partition("+")
+    return number(own), number(others) if others else 0
+
+
+def register(client: Client, username: str) -> str:
+    credentials = {"username": username, "password": PASSWORD}
+    client.request("POST", "/api/v1/users", credentials, expect=201)
+    _, _, body = client.request("POST", "/api/v1/tokens", credentials, expect=200)
+    return body["access_token"]
+
+
+def seed_todos(client: Client, token: str, count: int, task: str = "seeded") -> list[str]:
     auth = {"Authorization": f"Bearer {token}"}
     ids = []
-    for i in range(todos):
-        response = s.post(f"{base}/api/v1/todos", headers=auth, timeout=10, json={
-            "name": f"todo {i:03d}", "task": "seeded", "tags": ["seed", f"t{i % 5}"],
-            "due_at": None if i % 3 == 0 else f"2030-01-{1 + i % 28:02d}T09:00:00Z"})
-        response.raise_for_status()
-        ids.append(response.json()["id"])
-    return token, ids
+    for i in range(count):
+        _, _, body = client.request("POST", "/api/v1/todos", {
+            "name": f"todo {i:05d}", "task": task, "tags": ["seed", f"t{i % 5}"],
+            "due_at": None if i % 3 == 0 else f"2030-01-{1 + i % 28:02d}T09:00:00Z",
+        }, auth, expect=201)
+        ids.append(body["id"])
+    return ids
+
+
+def seed(client: Client, own: int, others: int) -> tuple[str, list[str]]:
+    """Other users' ``others`` todos (in ten accounts at most), then the caller's ``own``."""
+    accounts = min(10, max(1, others // 100)) if others else 0
+    for n in range(accounts):
+        token = register(client, f"other{n}")
+        seed_todos(client, token, others // accounts + (n < others % accounts))
+    token = register(client, "bench")
+    return token, seed_todos(client, token, own)
+
+
+def walk_to_page(client: Client, token: str, page: int, limit: int) -> str:
+    """The URL (path and query) of page ``page`` of a walk with ``limit`` a page."""
+    url = f"/api/v1/todos?limit={limit}"
+    for _ in range(page - 1):
+        _, _, body = client.request("GET", url, headers={"Authorization": f"Bearer {token}"},
+                                    expect=200)
+        if not body["links"]["next"]:
+            break
+        parts = urlsplit(body["links"]["next"])
+        url = f"{parts.path}?{parts.query}"
+    return url
+
+
+def bench_size(label: str, own: int, others: int, args, env: dict, workdir: Path) -> dict:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    results: dict = {}
+    started = time.monotonic()
+    with gunicorn(None, port, args.workers, workdir / f"api-{label}.log", env):
+        client = Client(base)
+        token, ids = seed(client, own, others)
+        seeded = time.monotonic() - started
+        auth = {"Authorization": f"Bearer {token}"}
+        _, headers, _ = client.request("GET", f"/api/v1/todos/{ids[0]}", headers=auth, expect=200)
+        deep = walk_to_page(client, token, 10, 10)
+
+        def wrk(row, url, script, duration=args.duration):
+            results[row] = run_wrk(base + url, script, args, workdir, f"{label}-{row}", duration)
+            stats = results[row]
+            print(f"  {label:>8} {row:<16}{stats['rps']:>9.1f} req/s  p50 {stats['p50_ms']:.1f} ms"
+                  f"  p99 {stats['p99_ms']:.1f} ms  non-2xx {stats['non_2xx']}", flush=True)
+
+        wrk("get_todo", f"/api/v1/todos/{ids[0]}", lua_get(token))
+        wrk("revalidate_304", f"/api/v1/todos/{ids[0]}",
+            lua_get(token, {"If-None-Match": headers["ETag"]}))
+        wrk("list_20", "/api/v1/todos?limit=20", lua_get(token))
+        wrk("list_page_10", deep, lua_get(token))
+        wrk("list_q", "/api/v1/todos?limit=20&q=todo%200001", lua_get(token))
+        wrk("patch_if_match", "", lua_patch(token, ids[1:1 + args.connections]))
+        wrk("login", "/api/v1/tokens", lua_login("bench"))
+        created = workdir / f"{label}-created.txt"
+        wrk("create_todo", "/api/v1/todos", lua_create(token, created))  # grows the data set
+        pool = created.read_text().split()
+        # the pool is what create made in --duration: DELETE for half as long, so a delete up
+        # to twice as fast as a create still has a todo to delete
+        wrk("delete_todo", "", lua_delete(token, pool, args.connections),
+            duration=max(1, args.duration // 2))
+        results["delete_todo"]["pool"] = len(pool)
+    return {"own": own, "others": others, "seed_seconds": round(seeded, 1), "rows": results}
+
+
+def bench_search(args, env: dict, workdir: Path) -> dict:
+    """Issue 10's worst case: long tasks and a pattern that almost matches everywhere."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    results: dict = {}
+    with gunicorn(None, port, args.workers, workdir / "api-search.log", env):
+        client = Client(base)
+        token = register(client, "searcher")
+        seed_todos(client, token, args.search_todos, task="a" * 10_000)
+        query = "a" * 199 + "b"
+        for row, url in (("search_list_20", "/api/v1/todos?limit=20"),
+                         ("search_worst_q", f"/api/v1/todos?limit=20&count=true&q={query}")):
+            results[row] = run_wrk(base + url, lua_get(token), args, workdir, row, args.duration)
+            stats = results[row]
+            print(f"  {'search':>8} {row:<16}{stats['rps']:>9.1f} req/s  p50 {stats['p50_ms']:.1f}"
+                  f" ms  p99 {stats['p99_ms']:.1f} ms  non-2xx {stats['non_2xx']}", flush=True)
+    return {"own": args.search_todos, "others": 0, "rows": results}
+
+
+def markdown(report: dict) -> str:
+    sizes = report["sizes"]
+    head = "| request | " + " | ".join(sizes) + " |"
+    lines = [
+        f"Measured {report['date']} on {report['machine']['description']}; "
+        f"{report['settings']['summary']}.",
+        "",
+        "Each cell: requests per second (ratio to bare Flask in the same run), p50 / p99 "
+        "latency in ms.",
+        "",
+        head,
+        "|---" * (len(sizes) + 1) + "|",
+    ]
+    ceiling = report["ceiling_rps"]
+    lines.append("| bare Flask (ceiling) | " + " | ".join(
+        f"{ceiling:.0f} (1.00)" for _ in sizes) + " |")
+    for row, title in ROWS:
+        cells = []
+        for size in sizes:
+            stats = report["results"][size]["rows"].get(row)
+            cells.append(cell(stats) if stats else "")
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    search = report["results"].get("search")
+    if search:
+        lines += ["", "| request (one account, 300 todos of 10,000 characters) | result |",
+                  "|---|---|"]
+        for row, title in SEARCH_ROWS:
+            lines.append(f"| {title} | {cell(search['rows'][row])} |")
+        ratio = search["rows"]["search_worst_q"]["rps"] / max(search["rows"]["search_list_20"]["rps"], 1e-9)
+        lines.append(f"| worst-case search / plain list | {ratio:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def cell(stats: dict) -> str:
+    flag = f", {stats['non_2xx']} non-2xx" if stats["non_2xx"] or stats["socket_errors"] else ""
+    return (f"{stats['rps']:.0f} ({stats['ratio_to_ceiling']:.2f}) "
+            f"{stats['p50_ms']:.1f} / {stats['p99_ms']:.1f}{flag}")
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per row")
+    parser.add_argument("--sizes", default=DEFAULT_SIZES,
+                        help=f"store sizes, comma-separated (default {DEFAULT_SIZES})")
+    parser.add_argument("--search-todos", type=int, default=300,
+                        help="todos of the worst-case search account (0 skips that server)")
     parser.add_argument("--connections", type=int, default=2,
                         help="wrk threads = connections (each sequential, so If-Match holds)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="gunicorn workers for both servers (the embedded store needs 1)")
-    parser.add_argument("--todos", type=int, default=100, help="todos seeded for the user")
-    parser.add_argument("--output", type=Path, default=ROOT / "bench-results" / "latest.json")
+                        help="gunicorn workers for every server (the embedded store needs 1)")
+    parser.add_argument("--output", type=Path, default=ROOT / "bench-results" / "latest.json",
+                        help="JSON report; the Markdown table goes beside it (.md)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra setting for the API server, e.g. RATELIMIT_ENABLED=false "
+                        help="extra setting for the API servers, e.g. RATELIMIT_ENABLED=false "
                              "to measure what a layer costs")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk is not installed (apt-get install wrk)")
+    try:
+        import gunicorn as _  # noqa: F401 - the servers run on it
+    except ImportError:
+        sys.exit("bench: gunicorn is not installed in this Python (pip install -e .)")
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    parsed = {s: parse_size(s) for s in sizes}
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
-    env = {**SECRETS, "RATELIMIT_DEFAULT": "100000000 per minute", "LOG_LEVEL": "WARNING"}
+    env = {**SECRETS, "RATELIMIT_DEFAULT": NEVER, "RATELIMIT_TOKEN": NEVER, "LOG_LEVEL": "WARNING"}
     api_env = {**env, **dict(item.split("=", 1) for item in args.env)}
-    ceiling_port, api_port = free_port(), free_port()
+    started = time.monotonic()
+
+    def ceiling(name):
+        port = free_port()
+        with gunicorn("bench_ceiling:app", port, args.workers, workdir / f"{name}.log", env):
+            stats = run_wrk(f"http://127.0.0.1:{port}/json", lua_get(None), args, workdir, name,
+                            args.duration)
+        print(f"  ceiling {stats['rps']:.0f} req/s", flush=True)
+        return stats
+
     results: dict = {}
-    with gunicorn("bench_ceiling:app", ceiling_port, args.workers, workdir / "ceiling.log", env):
-        results["bare_flask_json"] = run_wrk(
-            f"http://127.0.0.1:{ceiling_port}/json", lua_get(None), args, workdir, "ceiling")
-    with gunicorn(None, api_port, args.workers, workdir / "api.log", api_env):
-        base = f"http://127.0.0.1:{api_port}"
-        token, ids = seed(base, args.todos)
-        results["get_todo"] = run_wrk(f"{base}/api/v1/todos/{ids[0]}", lua_get(token), args,
-                                      workdir, "get")
-        results["list_20"] = run_wrk(f"{base}/api/v1/todos?limit=20", lua_get(token), args,
-                                     workdir, "list")
-        results["patch_if_match"] = run_wrk(base, lua_patch(token, ids[1:1 + args.connections]),
-                                            args, workdir, "patch")
-        # last: it grows the data set
-        results["create_todo"] = run_wrk(f"{base}/api/v1/todos", lua_post(token), args, workdir,
-                                         "create")
-    ceiling = results["bare_flask_json"]["rps"]
-    for stats in results.values():
-        stats["ratio_to_ceiling"] = round(stats["rps"] / ceiling, 3) if ceiling else None
+    first = ceiling("ceiling-first")
+    for size in sizes:
+        own, others = parsed[size]
+        results[size] = bench_size(size, own, others, args, api_env, workdir)
+    if args.search_todos:
+        results["search"] = bench_search(args, api_env, workdir)
+    last = ceiling("ceiling-last")
+    ceiling_rps = statistics.mean([first["rps"], last["rps"]])
+    for entry in results.values():
+        for stats in entry["rows"].values():
+            stats["ratio_to_ceiling"] = round(stats["rps"] / ceiling_rps, 3) if ceiling_rps else None
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
+                if ln.startswith("model name")), platform.processor()) \
+        if Path("/proc/cpuinfo").exists() else platform.processor()
     report = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "machine": {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+                    "platform": platform.platform(),
+                    "description": f"{os.cpu_count()} CPUs ({cpu}), Python "
+                                   f"{platform.python_version()}, {platform.system()}"},
         "settings": {"duration_s": args.duration, "connections": args.connections,
                      "api_env": dict(item.split("=", 1) for item in args.env),
-                     "workers": args.workers, "seeded_todos": args.todos,
-                     "load_generator": "wrk", "server": "gunicorn -c config/gunicorn.conf.py"},
+                     "workers": args.workers, "load_generator": "wrk",
+                     "server": "gunicorn -c config/gunicorn.conf.py",
+                     "summary": f"gunicorn, {args.workers} sync worker, wrk -c{args.connections}"
+                                f" on loopback, {args.duration} s a row, one round"},
+        "sizes": sizes,
+        "ceiling": {"first": first, "last": last},
+        "ceiling_rps": ceiling_rps,
         "results": results,
+        "wall_seconds": round(time.monotonic() - started, 1),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'endpoint':<18}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>9}{'ratio':>8}")
-    for name, stats in results.items():
-        print(f"{name:<18}{stats['rps']:>10.0f}{stats['p50_ms']:>10.2f}{stats['p99_ms']:>10.2f}"
-              f"{stats['non_2xx']:>9}{stats['ratio_to_ceiling']:>8.2f}")
-    print(f"results: {args.output}")
+    table = markdown(report)
+    args.output.with_suffix(".md").write_text(table)
+    print(table)
+    print(f"results: {args.output} and {args.output.with_suffix('.md')} "
+          f"({report['wall_seconds']:.0f} s)")
     return report
 
 
