@@ -31,6 +31,8 @@ from flask_jwt_extended import decode_token
 from flask_limiter import Limiter
 from werkzeug.exceptions import HTTPException
 
+from . import limiter_storage
+
 #: Seconds the Redis client waits before the storage counts as down (not the request's time).
 STORAGE_TIMEOUT = 0.5
 #: Endpoints an attacker reaches without an account: always counted per client address.
@@ -150,6 +152,7 @@ def init_app(app: Flask) -> Limiter:
         default_limits_exempt_when=lambda: True,
     )
     limiter.init_app(app)
+    limiter_storage.use_inline_expiry(limiter)  # no thread per request (limiter_storage.py)
     limiter.request_filter(lambda: request.method == "OPTIONS")
 
     login = app.view_functions["tokens.new"]
