@@ -182,6 +182,57 @@ def _split(pipeline) -> tuple[list, dict | None, list, list]:
     return matches, sort, window, stages[i:]
 
 
+def _window_end(window: list) -> int | None:
+    """How many sorted documents a run of $skip/$limit stages can reach (None: all)."""
+    start, end = 0, None
+    for stage in window:
+        (operator, value), = stage.items()
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            return None  # let mongomock judge it
+        if operator == "$skip":
+            start = start + value if end is None else min(start + value, end)
+        else:
+            end = start + value if end is None else min(start + value, end)
+    return end
+
+
+class _SortKey:
+    """A document's place in a multi-key $sort, compared with mongomock's own per-key order.
+
+    mongomock sorts once per key, last key first, each pass stable; that is the lexicographic
+    order of the keys (each in its direction) with ties left in store order, which is what
+    comparing these keys in a stable top-k gives."""
+
+    __slots__ = ("parts", "directions")
+
+    def __init__(self, parts: list, directions: list):
+        self.parts = parts
+        self.directions = directions
+
+    def __lt__(self, other: _SortKey) -> bool:
+        for mine, theirs, direction in zip(self.parts, other.parts, self.directions):
+            if direction < 0:
+                mine, theirs = theirs, mine
+            if mine < theirs:
+                return True
+            if theirs < mine:
+                return False
+        return False
+
+    def __eq__(self, other: object) -> bool:  # "neither sorts first": heapq breaks the tie
+        return not (self < other or other < self)  # type: ignore[operator]
+
+
+def _top(documents: list, sort: dict, count: int) -> list:
+    """The first ``count`` documents of mongomock's $sort, without sorting them all
+    (MongoDB's top-k sort): heapq.nsmallest is stable, like sorted()[:count]."""
+    fields = list(sort)
+    directions = [sort[field] for field in fields]
+    resolve = filtering.resolve_sort_key
+    return heapq.nsmallest(count, documents, key=lambda document: _SortKey(
+        [resolve(field, document) for field in fields], directions))
+
+
 class EmbeddedCollection(Collection):
     """A mongomock collection that reads only the documents a query needs (module docstring)."""
 
@@ -240,7 +291,11 @@ class EmbeddedCollection(Collection):
             for one in specs:  # stage by stage, as mongomock's $match runs them
                 selected = [doc for doc in selected if filtering.filter_applies(one, doc)]
         if sort is not None:
-            selected = mm_aggregate._handle_sort_stage(selected, self.database, sort)
+            needed = _window_end(window)
+            if needed is not None and needed < len(selected):
+                selected = _top(selected, sort, needed)
+            else:
+                selected = mm_aggregate._handle_sort_stage(selected, self.database, sort)
         for stage in window:
             (operator, value), = stage.items()
             selected = mm_aggregate._PIPELINE_HANDLERS[operator](selected, self.database, value)

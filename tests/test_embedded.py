@@ -236,7 +236,15 @@ def _forget_lists(monkeypatch):
     monkeypatch.setattr(embedded._Index, "__init__", broken)
 
 
-@pytest.mark.parametrize("bug", [_reverse_ties, _project_before_sort, _forget_lists])
+def _top_k_unstable(monkeypatch):
+    """A top-k that breaks ties by the last document seen instead of store order."""
+    monkeypatch.setattr(embedded, "_top", lambda documents, sort, count: embedded.heapq.nsmallest(
+        count, documents[::-1], key=lambda d: embedded._SortKey(
+            [mongomock.filtering.resolve_sort_key(f, d) for f in sort], list(sort.values()))))
+
+
+@pytest.mark.parametrize("bug", [_reverse_ties, _project_before_sort, _forget_lists,
+                                 _top_k_unstable])
 def test_a_broken_wrapper_fails_the_property(bug, monkeypatch):
     bug(monkeypatch)
 
