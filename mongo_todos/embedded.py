@@ -12,11 +12,14 @@ other users' todos included. This module wraps the mongomock client the app uses
   through an equality index built on first use and dropped on the next write;
 - a pipeline's leading ``$match`` stages, ``$sort`` and ``$skip``/``$limit`` run as one query
   over the stored documents, and only the documents it returns are copied; the remaining
-  stages (``$project`` and anything after) run in mongomock on those copies.
+  stages (``$project`` and anything after) run in mongomock on those copies;
+- a ``$sort`` on keys whose values are all of one plain type (dates, strings, ObjectIds,
+  numbers) compares them with Python's own ``<``, which is where mongomock's BSON comparison
+  ends for such values, instead of wrapping every value in a Python-level comparator.
 
-Nothing here decides whether a document matches or how documents compare: the candidates an
-index yields are still checked with mongomock's own filter, sorted with mongomock's own
-``$sort``, in store order, so results are mongomock's exactly (tests/test_embedded.py checks
+Nothing here decides whether a document matches: the candidates an index yields are still
+checked with mongomock's own filter, in store order, and sorted by mongomock's own passes, so
+results are mongomock's exactly (tests/test_embedded.py checks
 that with generated documents, filters and pipelines). ``hint`` is accepted and ignored, as
 mongomock ignores it on ``aggregate``.
 
@@ -33,6 +36,8 @@ hands out no other) and that the app serialises requests (it does, on the embedd
 from __future__ import annotations
 
 import heapq
+from contextlib import contextmanager
+from datetime import datetime
 
 import mongomock
 from bson import ObjectId
@@ -48,7 +53,9 @@ _MONGOMOCK_AGGREGATE = Collection.aggregate
 _INDEXABLE = (str, ObjectId)
 #: The attribute that holds a collection store's equality indexes.
 _STATE = "_mongo_todos_indexes"
-_LEADING = ("$match", "$sort", "$skip", "$limit")
+#: The attribute that counts the writes under way on a collection store.
+_WRITING = "_mongo_todos_writing"
+_MISSING = object()
 
 
 def _indexable(value) -> bool:
@@ -138,27 +145,44 @@ class _Indexes:
         return index
 
 
-def _candidates(store, spec) -> list | None:
-    """The stored documents that may match ``spec``, in store order, or None for all."""
+def _candidates(store, spec) -> tuple[list | None, bool]:
+    """The stored documents that may match ``spec``, in store order (None for all of them),
+    and whether they all do (``spec`` is one equality the index answers exactly)."""
     pinned = _pinned(spec)
     if not pinned:
-        return None
+        return None, False
     store._remove_expired_documents()  # what reading store.documents would do (TTL)
     ids = pinned.get("_id")
     if ids is not None and len(ids) == 1:
         document = store._documents.get(ids[0])
-        return [] if document is None else [document]
+        return ([] if document is None else [document]), False
+    if store.__dict__.get(_WRITING):
+        # an update changes documents in place and then checks unique indexes with a query:
+        # an index built before it would not know the new values
+        return None, False
     state = store.__dict__.get(_STATE)
     if state is None or not state.valid_for(store):
         state = _Indexes(store)
         setattr(store, _STATE, state)
-    best = min((state.index(field).positions(values) for field, values in pinned.items()),
-               key=len)
-    return [state.documents[p] for p in best]
+    field, positions = min(
+        ((field, state.index(field).positions(values)) for field, values in pinned.items()),
+        key=lambda pair: len(pair[1]))
+    # {field: value} alone, and no document holds a value the index cannot vouch for: every
+    # document in the value's bucket holds that value (or an array containing it), a match
+    exact = (len(spec) == 1 and field in spec and not state.index(field).others
+             and (not isinstance(spec[field], dict) or len(spec[field]) == 1))
+    return [state.documents[p] for p in positions], exact
 
 
-def _invalidate(store) -> None:
+@contextmanager
+def _writing(store):
     store.__dict__.pop(_STATE, None)
+    setattr(store, _WRITING, store.__dict__.get(_WRITING, 0) + 1)
+    try:
+        yield
+    finally:
+        setattr(store, _WRITING, store.__dict__[_WRITING] - 1)
+        store.__dict__.pop(_STATE, None)
 
 
 def _split(pipeline) -> tuple[list, dict | None, list, list]:
@@ -182,86 +206,67 @@ def _split(pipeline) -> tuple[list, dict | None, list, list]:
     return matches, sort, window, stages[i:]
 
 
-def _window_end(window: list) -> int | None:
-    """How many sorted documents a run of $skip/$limit stages can reach (None: all)."""
-    start, end = 0, None
-    for stage in window:
-        (operator, value), = stage.items()
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            return None  # let mongomock judge it
-        if operator == "$skip":
-            start = start + value if end is None else min(start + value, end)
-        else:
-            end = start + value if end is None else min(start + value, end)
-    return end
+#: Value types whose order under mongomock's BSON comparison is Python's own ``<``: for two
+#: values of one of these groups, ``bson_compare`` ends in ``operator.lt(a, b)``.
+_NATIVE_GROUPS = ({int, float}, {str}, {ObjectId}, {datetime}, {bool})
 
 
-class _SortKey:
-    """A document's place in a multi-key $sort, compared with mongomock's own per-key order.
-
-    mongomock sorts once per key, last key first, each pass stable; that is the lexicographic
-    order of the keys (each in its direction) with ties left in store order, which is what
-    comparing these keys in a stable top-k gives."""
-
-    __slots__ = ("parts", "directions")
-
-    def __init__(self, parts: list, directions: list):
-        self.parts = parts
-        self.directions = directions
-
-    def __lt__(self, other: _SortKey) -> bool:
-        for mine, theirs, direction in zip(self.parts, other.parts, self.directions):
-            if direction < 0:
-                mine, theirs = theirs, mine
-            if mine < theirs:
-                return True
-            if theirs < mine:
-                return False
-        return False
-
-    def __eq__(self, other: object) -> bool:  # "neither sorts first": heapq breaks the tie
-        return not (self < other or other < self)  # type: ignore[operator]
+def _native_column(documents: list, field) -> list | None:
+    """The values of ``field`` to sort ``documents`` by natively, or None when mongomock's
+    own comparison must decide (a missing field, null, arrays, mixed types, dotted paths)."""
+    if not isinstance(field, str) or "." in field or field.startswith("$"):
+        return None
+    values = [document.get(field, _MISSING) for document in documents]
+    types = set(map(type, values))
+    if not any(types <= group for group in _NATIVE_GROUPS):
+        return None
+    return values
 
 
-def _top(documents: list, sort: dict, count: int) -> list:
-    """The first ``count`` documents of mongomock's $sort, without sorting them all
-    (MongoDB's top-k sort): heapq.nsmallest is stable, like sorted()[:count]."""
-    fields = list(sort)
-    directions = [sort[field] for field in fields]
-    resolve = filtering.resolve_sort_key
-    return heapq.nsmallest(count, documents, key=lambda document: _SortKey(
-        [resolve(field, document) for field in fields], directions))
+def _sort(documents: list, sort: dict, database) -> list:
+    """mongomock's $sort, with its per-key comparisons done by Python when they are the same.
+
+    mongomock sorts once per key, last key first, each pass stable, comparing BSON-wrapped
+    values in Python; on values of one plain type (the app's sort keys: dates, strings,
+    ObjectIds) this runs the same passes on the bare values, in C."""
+    columns = []
+    for field, direction in sort.items():
+        column = _native_column(documents, field)
+        if column is None or not isinstance(direction, (int, float)):
+            return mm_aggregate._handle_sort_stage(documents, database, sort)
+        columns.append((column, direction))
+    order = list(range(len(documents)))
+    for column, direction in reversed(columns):
+        order.sort(key=column.__getitem__, reverse=direction < 0)
+    return [documents[i] for i in order]
 
 
 class EmbeddedCollection(Collection):
     """A mongomock collection that reads only the documents a query needs (module docstring)."""
 
     def _iter_documents(self, filter):
-        candidates = _candidates(self._store, filter)
+        candidates, exact = _candidates(self._store, filter)
         if candidates is None:
             return super()._iter_documents(filter)
+        if exact:
+            return iter(candidates)
         if not candidates:
             filtering.filter_applies(filter, {})  # still reject an invalid filter
         return (document for document in candidates if filtering.filter_applies(filter, document))
 
-    # every write drops the equality indexes; they are rebuilt on the next read that needs one
+    # during a write only _id lookups skip the scan; after it the equality indexes are
+    # dropped, and rebuilt by the next read that needs one
     def _insert(self, *args, **kwargs):
-        try:
+        with _writing(self._store):
             return super()._insert(*args, **kwargs)
-        finally:
-            _invalidate(self._store)
 
     def _update(self, *args, **kwargs):
-        try:
+        with _writing(self._store):
             return super()._update(*args, **kwargs)
-        finally:
-            _invalidate(self._store)
 
     def _delete(self, *args, **kwargs):
-        try:
+        with _writing(self._store):
             return super()._delete(*args, **kwargs)
-        finally:
-            _invalidate(self._store)
 
     def find(self, *args, hint=None, **kwargs):
         """mongomock's find, accepting (and ignoring) an index ``hint``."""
@@ -281,21 +286,18 @@ class EmbeddedCollection(Collection):
         else:
             specs = [helpers.patch_datetime_awareness_in_document(m) for m in matches]
             spec = specs[0] if len(specs) == 1 else {"$and": specs}
-            candidates = _candidates(self._store, spec)
+            candidates, exact = _candidates(self._store, spec)
             if candidates is None:
                 candidates = list(self._store.documents)
             elif not candidates:
                 for one in specs:
                     filtering.filter_applies(one, {})  # still reject an invalid filter
             selected = candidates
-            for one in specs:  # stage by stage, as mongomock's $match runs them
-                selected = [doc for doc in selected if filtering.filter_applies(one, doc)]
+            if not exact:
+                for one in specs:  # stage by stage, as mongomock's $match runs them
+                    selected = [doc for doc in selected if filtering.filter_applies(one, doc)]
         if sort is not None:
-            needed = _window_end(window)
-            if needed is not None and needed < len(selected):
-                selected = _top(selected, sort, needed)
-            else:
-                selected = mm_aggregate._handle_sort_stage(selected, self.database, sort)
+            selected = _sort(selected, sort, self.database)
         for stage in window:
             (operator, value), = stage.items()
             selected = mm_aggregate._PIPELINE_HANDLERS[operator](selected, self.database, value)
