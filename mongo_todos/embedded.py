@@ -223,8 +223,9 @@ def _native_column(documents: list, field) -> list | None:
     return values
 
 
-def _sort(documents: list, sort: dict, database) -> list:
-    """mongomock's $sort, with its per-key comparisons done by Python when they are the same.
+def _native_order(documents: list, sort: dict) -> list[int] | None:
+    """The positions of ``documents`` in mongomock's $sort order, computed with Python's own
+    comparison, or None when mongomock's BSON comparison must decide.
 
     mongomock sorts once per key, last key first, each pass stable, comparing BSON-wrapped
     values in Python; on values of one plain type (the app's sort keys: dates, strings,
@@ -233,12 +234,26 @@ def _sort(documents: list, sort: dict, database) -> list:
     for field, direction in sort.items():
         column = _native_column(documents, field)
         if column is None or not isinstance(direction, (int, float)):
-            return mm_aggregate._handle_sort_stage(documents, database, sort)
+            return None
         columns.append((column, direction))
     order = list(range(len(documents)))
     for column, direction in reversed(columns):
         order.sort(key=column.__getitem__, reverse=direction < 0)
-    return [documents[i] for i in order]
+    return order
+
+
+def _window_end(window: list) -> int | None:
+    """How many sorted documents a run of $skip/$limit stages can reach (None: all)."""
+    start, end = 0, None
+    for stage in window:
+        (operator, value), = stage.items()
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            return None  # let mongomock judge it
+        if operator == "$skip":
+            start = start + value if end is None else min(start + value, end)
+        else:
+            end = start + value if end is None else min(end, start + value)
+    return end
 
 
 class EmbeddedCollection(Collection):
@@ -281,23 +296,39 @@ class EmbeddedCollection(Collection):
         matches, sort, window, rest = _split(pipeline)
         if session or not (matches or sort or window):
             return super().aggregate(pipeline, session=session, **kwargs)
-        if not matches:
-            selected = list(self._store.documents)
-        else:
-            specs = [helpers.patch_datetime_awareness_in_document(m) for m in matches]
-            spec = specs[0] if len(specs) == 1 else {"$and": specs}
-            candidates, exact = _candidates(self._store, spec)
-            if candidates is None:
-                candidates = list(self._store.documents)
-            elif not candidates:
+        specs = [helpers.patch_datetime_awareness_in_document(m) for m in matches]
+        candidates, exact = None, not specs
+        if specs:
+            candidates, exact = _candidates(self._store, specs[0] if len(specs) == 1
+                                            else {"$and": specs})
+            if candidates == []:
                 for one in specs:
                     filtering.filter_applies(one, {})  # still reject an invalid filter
+        if candidates is None:
+            candidates = list(self._store.documents)
+        order = None if sort is None else _native_order(candidates, sort)
+        end = _window_end(window)
+        if order is not None and end is not None and not exact:
+            # sorting then filtering keeps the same documents in the same order (the sort is
+            # stable, the filter keeps order): walk the sorted candidates and stop once the
+            # window is full, as MongoDB walks an index range (a deep page reads its own depth)
+            selected = []
+            for position in order:
+                if len(selected) >= end:
+                    break
+                document = candidates[position]
+                if all(filtering.filter_applies(one, document) for one in specs):
+                    selected.append(document)
+        else:
             selected = candidates
             if not exact:
                 for one in specs:  # stage by stage, as mongomock's $match runs them
                     selected = [doc for doc in selected if filtering.filter_applies(one, doc)]
-        if sort is not None:
-            selected = _sort(selected, sort, self.database)
+                order = None if sort is None else _native_order(selected, sort)
+            if order is not None:
+                selected = [selected[i] for i in order]
+            elif sort is not None:
+                selected = mm_aggregate._handle_sort_stage(selected, self.database, sort)
         for stage in window:
             (operator, value), = stage.items()
             selected = mm_aggregate._PIPELINE_HANDLERS[operator](selected, self.database, value)

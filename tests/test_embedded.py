@@ -266,24 +266,32 @@ def _forget_lists(monkeypatch):
 
 def _first_key_last(monkeypatch):
     """A sort whose key priority is reversed (passes run first key first)."""
-    original = embedded._sort
-    monkeypatch.setattr(embedded, "_sort", lambda documents, sort, database: original(
-        documents, dict(reversed(list(sort.items()))), database))
+    original = embedded._native_order
+    monkeypatch.setattr(embedded, "_native_order", lambda documents, sort: original(
+        documents, dict(reversed(list(sort.items())))))
 
 
 def _unstable_descending(monkeypatch):
     """A native sort that sorts descending keys ascending and reverses: ties lose store order."""
-    def broken(documents, sort, database):
+    def broken(documents, sort):
         columns = [embedded._native_column(documents, field) for field in sort]
         if any(column is None for column in columns):
-            return embedded.mm_aggregate._handle_sort_stage(documents, database, sort)
+            return None
         order = list(range(len(documents)))
         for column, direction in reversed(list(zip(columns, sort.values()))):
             order.sort(key=column.__getitem__)
             if direction < 0:
                 order.reverse()
-        return [documents[i] for i in order]
-    monkeypatch.setattr(embedded, "_sort", broken)
+        return order
+    monkeypatch.setattr(embedded, "_native_order", broken)
+
+
+def _window_one_short(monkeypatch):
+    """A sorted walk that stops one document early."""
+    original = embedded._window_end
+    monkeypatch.setattr(embedded, "_window_end",
+                        lambda window: None if original(window) is None else
+                        max(0, original(window) - 1))
 
 
 def _index_during_writes(monkeypatch):
@@ -299,7 +307,8 @@ def _index_during_writes(monkeypatch):
 
 
 @pytest.mark.parametrize("bug", [_reverse_ties, _project_before_sort, _forget_lists,
-                                 _first_key_last, _unstable_descending, _index_during_writes])
+                                 _first_key_last, _unstable_descending, _window_one_short,
+                                 _index_during_writes])
 def test_a_broken_wrapper_fails_the_property(bug, monkeypatch):
     bug(monkeypatch)
 
