@@ -392,22 +392,30 @@ def markdown(report: dict) -> str:
         cells = []
         for size in sizes:
             stats = report["results"][size]["rows"].get(row)
-            cells.append(cell(stats) if stats else "")
+            cells.append(cell(stats, ceiling) if stats else "")
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
     search = report["results"].get("search")
     if search:
         lines += ["", "| request (one account, 300 todos of 10,000 characters) | result |",
                   "|---|---|"]
         for row, title in SEARCH_ROWS:
-            lines.append(f"| {title} | {cell(search['rows'][row])} |")
+            lines.append(f"| {title} | {cell(search['rows'][row], ceiling)} |")
         ratio = search["rows"]["search_worst_q"]["rps"] / max(search["rows"]["search_list_20"]["rps"], 1e-9)
-        lines.append(f"| worst-case search / plain list | {ratio:.2f} |")
+        lines.append(f"| worst-case search / plain list | {figure(ratio)} |")
     return "\n".join(lines) + "\n"
 
 
-def cell(stats: dict) -> str:
+def figure(value: float) -> str:
+    """A rate or ratio with the digits that matter at its size (1387, 27, 1.7, 0.063)."""
+    for limit, digits in ((100, 0), (10, 1), (0.1, 2)):
+        if value >= limit:
+            return f"{value:.{digits}f}"
+    return f"{value:.2g}" if value >= 1e-4 else f"{value:.1e}"
+
+
+def cell(stats: dict, ceiling: float) -> str:
     flag = f", {stats['non_2xx']} non-2xx" if stats["non_2xx"] or stats["socket_errors"] else ""
-    return (f"{stats['rps']:.0f} ({stats['ratio_to_ceiling']:.2f}) "
+    return (f"{figure(stats['rps'])} ({figure(stats['rps'] / ceiling)}) "
             f"{stats['p50_ms']:.1f} / {stats['p99_ms']:.1f}{flag}")
 
 
@@ -427,7 +435,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra setting for the API servers, e.g. RATELIMIT_ENABLED=false "
                              "to measure what a layer costs")
+    parser.add_argument("--render", type=Path, metavar="REPORT.json",
+                        help="print the Markdown table of a saved report, and run nothing")
     args = parser.parse_args(argv)
+    if args.render:
+        report = json.loads(args.render.read_text())
+        print(markdown(report), end="")
+        return report
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk is not installed (apt-get install wrk)")
     try:
