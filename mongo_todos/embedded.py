@@ -15,13 +15,18 @@ other users' todos included. This module wraps the mongomock client the app uses
   stages (``$project`` and anything after) run in mongomock on those copies;
 - a ``$sort`` on keys whose values are all of one plain type (dates, strings, ObjectIds,
   numbers) compares them with Python's own ``<``, which is where mongomock's BSON comparison
-  ends for such values, instead of wrapping every value in a Python-level comparator.
+  ends for such values, instead of wrapping every value in a Python-level comparator; with a
+  ``$limit`` after it, the sorted candidates go through the filter only until the page is full
+  (sorting is stable and filtering keeps order, so the page is the same), as MongoDB walks an
+  index range: a deep page reads its own depth, not the owner's whole list.
 
 Nothing here decides whether a document matches: the candidates an index yields are still
 checked with mongomock's own filter, in store order, and sorted by mongomock's own passes, so
-results are mongomock's exactly (tests/test_embedded.py checks
-that with generated documents, filters and pipelines). ``hint`` is accepted and ignored, as
-mongomock ignores it on ``aggregate``.
+results are mongomock's exactly (tests/test_embedded.py checks that with generated
+documents, writes, filters, sorts and pipelines). One difference is deliberate: a filter that
+mongomock would reject only on some document (an operator it cannot apply to a value there)
+may go unnoticed when no such document is read, as MongoDB itself does not look at documents
+its index excludes. ``hint`` is accepted and ignored, as mongomock ignores it on ``aggregate``.
 
 Only private mongomock methods are overridden, plus ``aggregate`` and ``find``, which enter
 through mongomock's class attribute, so a test that patches ``mongomock.collection.Collection``
