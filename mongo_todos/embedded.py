@@ -9,7 +9,8 @@ other users' todos included. This module wraps the mongomock client the app uses
 - a filter that pins ``_id`` to one value reads that one document;
 - a filter that pins a top-level field to a string or ObjectId (``{"owner": id}``, also inside
   a top-level ``$and``, or with ``$eq`` / ``$in``) reads only the documents holding that value,
-  through an equality index built on first use and dropped on the next write;
+  through an equality index built on first use, kept through inserts and dropped by any
+  other write;
 - a pipeline's leading ``$match`` stages, ``$sort`` and ``$skip``/``$limit`` run as one query
   over the stored documents, and only the documents it returns are copied; the remaining
   stages (``$project`` and anything after) run in mongomock on those copies;
@@ -96,27 +97,30 @@ class _Index:
     """Positions of the documents holding each string/ObjectId value of one field, in store
     order; ``others`` are documents whose value might still match (lists of other things)."""
 
-    __slots__ = ("buckets", "others")
+    __slots__ = ("field", "buckets", "others")
 
     def __init__(self, documents: list, field: str):
-        buckets: dict = {}
-        others: list[int] = []
+        self.field = field
+        self.buckets: dict = {}
+        self.others: list[int] = []
         for position, document in enumerate(documents):
-            if field not in document:
-                continue  # a missing field equals no string or ObjectId
-            value = document[field]
-            if _indexable(value):
-                buckets.setdefault(value, []).append(position)
-            elif isinstance(value, list) and all(_indexable(v) for v in value):
-                # a filter value equal to any element matches the document
-                for element in dict.fromkeys(value):
-                    buckets.setdefault(element, []).append(position)
-            elif isinstance(value, (list, dict)) or value is None or not isinstance(
-                    value, (bool, int, float)):
-                others.append(position)
-            # numbers and booleans never equal a string or an ObjectId
-        self.buckets = buckets
-        self.others = others
+            self.add(position, document)
+
+    def add(self, position: int, document: dict) -> None:
+        """File the document at ``position``, past every position already filed."""
+        if self.field not in document:
+            return  # a missing field equals no string or ObjectId
+        value = document[self.field]
+        if _indexable(value):
+            self.buckets.setdefault(value, []).append(position)
+        elif isinstance(value, list) and all(_indexable(v) for v in value):
+            # a filter value equal to any element matches the document
+            for element in dict.fromkeys(value):
+                self.buckets.setdefault(element, []).append(position)
+        elif isinstance(value, (list, dict)) or value is None or not isinstance(
+                value, (bool, int, float)):
+            self.others.append(position)
+        # numbers and booleans never equal a string or an ObjectId
 
     def positions(self, values: list) -> list[int]:
         runs = [self.buckets.get(v, ()) for v in dict.fromkeys(values)]
@@ -132,7 +136,8 @@ class _Index:
 
 
 class _Indexes:
-    """The equality indexes of one collection store, valid until its next write."""
+    """The equality indexes of one collection store: kept up to date through an insert,
+    dropped by any other write."""
 
     def __init__(self, store):
         self.documents_dict = store._documents
@@ -142,6 +147,21 @@ class _Indexes:
 
     def valid_for(self, store) -> bool:
         return store._documents is self.documents_dict and len(store._documents) == self.size
+
+    def appended(self, store, key) -> bool:
+        """Take in the document just inserted under ``key``, if it is the store's last and the
+        only change since these indexes were built (an insert appends to the store's order)."""
+        documents = store._documents
+        if (documents is not self.documents_dict or len(documents) != self.size + 1
+                or isinstance(key, dict) or next(reversed(documents)) != key):
+            return False
+        document = documents[key]
+        position = len(self.documents)
+        self.documents.append(document)
+        self.size += 1
+        for index in self.by_field.values():
+            index.add(position, document)
+        return True
 
     def index(self, field: str) -> _Index:
         index = self.by_field.get(field)
@@ -276,9 +296,16 @@ class EmbeddedCollection(Collection):
 
     # during a write only _id lookups skip the scan; after it the equality indexes are
     # dropped, and rebuilt by the next read that needs one
-    def _insert(self, *args, **kwargs):
-        with _writing(self._store):
-            return super()._insert(*args, **kwargs)
+    def _insert(self, data, *args, **kwargs):
+        store = self._store
+        state = store.__dict__.get(_STATE)
+        with _writing(store):
+            inserted = super()._insert(data, *args, **kwargs)
+        # one document appended: keep the indexes (a create then a list, or the quota's count
+        # before each create, would otherwise rebuild them every time)
+        if state is not None and isinstance(data, dict) and state.appended(store, inserted):
+            setattr(store, _STATE, state)
+        return inserted
 
     def _update(self, *args, **kwargs):
         with _writing(self._store):

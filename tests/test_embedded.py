@@ -219,7 +219,9 @@ def same_results(stored, operations, unique=False):
     assert list(wrapped.find()) == list(plain.find())
 
 
-UNIQUE_NAME_UPDATE = {  # found while building the wrapper; kept as an explicit example
+# Explicit cases, run before the generated ones: each pins a path that generation reaches
+# only now and then (so a broken wrapper fails the property on every run, not by luck).
+UNIQUE_NAME_UPDATE = {  # found on review while building the wrapper
     "stored": [{"name": "a"}, {"name": "b"}],
     "operations": [("find_one", {"name": "a"}),
                    ("update_one", ({"name": "b"}, {"$set": {"name": "a"}}))],
@@ -227,8 +229,28 @@ UNIQUE_NAME_UPDATE = {  # found while building the wrapper; kept as an explicit 
 }
 
 
+QUERY_INSERT_QUERY = {  # an index kept through an insert must file the new document
+    "stored": [{"owner": OWNERS[0], "name": "a"}],
+    "operations": [("count_documents", {"owner": OWNERS[0]}),
+                   ("insert_one", {"owner": OWNERS[0], "name": "b"}),
+                   ("aggregate", [{"$match": {"owner": OWNERS[0]}}, {"$sort": {"name": -1}}])],
+    "unique": False,
+}
+
+
+SORTED_WALK = {  # a filtered, sorted page: the walk must stop exactly when the page is full
+    "stored": [{"owner": OWNERS[0], "name": n} for n in ["b", "a", "c", "a", "d"]],
+    "operations": [("aggregate", [{"$match": {"owner": OWNERS[0], "name": {"$gte": "a"}}},
+                                  {"$sort": {"name": -1, "_id": 1}}, {"$limit": 3},
+                                  {"$project": {"name": 1}}])],
+    "unique": False,
+}
+
+
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example(**UNIQUE_NAME_UPDATE)
+@example(**QUERY_INSERT_QUERY)
+@example(**SORTED_WALK)
 @given(stored=stores, operations=operations, unique=st.booleans())
 def test_wrapped_store_returns_what_mongomock_returns(stored, operations, unique):
     same_results(stored, operations, unique)
@@ -294,6 +316,17 @@ def _window_one_short(monkeypatch):
                         max(0, original(window) - 1))
 
 
+def _forget_inserts(monkeypatch):
+    """Indexes kept through an insert without filing the new document."""
+    def appended(self, store, key):
+        if len(store._documents) != self.size + 1:
+            return False
+        self.documents.append(store._documents[key])
+        self.size += 1
+        return True
+    monkeypatch.setattr(embedded._Indexes, "appended", appended)
+
+
 def _index_during_writes(monkeypatch):
     """A wrapper that keeps using its equality indexes while an update changes documents
     (a unique index then misses the updated document: the mismatch this test first found)."""
@@ -308,7 +341,7 @@ def _index_during_writes(monkeypatch):
 
 @pytest.mark.parametrize("bug", [_reverse_ties, _project_before_sort, _forget_lists,
                                  _first_key_last, _unstable_descending, _window_one_short,
-                                 _index_during_writes])
+                                 _forget_inserts, _index_during_writes])
 def test_a_broken_wrapper_fails_the_property(bug, monkeypatch):
     bug(monkeypatch)
 
@@ -318,6 +351,8 @@ def test_a_broken_wrapper_fails_the_property(bug, monkeypatch):
               phases=[Phase.explicit, Phase.generate],
               report_multiple_bugs=False, suppress_health_check=[HealthCheck.too_slow])
     @example(**UNIQUE_NAME_UPDATE)
+    @example(**QUERY_INSERT_QUERY)
+    @example(**SORTED_WALK)
     @given(stored=stores, operations=operations, unique=st.booleans())
     def prop(stored, operations, unique):
         same_results(stored, operations, unique)
