@@ -264,6 +264,20 @@ def run_wrk(url: str, script: str, args, workdir: Path, name: str, duration: int
     }
 
 
+def worker_class() -> str:
+    """The worker class config/gunicorn.conf.py picks for the embedded store."""
+    import runpy
+
+    saved = os.environ.pop("MONGODB_URI", None)
+    try:
+        return runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py")).get("worker_class", "sync")
+    except Exception:  # noqa: BLE001 - a label only
+        return "unknown"
+    finally:
+        if saved is not None:
+            os.environ["MONGODB_URI"] = saved
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """``100`` -> (100, 0); ``100+10k`` -> (100, 10000)."""
     def number(part: str) -> int:
@@ -497,8 +511,10 @@ def main(argv: list[str] | None = None) -> dict:
                      "api_env": dict(item.split("=", 1) for item in args.env),
                      "workers": args.workers, "load_generator": "wrk",
                      "server": "gunicorn -c config/gunicorn.conf.py",
-                     "summary": f"gunicorn, {args.workers} sync worker, wrk -c{args.connections}"
-                                f" on loopback, {args.duration} s a row, one round"},
+                     "worker_class": worker_class(),
+                     "summary": f"gunicorn ({worker_class()} worker class), {args.workers} "
+                                f"worker, wrk -c{args.connections} on loopback, "
+                                f"{args.duration} s a row, one round"},
         "sizes": sizes,
         "ceiling": {"first": first, "last": last},
         "ceiling_rps": ceiling_rps,
