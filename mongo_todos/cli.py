@@ -38,9 +38,15 @@ def create_user_command(username: str, password: str) -> None:
 
 @db_cli.command("init")
 def init_db_command() -> None:
-    """Create the collections' indexes (idempotent; run once per deploy)."""
+    """Create the collections' indexes and fill in stored keys that older versions did not
+    write (idempotent; run once per deploy)."""
+    from .models import Todo
+    from .search import backfill
+
     create_indexes()
     click.echo("indexes are in place")
+    # todos stored before search keys existed: without task_key, q would not find their task
+    click.echo(f"search keys added to {backfill(Todo._get_collection())} todo(s)")
 
 
 @click.command("seed")

@@ -54,7 +54,9 @@ class Todo(Document):
     Two stored keys exist only to let an index serve a sort: ``due_sort`` is ``due_at``, or
     a date after any real one when there is none (so undated todos sort as due infinitely far
     in the future and the keyset bound never compares against null), and ``name_key`` is the
-    case-folded name (names sort case-insensitively without collation support). ``version``
+    case-folded name (names sort case-insensitively without collation support). ``name_key``
+    and ``task_key`` (the case-folded task) are also what ``q`` searches, without the regex
+    ``i`` flag (see :mod:`mongo_todos.search`). ``version``
     grows on every write; the ETag is made from it and conditional writes filter on it.
     """
 
@@ -62,6 +64,7 @@ class Todo(Document):
     name = StringField(required=True, min_length=1, max_length=200)
     name_key = StringField(required=True)
     task = StringField(default="", max_length=10000)
+    task_key = StringField(default="")
     done = BooleanField(default=False)
     due_at = DateTimeField(null=True)
     due_sort = DateTimeField(required=True, default=FAR_FUTURE)

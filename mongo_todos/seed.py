@@ -46,12 +46,14 @@ def _todo(rng: random.Random, owner: ObjectId, _id: ObjectId, now) -> dict:
     name = f"{rng.choice(_VERBS)} {rng.choice(_OBJECTS)}"
     created = now - timedelta(minutes=rng.randrange(0, 60 * 24 * 90))
     due = created + timedelta(days=rng.randrange(1, 60)) if rng.random() < 0.6 else None
+    task = rng.choice(_DETAILS)
     return {
         "_id": _id,
         "owner": owner,
         "name": name,
         "name_key": name.casefold(),
-        "task": rng.choice(_DETAILS),
+        "task": task,
+        "task_key": task.casefold(),
         "done": rng.random() < 0.3,
         "due_at": due,
         "due_sort": due or FAR_FUTURE,

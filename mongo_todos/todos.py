@@ -28,6 +28,7 @@ from .extensions import Blueprint
 from .models import IdempotencyRecord, Todo
 from .pagination import SORTS, paginate
 from .quota import check_todo_quota
+from .search import fold, search_match
 from .schemas import Text, Timestamp, TodoInSchema, TodoPatchSchema, TodoSchema
 
 blp = Blueprint("todos", __name__, url_prefix="/api/v1/todos", description="Todos")
@@ -73,7 +74,9 @@ def stored_fields(data: dict) -> dict:
     """Validated input as stored, with the sort keys it implies."""
     fields_ = dict(data)
     if "name" in data:
-        fields_["name_key"] = data["name"].casefold()
+        fields_["name_key"] = fold(data["name"])
+    if "task" in data:
+        fields_["task_key"] = fold(data["task"])
     if "due_at" in data:
         fields_["due_sort"] = data["due_at"] or FAR_FUTURE
     return fields_
@@ -203,12 +206,6 @@ class TodoPageSchema(Schema):
     links = fields.Nested(LinksSchema)
 
 
-def _literal(text: str) -> str:
-    """``text`` as a regex matching only itself, in both PCRE (MongoDB) and Python (mongomock):
-    every ASCII character that is not a letter or digit is escaped."""
-    return "".join("\\" + c if c.isascii() and not c.isalnum() else c for c in text)
-
-
 def _list_match(args: dict) -> tuple[dict, dict]:
     """The ``$match`` for the list, and the filter set its cursors are bound to."""
     owner = current_owner()
@@ -219,8 +216,7 @@ def _list_match(args: dict) -> tuple[dict, dict]:
     if "tag" in args:
         match["tags"] = filters["tag"] = args["tag"]
     if "q" in args:
-        pattern = {"$regex": _literal(args["q"]), "$options": "i"}
-        match["$or"] = [{"name": pattern}, {"task": pattern}]
+        match.update(search_match(args["q"]))
         filters["q"] = args["q"]
     due: dict = {}
     # due_sort, not due_at: it is always a date, so undated todos never meet a null comparison
@@ -315,7 +311,7 @@ def _insert(data: dict, todo_id: ObjectId) -> dict:
     """
     check_todo_quota(current_owner())
     now = utcnow()
-    todo = {"_id": todo_id, "owner": current_owner(), "task": "", "done": False,
+    todo = {"_id": todo_id, "owner": current_owner(), "task": "", "task_key": "", "done": False,
             "due_at": None, "due_sort": FAR_FUTURE, "tags": [], **stored_fields(data),
             "created_at": now, "updated_at": now, "version": 1}
     collection().insert_one(todo)
