@@ -29,6 +29,11 @@ SORT_FIELDS = {
 }
 
 
+def index_name(key: str) -> str:
+    """The name of the ``(owner, key, _id)`` index that serves the sort on stored field ``key``."""
+    return f"owner_{key}_id"
+
+
 #: Documents carrying it are removed by MongoDB's TTL monitor once ``expires_at`` has passed.
 EXPIRES_AT_TTL = {"fields": ["expires_at"], "expireAfterSeconds": 0}
 
@@ -78,7 +83,7 @@ class Todo(Document):
         "auto_create_index": False,
         # one (owner, key, _id) index per sort: every page is an index range scan, both ways
         "indexes": [
-            {"fields": ["owner", key, "_id"], "name": f"owner_{key}_id"}
+            {"fields": ["owner", key, "_id"], "name": index_name(key)}
             for key in SORT_FIELDS.values()
         ],
     }

@@ -1,38 +1,65 @@
 """Cursor (keyset) pagination over MongoDB aggregation pipelines.
 
 A view hands :func:`paginate` a base ``$match`` (owner and filters), the requested sort and the
-client's cursor; it gets back a :class:`Page`. Each page is one pipeline::
+client's cursor; it gets back a :class:`Page`. Every query is one pipeline::
 
-    $match (base + keyset bound) -> $sort (key, _id) -> $limit (limit + 1) -> $project
+    $match (base + keyset bound) -> $sort (key, _id) -> $limit -> $project
 
-with no ``$skip`` anywhere: with the ``(owner, key, _id)`` index declared for every sort on
-:class:`~mongo_todos.models.Todo`, a page is an index range scan whose cost does not depend on
-its depth. A ``prev`` page runs the same pipeline with the bound and the sort reversed, then
-flips the result. The extra item fetched tells whether a page lies beyond.
+with no ``$skip`` anywhere, run with the sort's ``(owner, key, _id)`` index as its ``hint``.
 
-Cursors are opaque to clients: a signed (itsdangerous, app ``SECRET_KEY``) record of the
-boundary item's (sort key, id), the sort, the direction, and a fingerprint of the owner and the
-filters, so a cursor cannot be forged, nor replayed against another sort, filter set or user.
+**Each page is an exact index range.** A bound written as one filter,
+``key >= k AND (key > k OR (key = k AND _id > id))``, is planned by MongoDB as a scan of
+``[k, end]`` with the ``$or`` as a filter on the fetched documents: every page re-reads every
+entry equal to ``k`` it already returned, so walking a long run of equal keys (undated todos
+all share one ``due_sort``) is quadratic. A page after a cursor therefore runs up to two
+queries, each a contiguous range of the index:
+
+1. the rest of the run of equal keys: ``key = k AND _id > id`` (bounds on all three fields);
+2. only if (1) returned fewer than ``limit + 1`` items: keys strictly beyond ``k``.
+
+So a deep page reads at most ``limit + 1`` index entries and documents more than the first page
+does, wherever it is (filters other than the owner are applied to the documents the range
+yields, see the README). The first page is one query. A ``prev`` page runs the same queries
+with the bound and the sort reversed, then flips the result. The extra item fetched tells
+whether a page lies beyond.
+
+**The sort's index is pinned** (``hint``): with another index usable for a filter (``due_sort``
+ranges, say), the planner could otherwise pick it, sort in memory and cache that plan. (mongomock
+ignores ``hint``; the integration suite checks the plans on MongoDB.)
+
+**Cursors are opaque**: the boundary item's (sort key, id), the sort, the direction and a
+fingerprint of the owner and the filters, encrypted and authenticated with AES-256-GCM under a
+key derived (HKDF-SHA256) from the app's ``SECRET_KEY``. A cursor cannot be read (the sort key
+may be a todo's name), forged, nor replayed against another sort, filter set or user.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from flask_smorest import abort
-from itsdangerous import BadData, URLSafeSerializer
 
-from .models import SORT_FIELDS
+from .models import SORT_FIELDS, index_name
 
 _EPOCH = datetime(1970, 1, 1)
 _MS = timedelta(milliseconds=1)
-_SALT = "mongo_todos.cursor.v1"
+#: Binds the derived key and every cursor to this purpose and format version.
+_PURPOSE = b"mongo_todos.cursor.v2"
+_NONCE_BYTES = 12
 SORTS = tuple(sorted([*SORT_FIELDS, *(f"-{name}" for name in SORT_FIELDS)]))
 
 
@@ -55,8 +82,38 @@ def fingerprint(filters: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
+@functools.lru_cache(maxsize=8)
+def _cipher(secret: str) -> AESGCM:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_PURPOSE).derive(
+        secret.encode())
+    return AESGCM(key)
+
+
+def seal(data: dict) -> str:
+    """``data`` as an opaque, authenticated token (URL-safe base64, no padding)."""
+    nonce = os.urandom(_NONCE_BYTES)  # random 96-bit nonces: safe far beyond 2**32 cursors per key
+    plain = json.dumps(data, separators=(",", ":")).encode()
+    sealed = _cipher(current_app.config["SECRET_KEY"]).encrypt(nonce, plain, _PURPOSE)
+    return base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
+
+
+def unseal(token: str) -> dict:
+    """The data of a token made by :func:`seal`; ValueError if it was not, or was altered."""
+    try:
+        raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
+    except binascii.Error:
+        raise ValueError("not base64") from None
+    if len(raw) <= _NONCE_BYTES:
+        raise ValueError("too short")
+    try:
+        plain = _cipher(current_app.config["SECRET_KEY"]).decrypt(
+            raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _PURPOSE)
+    except InvalidTag:
+        raise ValueError("not authentic") from None
+    data = json.loads(plain)
+    if not isinstance(data, dict):
+        raise ValueError("not a cursor")
+    return data
 
 
 def _encode_key(value) -> list:
@@ -76,7 +133,7 @@ def _decode_key(encoded):
 
 
 def make_cursor(item: dict, field: str, sort: str, direction: str, fp: str) -> str:
-    return _serializer().dumps(
+    return seal(
         {"k": _encode_key(item[field]), "i": str(item["_id"]), "s": sort, "d": direction, "f": fp}
     )
 
@@ -85,13 +142,13 @@ def read_cursor(token: str, sort: str, fp: str) -> tuple[object, ObjectId, str]:
     """The (key, id, direction) of a cursor; 400 if it is not one of ours, 422 if it is
     for another sort or filter set."""
     try:
-        data = _serializer().loads(token)
+        data = unseal(token)
         key = _decode_key(data["k"])
         item_id = ObjectId(data["i"])
         direction = data["d"]
         if direction not in ("next", "prev"):
             raise ValueError("bad direction")
-    except (BadData, KeyError, TypeError, ValueError, InvalidId):
+    except (KeyError, TypeError, ValueError, InvalidId):
         abort(
             400,
             message="The cursor is not one this service issued.",
@@ -127,32 +184,33 @@ def paginate(
     descending = sort.startswith("-")
     field = SORT_FIELDS[sort.lstrip("-")]
     fp = fingerprint(filters)
-    direction = "next"
-    bounded = match
-    if cursor is not None:
-        key, item_id, direction = read_cursor(cursor, sort, fp)
-        # moving forward on a descending sort, or backward on an ascending one, goes down
-        down = descending == (direction == "next")
-        op, op_or_equal = ("$lt", "$lte") if down else ("$gt", "$gte")
-        # (key, _id) beyond the boundary. The range on the key bounds the index scan; each
-        # $or branch is itself an index range that yields (key, _id) order, so the planner can
-        # also merge the two (SORT_MERGE) and skip a long run of equal keys (undated todos)
-        bound = {
-            field: {op_or_equal: key},
-            "$or": [{field: {op: key}}, {field: key, "_id": {op: item_id}}],
-        }
-        bounded = {"$and": [match, bound]}
     order = -1 if descending else 1
-    if direction == "prev":
-        order = -order
-    pipeline = [
-        {"$match": bounded},
-        {"$sort": {field: order, "_id": order}},
-        {"$limit": limit + 1},
-    ]
-    if projection:
-        pipeline.append({"$project": projection})
-    items = list(collection.aggregate(pipeline))
+    hint = index_name(field)
+
+    def run(query: dict, n: int) -> list[dict]:
+        pipeline = [
+            {"$match": query},
+            {"$sort": {field: order, "_id": order}},
+            {"$limit": n},
+        ]
+        if projection:
+            pipeline.append({"$project": projection})
+        return list(collection.aggregate(pipeline, hint=hint))
+
+    if cursor is None:
+        direction = "next"
+        items = run(match, limit + 1)
+    else:
+        key, item_id, direction = read_cursor(cursor, sort, fp)
+        if direction == "prev":
+            order = -order
+        # moving forward on a descending sort, or backward on an ascending one, goes down
+        op = "$lt" if order == -1 else "$gt"
+        # two exact index ranges (see the module docstring): the rest of the run of key k ...
+        items = run({"$and": [match, {field: key, "_id": {op: item_id}}]}, limit + 1)
+        if len(items) <= limit:
+            # ... then, only when that run ends within the page, the keys beyond k
+            items += run({"$and": [match, {field: {op: key}}]}, limit + 1 - len(items))
     more = len(items) > limit
     items = items[:limit]
     if direction == "prev":
