@@ -16,7 +16,6 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 import mongoengine
 import pymongo
@@ -33,31 +32,15 @@ __version__ = "0.1.0"
 
 log = logging.getLogger(__name__)
 
-#: Seconds the driver waits for a MongoDB server before a request fails with 503, unless the
-#: URI sets serverSelectionTimeoutMS itself.
-SERVER_SELECTION_TIMEOUT_MS = 3000
 #: Seconds /readyz waits for MongoDB before reporting it unavailable.
 READY_TIMEOUT = 1.0
-DEFAULT_DB = "mongo_todos"
 
 
 def _mongodb_settings(config: Mapping) -> dict:
-    uri = config["MONGODB_URI"]
-    if uri is None:
-        from .embedded import EmbeddedClient
+    # the client's defaults (majority writes, primary reads, timeouts) live in database.py
+    from .database import settings_from
 
-        return {
-            "host": f"mongodb://localhost/{DEFAULT_DB}",
-            "mongo_client_class": EmbeddedClient,
-        }
-    options = {"host": uri, "tz_aware": False}
-    if not urlsplit(uri).path.strip("/"):
-        options["db"] = DEFAULT_DB
-    if "serverselectiontimeoutms" not in uri.lower():
-        options["serverSelectionTimeoutMS"] = SERVER_SELECTION_TIMEOUT_MS
-    if "connecttimeoutms" not in uri.lower():
-        options["connectTimeoutMS"] = SERVER_SELECTION_TIMEOUT_MS
-    return options
+    return settings_from(config)
 
 
 class _NoSessions(SessionInterface):
@@ -129,6 +112,11 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
         )
         models.create_indexes()
         app.wsgi_app = _one_request_at_a_time(app.wsgi_app)
+    else:
+        from .database import time_budget
+
+        # outermost but for the proxy fix: a request's database work fits in one budget
+        app.wsgi_app = time_budget(app.wsgi_app, app.config["MONGODB_REQUEST_TIMEOUT_MS"])
 
     logs.init_app(app)
     security.init_app(app)
@@ -176,15 +164,22 @@ def _register_probes(app: Flask) -> None:
 
     @app.get("/readyz")
     def readyz():
-        """MongoDB (and a remote rate-limit storage) answer: the process can serve."""
+        """MongoDB answers and has every declared index (and a remote rate-limit storage
+        answers): the process can serve."""
+        from .database import missing_indexes
         from .errors import problem
-        from .models import User
+        from .models import DOCUMENTS, User
 
         checks = {}
         try:
             with pymongo.timeout(READY_TIMEOUT):  # bounds server selection too
                 User._get_db().command("ping")
+                # a deploy that skipped `db init` would take duplicate usernames and sort
+                # pages in memory: not ready until the indexes exist
+                missing = missing_indexes(DOCUMENTS)
             checks["mongodb"] = "ok"
+            checks["indexes"] = "ok" if not missing else (
+                "missing " + ", ".join(missing) + " (run: flask --app mongo_todos db init)")
         except PyMongoError as err:
             checks["mongodb"] = f"unavailable: {err.__class__.__name__}"
         limiter = app.extensions.get("mongo_todos_limiter")

@@ -12,9 +12,10 @@ import json
 import logging
 from collections.abc import Mapping
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app, request
+from mongoengine.errors import OperationError
 from mongoengine.errors import ValidationError as DocumentValidationError
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, ServerSelectionTimeoutError
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -148,14 +149,38 @@ def handle_http_exception(error: HTTPException) -> Response:
                    type=data.get("type"))
 
 
+#: What a 503 tells the client, by what the failed request may have changed.
+_OUTCOME_DETAIL = {
+    "none": "Nothing was changed; retry later.",
+    "unknown": "The request was writing when the database stopped answering: the change may "
+               "or may not have been applied. Check (GET) before retrying, or retry with the "
+               "same Idempotency-Key or If-Match so it cannot apply twice.",
+    "unconfirmed": "The change was applied by the primary but not confirmed by a majority of "
+                   "the replica set in time, so it may still be rolled back. Check (GET) before "
+                   "retrying, or retry with the same Idempotency-Key or If-Match.",
+}
+
+
 def handle_database_unavailable(error: Exception) -> Response:
-    """503: the database did not answer within the server-selection timeout."""
-    log.error("database unavailable: %s", error.__class__.__name__)
+    """503: the database did not answer in time (server selection, the request's time
+    budget), dropped the connection, or could not confirm a write. The detail says what the
+    request may have changed (see :mod:`mongo_todos.database`)."""
+    from .database import database_error, outcome
+
+    cause = database_error(error)
+    if cause is None:  # e.g. MongoEngine's OperationError over something else: a bug
+        return handle_unexpected(error)
+    settings = current_app.config.get("MONGODB_SETTINGS") or {}
+    changed = outcome(cause, request.method, tracked="event_listeners" in settings)
+    if changed == "unconfirmed":
+        what = "The database could not confirm the write."
+    elif cause.timeout:
+        what = "The database did not answer within the request's time budget."
+    else:
+        what = "The database is unreachable."
+    log.error("database unavailable: %s (outcome %s)", cause.__class__.__name__, changed)
     return problem(
-        503,
-        "The database is unreachable. Nothing was changed; retry later.",
-        headers={"Retry-After": str(DB_RETRY_AFTER)},
-    )
+        503, f"{what} {_OUTCOME_DETAIL[changed]}", headers={"Retry-After": str(DB_RETRY_AFTER)})
 
 
 def handle_document_validation(error: DocumentValidationError) -> Response:
@@ -174,7 +199,9 @@ def handle_unexpected(error: Exception) -> Response:
 def init_app(app: Flask) -> None:
     """Register the handlers that no extension owns (the API's HTTP handler is in Api)."""
     app.register_error_handler(HTTPException, handle_http_exception)
-    for exc in (ConnectionFailure, ServerSelectionTimeoutError, ExecutionTimeout):
+    # WriteConcernError (and its WTimeoutError) included: an OperationFailure whose write the
+    # primary did apply; MongoEngine wraps driver errors in OperationError
+    for exc in (ConnectionFailure, ExecutionTimeout, PyMongoError, OperationError):
         app.register_error_handler(exc, handle_database_unavailable)
     app.register_error_handler(DocumentValidationError, handle_document_validation)
     app.register_error_handler(Exception, handle_unexpected)

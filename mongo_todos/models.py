@@ -29,6 +29,10 @@ SORT_FIELDS = {
 }
 
 
+#: The index behind the todos' shard key ``{owner: "hashed"}``.
+SHARD_KEY_INDEX = "owner_hashed"
+
+
 def index_name(key: str) -> str:
     """The name of the ``(owner, key, _id)`` index that serves the sort on stored field ``key``."""
     return f"owner_{key}_id"
@@ -81,10 +85,14 @@ class Todo(Document):
     meta = {
         "collection": "todos",
         "auto_create_index": False,
-        # one (owner, key, _id) index per sort: every page is an index range scan, both ways
+        # one (owner, key, _id) index per sort: every page is an index range scan, both ways;
+        # and the shard key's index: todos shard on a hashed owner, so each user's todos live
+        # on one shard and new users spread over all of them (every todo query and write
+        # carries owner, so each is routed to one shard)
         "indexes": [
-            {"fields": ["owner", key, "_id"], "name": index_name(key)}
-            for key in SORT_FIELDS.values()
+            *({"fields": ["owner", key, "_id"], "name": index_name(key)}
+              for key in SORT_FIELDS.values()),
+            {"fields": ["#owner"], "name": SHARD_KEY_INDEX},
         ],
     }
 

@@ -196,4 +196,6 @@ def from_env(env: Mapping[str, str], quiet: bool = False) -> dict:
         "PUBLIC_BASE_URL": _public_base_url(env),
         "TODO_QUOTA": _int(env, "TODO_QUOTA", 10000, minimum=0),
         "LOG_LEVEL": level,
+        # with MONGODB_URI: the driver's client-side timeout for one request (0: none)
+        "MONGODB_REQUEST_TIMEOUT_MS": _int(env, "MONGODB_REQUEST_TIMEOUT_MS", 5000, minimum=0),
     }

@@ -29,7 +29,9 @@ OPERATIONS = [
 def unreachable_app():
     """The real pymongo driver pointed at a loopback port where nothing listens."""
     uri = f"mongodb://127.0.0.1:{free_port()}/mongo_todos?serverSelectionTimeoutMS=300"
-    return create_app(TEST_CONFIG, env={**TEST_ENV, "MONGODB_URI": uri})
+    # the request's time budget is what bounds the wait for a server inside a request
+    return create_app(TEST_CONFIG, env={**TEST_ENV, "MONGODB_URI": uri,
+                                        "MONGODB_REQUEST_TIMEOUT_MS": "1000"})
 
 
 @pytest.mark.parametrize("method, path, body", OPERATIONS)
