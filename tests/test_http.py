@@ -67,7 +67,7 @@ def test_concurrent_writes_with_one_etag_exactly_one_wins(app, headers, monkeypa
 
 
 def test_readyz_reports_the_database(client, monkeypatch):
-    assert client.get("/readyz").get_json() == {"status": "ok", "checks": {"mongodb": "ok"}}
+    assert client.get("/readyz").get_json() == {"status": "ok", "checks": {"mongodb": "ok", "indexes": "ok"}}
     import mongomock
     from pymongo.errors import ServerSelectionTimeoutError
 
