@@ -356,15 +356,32 @@ def _create_idempotently(key: str, data: dict):
 
 
 def _reserve(record_key: str, fingerprint: str) -> dict:
-    """The idempotency record for ``record_key``: inserted now, or the one already there."""
+    """The idempotency record for ``record_key``: inserted now, or the live one already there.
+
+    MongoDB's TTL monitor runs once a minute and may lag further, so a record can be past its
+    ``expires_at`` yet present (it is expired: this request takes its place), or be deleted
+    between the duplicate-key error and the lookup (then the key is free: reserve it again).
+    """
     records = IdempotencyRecord._get_collection()
-    record = {"_id": record_key, "fingerprint": fingerprint, "todo_id": ObjectId(),
-              "expires_at": utcnow() + IDEMPOTENCY_TTL}
-    try:
-        records.insert_one(record)
-        return record
-    except DuplicateKeyError:
-        return records.find_one({"_id": record_key})
+    for _ in range(3):
+        now = utcnow()
+        record = {"_id": record_key, "fingerprint": fingerprint, "todo_id": ObjectId(),
+                  "expires_at": now + IDEMPOTENCY_TTL}
+        try:
+            records.insert_one(record)
+            return record
+        except DuplicateKeyError:
+            pass
+        existing = records.find_one({"_id": record_key})
+        if existing is None:
+            continue  # removed by the TTL monitor meanwhile
+        if existing["expires_at"] > now:
+            return existing
+        # expired but not removed yet: replace it, unless another retry replaced it first
+        if records.replace_one({"_id": record_key, "expires_at": existing["expires_at"]},
+                               record).modified_count:
+            return record
+    abort(409, message="Requests with this Idempotency-Key keep racing each other; retry.")
 
 
 @blp.route("/<todo_id>", methods=["GET"])

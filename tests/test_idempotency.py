@@ -1,11 +1,13 @@
 """Idempotent creates: Idempotency-Key on POST /api/v1/todos."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 
 from conftest import assert_problem
 from mongo_todos.models import IdempotencyRecord
+from mongo_todos.todos import IDEMPOTENCY_TTL
 
 
 @pytest.fixture
@@ -114,3 +116,49 @@ def test_records_expire_by_ttl(app, client, headers):
 
         hours = (record["expires_at"] - utcnow()).total_seconds() / 3600
         assert 23.9 < hours <= 24
+
+
+def test_a_record_removed_by_ttl_between_the_conflict_and_the_lookup_frees_the_key(
+        client, headers, monkeypatch):
+    import mongomock
+
+    keyed = {**headers, "Idempotency-Key": "k5"}
+    client.post("/api/v1/todos", json={"name": "old"}, headers=keyed)
+    original = mongomock.collection.Collection.find_one
+    removed = []
+
+    def find_one_after_ttl(self, *args, **kwargs):
+        if self.name == "idempotency_keys" and not removed:
+            # MongoDB's TTL monitor deletes the record just after our insert met it
+            removed.append(self.delete_one({"_id": args[0]["_id"]}).deleted_count)
+            return None
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(mongomock.collection.Collection, "find_one", find_one_after_ttl)
+    response = client.post("/api/v1/todos", json={"name": "new"}, headers=keyed)
+    monkeypatch.undo()
+    assert removed == [1]
+    assert response.status_code == 201 and response.get_json()["name"] == "new"
+    assert "Idempotent-Replayed" not in response.headers
+    assert count(client, headers) == 2
+
+
+def test_an_expired_record_the_ttl_monitor_has_not_removed_yet_counts_as_expired(
+        app, client, headers, monkeypatch):
+    from mongo_todos import todos
+    from mongo_todos.dates import utcnow
+
+    keyed = {**headers, "Idempotency-Key": "k6"}
+    first = client.post("/api/v1/todos", json={"name": "old"}, headers=keyed)
+    # 25 hours later, before MongoDB's TTL monitor (once a minute, often later) got to it
+    later = utcnow() + IDEMPOTENCY_TTL + timedelta(hours=1)
+    monkeypatch.setattr(todos, "utcnow", lambda: later)
+    with app.app_context():
+        assert IdempotencyRecord._get_collection().count_documents({}) == 1
+    response = client.post("/api/v1/todos", json={"name": "new body"}, headers=keyed)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["id"] != first.get_json()["id"]
+    assert "Idempotent-Replayed" not in response.headers
+    replay = client.post("/api/v1/todos", json={"name": "new body"}, headers=keyed)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_json()["id"] == response.get_json()["id"]
