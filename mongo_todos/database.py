@@ -39,6 +39,7 @@ from pymongo import monitoring
 from pymongo.errors import (
     ConnectionFailure,
     ExecutionTimeout,
+    OperationFailure,
     PyMongoError,
     ServerSelectionTimeoutError,
     WaitQueueTimeoutError,
@@ -128,8 +129,17 @@ def database_error(error: BaseException) -> PyMongoError | None:
             return error
         if isinstance(error, PyMongoError) and error.timeout:
             return error
+        if missing_index(error):
+            return error
         error = error.__cause__ or error.__context__
     return None
+
+
+def missing_index(error: BaseException) -> bool:
+    """Whether ``error`` is MongoDB refusing a ``hint`` because the index does not exist (a
+    deploy that skipped ``db init``: a 503 until it is run, like /readyz says)."""
+    return (isinstance(error, OperationFailure) and error.code == 2
+            and "hint" in str((error.details or {}).get("errmsg", "")).lower())
 
 
 def outcome(error: PyMongoError, method: str, tracked: bool) -> str:

@@ -165,7 +165,7 @@ def handle_database_unavailable(error: Exception) -> Response:
     """503: the database did not answer in time (server selection, the request's time
     budget), dropped the connection, or could not confirm a write. The detail says what the
     request may have changed (see :mod:`mongo_todos.database`)."""
-    from .database import database_error, outcome
+    from .database import database_error, missing_index, outcome
 
     cause = database_error(error)
     if cause is None:  # e.g. MongoEngine's OperationError over something else: a bug
@@ -174,6 +174,9 @@ def handle_database_unavailable(error: Exception) -> Response:
     changed = outcome(cause, request.method, tracked="event_listeners" in settings)
     if changed == "unconfirmed":
         what = "The database could not confirm the write."
+    elif missing_index(cause):
+        what = "The database lacks the indexes this service needs (an operator must run " \
+               "'flask --app mongo_todos db init')."
     elif cause.timeout:
         what = "The database did not answer within the request's time budget."
     else:

@@ -149,3 +149,15 @@ def test_writes_ask_for_majority_and_reads_go_to_the_primary():
     insert = next(c for c in commands if "insert" in c)
     assert insert["writeConcern"]["w"] == "majority"
     assert all(c.get("$readPreference", {"mode": "primary"})["mode"] == "primary" for c in commands)
+
+
+def test_a_page_on_a_database_without_its_indexes_is_a_503_not_a_500():
+    # a deploy that skipped `db init`: MongoDB refuses the list's hint
+    bad_hint = {"ok": 0.0, "code": 2, "codeName": "BadValue",
+                "errmsg": "error processing query: ns=mongo_todos.todos planner returned error "
+                          ":: caused by :: hint provided does not correspond to an existing index"}
+    with FakeMongo(lambda name, command: bad_hint if name == "aggregate" else None) as server:
+        app = app_for(server)
+        response = app.test_client().get("/api/v1/todos", headers=token_for(app))
+    body = assert_problem(response, 503)
+    assert "db init" in body["detail"] and NOTHING in body["detail"]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import secrets
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from conftest import TEST_CONFIG, TEST_ENV
+from integration.uris import with_database
 from mongo_todos import create_app
 
 URI = os.environ.get("MONGODB_URI", "")
@@ -38,10 +39,8 @@ def server_uri() -> str:
 
 @pytest.fixture
 def database_uri(server_uri):
-    parts = urlsplit(server_uri)
-    name = (parts.path.strip("/") or "mongo_todos") + "_" + secrets.token_hex(4)
-    uri = urlunsplit(parts._replace(path=f"/{name}"))
-    yield uri
+    name = (urlsplit(server_uri).path.strip("/") or "mongo_todos") + "_" + secrets.token_hex(4)
+    yield with_database(server_uri, name)
     client = MongoClient(server_uri, serverSelectionTimeoutMS=2000)
     client.drop_database(name)
     client.close()

@@ -1,5 +1,6 @@
 """The API against a real MongoDB: CRUD, pagination walks, TTL indexes, index-served sorts
-(explain), and atomic conditional writes."""
+(explain: winning plans only, keys and documents examined bounded at depth, filters never
+forcing an in-memory sort), readiness, client defaults, and atomic conditional writes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from bson import ObjectId
 from pymongo.collection import Collection
 
 from conftest import race_patches
+from integration.plans import examined, plan_stages, winning_plan
 from mongo_todos.models import Todo
 from mongo_todos.pagination import SORTS
 from test_pagination import BASE, expected_order, insert, random_rows, walk
@@ -77,37 +79,45 @@ def test_ttl_indexes_exist(app):
             assert ttl and ttl[0]["key"] == [("expires_at", 1)] and ttl[0]["expireAfterSeconds"] == 0
 
 
-def _stages(node, found):
-    """Every plan stage name in an explain document, wherever the server version nests it."""
-    if isinstance(node, dict):
-        if "stage" in node:
-            found.append((node["stage"], node.get("indexName")))
-        for value in node.values():
-            _stages(value, found)
-    elif isinstance(node, list):
-        for value in node:
-            _stages(value, found)
-    return found
+@pytest.fixture
+def pipelines(monkeypatch):
+    """The (pipeline, hint) of every aggregation the API runs."""
+    seen = []
+    original = Collection.aggregate
+
+    def spy(self, pipeline, *args, **kwargs):
+        seen.append((pipeline, kwargs.get("hint")))
+        return original(self, pipeline, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "aggregate", spy)
+    return seen
 
 
-def _stat(node, key):
-    if isinstance(node, dict):
-        if key in node:
-            return node[key]
-        for value in node.values():
-            found = _stat(value, key)
-            if found is not None:
-                return found
-    elif isinstance(node, list):
-        for value in node:
-            found = _stat(value, key)
-            if found is not None:
-                return found
-    return None
+def explain_all(app, runs) -> list[dict]:
+    with app.app_context():
+        db = Todo._get_db()
+        return [db.command("explain", {"aggregate": "todos", "pipeline": pipeline, "cursor": {},
+                                       "hint": hint}, verbosity="executionStats")
+                for pipeline, hint in runs]
+
+
+def assert_index_only(plan_doc: dict, index: str) -> None:
+    stages = plan_stages(winning_plan(plan_doc))
+    assert ("IXSCAN", index) in stages, stages
+    assert "SORT" not in [stage for stage, _ in stages], f"sorted in memory: {stages}"
+
+
+def deep_page(client, headers, url: str, pipelines, depth: int = 15) -> list:
+    """Follow ``next`` ``depth`` times; the pipelines the last page ran."""
+    for _ in range(depth):
+        url = client.get(url, headers=headers).get_json()["links"]["next"]
+    pipelines.clear()
+    assert client.get(url, headers=headers).status_code == 200
+    return list(pipelines)
 
 
 @pytest.mark.parametrize("sort", SORTS)
-def test_every_sort_is_an_index_range_scan_at_any_depth(app, client, user, monkeypatch, sort):
+def test_every_sort_is_an_index_range_scan_at_any_depth(app, client, user, pipelines, sort):
     headers, owner = user
     # distinct keys (no ties) and other users' todos around, as in a real collection
     rows = [{"name": f"todo {i:04d}", "created_at": BASE + timedelta(seconds=i),
@@ -115,29 +125,67 @@ def test_every_sort_is_an_index_range_scan_at_any_depth(app, client, user, monke
              "due_at": BASE + timedelta(days=i) if i % 3 else None} for i in range(600)]
     insert(app, owner, rows)
     insert(app, ObjectId(), rows[:300])
-    pipelines = []
-    original = Collection.aggregate
+    runs = deep_page(client, headers, f"/api/v1/todos?sort={sort}&limit=20", pipelines)
+    field = next(iter(runs[0][0][1]["$sort"]))
+    keys = docs = 0
+    for plan_doc in explain_all(app, runs):
+        assert_index_only(plan_doc, f"owner_{field}_id")
+        k, d = examined(plan_doc)
+        keys, docs = keys + k, docs + d
+    assert docs <= 20 + 2 and keys <= 20 + 2, (keys, docs)
 
-    def spy(self, pipeline, *args, **kwargs):
-        pipelines.append(pipeline)
-        return original(self, pipeline, *args, **kwargs)
 
-    monkeypatch.setattr(Collection, "aggregate", spy)
-    url = f"/api/v1/todos?sort={sort}&limit=20"
-    for _ in range(15):  # go deep: page 15 of 30
-        url = client.get(url, headers=headers).get_json()["links"]["next"]
-    deep = pipelines[-1]
-    field = next(iter(deep[1]["$sort"]))
+@pytest.mark.parametrize("sort", ["due_at", "-due_at"])
+def test_a_deep_page_inside_a_long_run_of_equal_keys_reads_about_one_page(
+        app, client, user, pipelines, sort):
+    headers, owner = user
+    # 600 undated todos share one due_sort: the page is deep inside that run
+    insert(app, owner, [{"name": f"t{i}", "created_at": BASE + timedelta(seconds=i)}
+                        for i in range(600)])
+    runs = deep_page(client, headers, f"/api/v1/todos?sort={sort}&limit=20", pipelines)
+    keys = docs = 0
+    for plan_doc in explain_all(app, runs):
+        assert_index_only(plan_doc, "owner_due_sort_id")
+        k, d = examined(plan_doc)
+        keys, docs = keys + k, docs + d
+    assert docs <= 20 + 2 and keys <= 20 + 2, (keys, docs)
+
+
+@pytest.mark.parametrize("query", [
+    "sort=name&due_before=2026-03-01T00:00:00Z",
+    "sort=-created_at&due_after=2026-01-05T00:00:00Z&due_before=2026-01-07T00:00:00Z",
+    "sort=updated_at&done=true", "sort=name&tag=work", "sort=due_at&q=todo%2001",
+])
+def test_filters_never_change_the_plan_to_an_in_memory_sort(app, client, user, pipelines, query):
+    headers, owner = user
+    rows = [{"name": f"todo {i:04d}", "created_at": BASE + timedelta(seconds=i),
+             "due_at": BASE + timedelta(hours=i) if i % 2 else None, "done": i % 5 == 0,
+             "tags": ["work"] if i % 7 == 0 else []} for i in range(400)]
+    insert(app, owner, rows)
+    client.get(f"/api/v1/todos?{query}&limit=10", headers=headers)
+    runs = list(pipelines)
+    page = client.get(f"/api/v1/todos?{query}&limit=10", headers=headers).get_json()
+    if page["links"]["next"]:
+        pipelines.clear()
+        client.get(page["links"]["next"], headers=headers)
+        runs += pipelines
+    for (pipeline, hint), plan_doc in zip(runs, explain_all(app, runs)):
+        field = next(iter(pipeline[1]["$sort"]))
+        assert hint == f"owner_{field}_id"
+        assert_index_only(plan_doc, hint)
+
+
+def test_readyz_sees_the_indexes_db_init_made(app, client):
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.get_json()
+    assert ready.get_json()["checks"] == {"mongodb": "ok", "indexes": "ok"}
+
+
+def test_the_client_writes_with_majority_and_reads_the_primary(app):
     with app.app_context():
-        plan = Todo._get_db().command(
-            "explain", {"aggregate": "todos", "pipeline": deep, "cursor": {}},
-            verbosity="executionStats",
-        )
-    stages = _stages(plan, [])
-    assert ("IXSCAN", f"owner_{field}_id") in stages, stages
-    assert not any(stage == "SORT" for stage, _ in stages), "sorted in memory"
-    assert _stat(plan, "totalDocsExamined") <= 21
-    assert _stat(plan, "totalKeysExamined") <= 22
+        client = Todo._get_db().client
+    assert client.write_concern.document.get("w") == "majority"
+    assert client.read_preference.mongos_mode == "primary"
 
 
 def test_concurrent_writes_with_one_etag_exactly_one_wins(app, user):
