@@ -14,7 +14,9 @@ entry equal to ``k`` it already returned, so walking a long run of equal keys (u
 all share one ``due_sort``) is quadratic. A page after a cursor therefore runs up to two
 queries, each a contiguous range of the index:
 
-1. the rest of the run of equal keys: ``key = k AND _id > id`` (bounds on all three fields);
+1. the rest of the run of equal keys: ``key = k AND _id > id`` (bounds on all three fields),
+   skipped when the previous page's look-ahead item showed that the run ended at the cursor
+   (the usual case for distinct keys: such a page is one query);
 2. only if (1) returned fewer than ``limit + 1`` items: keys strictly beyond ``k``.
 
 So a deep page reads at most ``limit + 1`` index entries and documents more than the first page
@@ -132,14 +134,19 @@ def _decode_key(encoded):
     raise ValueError("bad key")
 
 
-def make_cursor(item: dict, field: str, sort: str, direction: str, fp: str) -> str:
-    return seal(
-        {"k": _encode_key(item[field]), "i": str(item["_id"]), "s": sort, "d": direction, "f": fp}
-    )
+def make_cursor(item: dict, field: str, sort: str, direction: str, fp: str,
+                tie: bool = True) -> str:
+    """A cursor after ``item``. ``tie``: whether todos sharing ``item``'s key may lie beyond
+    it (false only when the look-ahead item showed that the run of its key ends there)."""
+    data = {"k": _encode_key(item[field]), "i": str(item["_id"]), "s": sort, "d": direction,
+            "f": fp}
+    if not tie:
+        data["t"] = 0
+    return seal(data)
 
 
-def read_cursor(token: str, sort: str, fp: str) -> tuple[object, ObjectId, str]:
-    """The (key, id, direction) of a cursor; 400 if it is not one of ours, 422 if it is
+def read_cursor(token: str, sort: str, fp: str) -> tuple[object, ObjectId, str, bool]:
+    """The (key, id, direction, tie) of a cursor; 400 if it is not one of ours, 422 if it is
     for another sort or filter set."""
     try:
         data = unseal(token)
@@ -148,6 +155,7 @@ def read_cursor(token: str, sort: str, fp: str) -> tuple[object, ObjectId, str]:
         direction = data["d"]
         if direction not in ("next", "prev"):
             raise ValueError("bad direction")
+        tie = data.get("t", 1) != 0
     except (KeyError, TypeError, ValueError, InvalidId):
         abort(
             400,
@@ -166,7 +174,7 @@ def read_cursor(token: str, sort: str, fp: str) -> tuple[object, ObjectId, str]:
             message="The cursor belongs to another listing.",
             messages={"cursor": ["This cursor was made for other filters or another user."]},
         )
-    return key, item_id, direction
+    return key, item_id, direction, tie
 
 
 def paginate(
@@ -201,29 +209,38 @@ def paginate(
         direction = "next"
         items = run(match, limit + 1)
     else:
-        key, item_id, direction = read_cursor(cursor, sort, fp)
+        key, item_id, direction, tie = read_cursor(cursor, sort, fp)
         if direction == "prev":
             order = -order
         # moving forward on a descending sort, or backward on an ascending one, goes down
         op = "$lt" if order == -1 else "$gt"
         # two exact index ranges (see the module docstring): the rest of the run of key k ...
-        items = run({"$and": [match, {field: key, "_id": {op: item_id}}]}, limit + 1)
+        items = []
+        if tie:
+            items = run({"$and": [match, {field: key, "_id": {op: item_id}}]}, limit + 1)
         if len(items) <= limit:
             # ... then, only when that run ends within the page, the keys beyond k
             items += run({"$and": [match, {field: {op: key}}]}, limit + 1 - len(items))
     more = len(items) > limit
+    # the look-ahead item tells whether the run of the last key goes on past this page: when
+    # it does not, the cursor says so and the next page skips query 1 (one round trip)
+    tie_ahead = more and items[limit][field] == items[limit - 1][field]
     items = items[:limit]
     if direction == "prev":
         items.reverse()
         has_prev, has_next = more, True
+        next_tie, prev_tie = True, tie_ahead
     else:
         has_next, has_prev = more, cursor is not None
+        next_tie, prev_tie = tie_ahead, True
     return Page(
         items=items,
         limit=limit,
         has_next=has_next and bool(items),
         has_prev=has_prev and bool(items),
-        next_cursor=make_cursor(items[-1], field, sort, "next", fp) if has_next and items else None,
-        prev_cursor=make_cursor(items[0], field, sort, "prev", fp) if has_prev and items else None,
+        next_cursor=make_cursor(items[-1], field, sort, "next", fp, next_tie)
+        if has_next and items else None,
+        prev_cursor=make_cursor(items[0], field, sort, "prev", fp, prev_tie)
+        if has_prev and items else None,
         total=collection.count_documents(match) if count else None,
     )

@@ -74,3 +74,30 @@ def test_round_trips_per_request(client, auth, round_trips):
     assert trips(lambda: client.delete(url, headers=h), 204) == [revocation, "todos.delete_one"]
     assert trips(lambda: client.post("/api/v1/tokens/refresh", headers=bearer(tokens["refresh_token"])), 200) == [revocation, "refresh_tokens.insert_one", "refresh_tokens.update_one"]
     assert trips(lambda: client.delete("/api/v1/tokens", headers=h), 204) == [revocation, "revoked_families.update_one"]
+
+
+def test_round_trips_of_pages_after_a_cursor(client, auth, round_trips):
+    h = auth.headers()
+    for name in ("a", "b", "c", "d"):  # distinct names; all four undated (one due_sort)
+        client.post("/api/v1/todos", json={"name": name}, headers=h)
+
+    def trips(url):
+        response, calls = round_trips.during(lambda: client.get(url, headers=h))
+        assert response.status_code == 200
+        return response.get_json()["links"], calls
+
+    revocation = "revoked_families.find_one"
+    links, _ = trips("/api/v1/todos?sort=name&limit=2")
+    # distinct keys: the first page's look-ahead showed the key run ends at the cursor
+    links, calls = trips(links["next"])
+    assert calls == [revocation, "todos.aggregate"]
+    # back: no look-ahead that way, so the rest of the equal-key run is read first
+    _, calls = trips(links["prev"])
+    assert calls == [revocation, "todos.aggregate", "todos.aggregate"]
+    # a run of equal keys that goes on past the page: one query for the rest of the run ...
+    links, _ = trips("/api/v1/todos?sort=due_at&limit=1")
+    links, calls = trips(links["next"])
+    assert calls == [revocation, "todos.aggregate"]
+    # ... and two when the run ends inside the page (the rest of it, then the keys beyond)
+    _, calls = trips(links["next"].replace("limit=1", "limit=3"))
+    assert calls == [revocation, "todos.aggregate", "todos.aggregate"]
