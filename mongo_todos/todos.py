@@ -178,7 +178,10 @@ class ListArgsSchema(Schema):
     sort = Text(load_default="-created_at", validate=validate.OneOf(SORTS))
     done = Text(validate=validate.OneOf(["true", "false"]))
     tag = Text(validate=validate.Length(1, 50))
-    q = Text(validate=validate.Length(1, 200))
+    q = Text(validate=validate.Length(1, 200), metadata={"description": (
+        "Todos whose name or task contains this text, matched literally and ignoring case "
+        "(full Unicode case folding: 'STRASSE' finds 'Straße'; 'i' does not find dotless 'ı'). "
+        "Other filters and q narrow the page; the scan still follows the sort's index.")})
     due_before = Timestamp()
     due_after = Timestamp()
     count = Text(load_default="false", validate=validate.OneOf(["true", "false"]))
