@@ -15,7 +15,12 @@ from collections.abc import Mapping
 from flask import Flask, Response, current_app, request
 from mongoengine.errors import OperationError
 from mongoengine.errors import ValidationError as DocumentValidationError
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError
+from pymongo.errors import (
+    ConnectionFailure,
+    ExecutionTimeout,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -177,7 +182,7 @@ def handle_database_unavailable(error: Exception) -> Response:
     elif missing_index(cause):
         what = "The database lacks the indexes this service needs (an operator must run " \
                "'flask --app mongo_todos db init')."
-    elif cause.timeout:
+    elif cause.timeout and not isinstance(cause, ServerSelectionTimeoutError):
         what = "The database did not answer within the request's time budget."
     else:
         what = "The database is unreachable."
