@@ -19,9 +19,9 @@ queries, each a contiguous range of the index:
    (the usual case for distinct keys: such a page is one query);
 2. only if (1) returned fewer than ``limit + 1`` items: keys strictly beyond ``k``.
 
-So a deep page reads at most ``limit + 1`` index entries and documents more than the first page
-does, wherever it is (filters other than the owner are applied to the documents the range
-yields, see the README). The first page is one query. A ``prev`` page runs the same queries
+So a page reads at most ``limit + 2`` index entries and ``limit + 1`` documents however deep it
+is, as the first page does (filters other than the owner are applied to the documents the
+range yields, so a selective filter reads more of the owner's todos; see the README). The first page is one query. A ``prev`` page runs the same queries
 with the bound and the sort reversed, then flips the result. The extra item fetched tells
 whether a page lies beyond.
 
