@@ -108,3 +108,23 @@ def test_a_pathological_q_costs_about_what_a_plain_one_does(app, client, user):
     # generous: the shared machine is noisy, and a linear scan of the text is itself ~2x a
     # plain q's; the quadratic case was 50x or more
     assert pathological < 8 * plain, (pathological, plain)
+
+
+def test_search_benchmark_smoke_run(tmp_path):
+    # no timing asserted: the script is how the README's numbers were made
+    import json
+    import subprocess
+    import sys
+
+    from servers import ROOT
+
+    output = tmp_path / "search.json"
+    result = subprocess.run([sys.executable, "scripts/bench_search.py", "--todos", "5",
+                             "--length", "500", "--runs", "1", "--output", str(output)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    results = json.loads(output.read_text())["results"]
+    assert set(results) == {"list_count", "q_plain", "q_worst_case", "q_worst_case_upper"}
+    assert results["list_count"]["ratio_to_list"] == 1.0
+    assert all(row["median_ms"] > 0 for row in results.values())
+    assert "q_worst_case" in result.stdout
