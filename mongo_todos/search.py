@@ -61,6 +61,7 @@ def backfill(collection, batch: int = 500) -> int:
         if not docs:
             return updated
         changed = 0
+        # one update each: mongomock's bulk_write does not take pymongo 4.20's UpdateOne
         for doc in docs:
             result = collection.update_one(
                 # owner too: every todo write carries the shard key
