@@ -15,6 +15,8 @@ from mongo_todos import create_app
 from mongo_wire import DROP, HANG, FakeMongo
 
 BUDGET_MS = 800
+#: Seconds allowed beyond the budget (a shared, noisy machine); the point is "not minutes".
+SLACK = 4
 NOTHING = "Nothing was changed"
 UNKNOWN = "may or may not have been applied"
 UNCONFIRMED = "not confirmed by a majority"
@@ -56,7 +58,7 @@ def test_a_server_that_accepts_and_never_answers_is_a_prompt_503(handshake):
     assert NOTHING in body["detail"]
     # no handshake: no server to select; after it: the query's answer never comes
     assert ("time budget" if handshake else "unreachable") in body["detail"]
-    assert elapsed < BUDGET_MS / 1000 + 2, elapsed  # bounded by the budget, not minutes
+    assert elapsed < BUDGET_MS / 1000 + SLACK, elapsed  # bounded by the budget, not minutes
 
 
 def test_a_server_that_drops_every_connection_is_a_prompt_503():
@@ -64,7 +66,7 @@ def test_a_server_that_drops_every_connection_is_a_prompt_503():
         app = app_for(server)
         response, elapsed = timed(lambda: app.test_client().get("/api/v1/todos", headers=token_for(app)))
     assert NOTHING in assert_problem(response, 503)["detail"]
-    assert elapsed < BUDGET_MS / 1000 + 2, elapsed
+    assert elapsed < BUDGET_MS / 1000 + SLACK, elapsed
 
 
 def test_a_query_longer_than_the_budget_is_a_503_and_the_server_is_told_the_limit():
@@ -81,7 +83,7 @@ def test_a_query_longer_than_the_budget_is_a_503_and_the_server_is_told_the_limi
         response, elapsed = timed(lambda: app.test_client().get("/api/v1/todos", headers=token_for(app)))
     body = assert_problem(response, 503)
     assert "time budget" in body["detail"] and NOTHING in body["detail"]
-    assert elapsed < BUDGET_MS / 1000 + 2
+    assert elapsed < BUDGET_MS / 1000 + SLACK
     # the driver passes what is left of the budget to the server, which stops the query too
     assert 0 < seen[0]["maxTimeMS"] <= BUDGET_MS
 
@@ -94,7 +96,7 @@ def test_a_write_whose_answer_never_comes_has_an_unknown_outcome():
         assert "insert" in server.commands
     body = assert_problem(response, 503)
     assert UNKNOWN in body["detail"] and NOTHING not in body["detail"]
-    assert elapsed < BUDGET_MS / 1000 + 2
+    assert elapsed < BUDGET_MS / 1000 + SLACK
 
 
 def test_a_write_cut_off_by_a_dropped_connection_has_an_unknown_outcome():
