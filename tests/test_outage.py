@@ -73,7 +73,8 @@ def test_service_recovers_without_restart(client, auth, monkeypatch):
         raise AutoReconnect("connection reset")
 
     monkeypatch.setattr(mongomock.collection.Collection, "find", down)
-    assert_problem(client.get("/api/v1/users/me", headers=headers), 503)
+    body = assert_problem(client.get("/api/v1/users/me", headers=headers), 503)
+    assert "Nothing was changed" in body["detail"]  # a read changes nothing
     monkeypatch.setattr(mongomock.collection.Collection, "find", original)
     assert client.get("/api/v1/users/me", headers=headers).status_code == 200
 
@@ -103,6 +104,9 @@ def test_failed_create_stores_nothing(client, auth, monkeypatch):
     headers = auth.headers()
     monkeypatch.setattr(mongomock.collection.Collection, "insert_one",
                         lambda *a, **k: (_ for _ in ()).throw(AutoReconnect("reset")))
-    assert_problem(client.post("/api/v1/todos", json={"name": "x"}, headers=headers), 503)
+    body = assert_problem(client.post("/api/v1/todos", json={"name": "x"}, headers=headers), 503)
+    # a connection lost during a write: the client is not told that nothing changed
+    assert "may or may not have been applied" in body["detail"]
+    assert "Nothing was changed" not in body["detail"]
     monkeypatch.undo()
     assert client.get("/api/v1/todos?count=true", headers=headers).get_json()["page"]["total"] == 0
