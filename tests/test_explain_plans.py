@@ -12,7 +12,8 @@ import pytest
 from integration.plans import examined, plan_stages, winning_plan
 
 FIXTURES = Path(__file__).parent / "fixtures" / "explain"
-SHAPES = ["find_classic", "aggregate_cursor_classic", "aggregate_pushed_down", "aggregate_cursor_sbe"]
+SHAPES = ["find_classic", "find_sbe", "aggregate_cursor_classic", "aggregate_pushed_down",
+          "aggregate_cursor_sbe"]
 
 
 def load(name: str) -> dict:
@@ -44,7 +45,7 @@ def test_the_winning_plan_is_an_index_scan_without_sort(shape):
 
 
 @pytest.mark.parametrize("shape, expected", [
-    ("find_classic", (21, 21)), ("aggregate_cursor_classic", (22, 21)),
+    ("find_classic", (21, 21)), ("find_sbe", (21, 21)), ("aggregate_cursor_classic", (22, 21)),
     ("aggregate_pushed_down", (21, 21)), ("aggregate_cursor_sbe", (21, 21)),
     ("find_classic_fetch_filter", (321, 321)),
 ])
@@ -52,8 +53,9 @@ def test_examined_counts_come_from_the_query_layer(shape, expected):
     assert examined(load(shape)) == expected
 
 
-def test_the_winning_plan_of_a_slot_based_explain_is_its_query_plan():
-    plan = winning_plan(load("aggregate_cursor_sbe"))
+@pytest.mark.parametrize("shape", ["find_sbe", "aggregate_cursor_sbe"])
+def test_the_winning_plan_of_a_slot_based_explain_is_its_query_plan(shape):
+    plan = winning_plan(load(shape))
     assert "slotBasedPlan" not in plan and plan["planNodeId"] == 4
 
 
