@@ -156,6 +156,16 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
     return app
 
 
+def __getattr__(name: str):
+    # `flask --app mongo_todos` looks for an `app` attribute before calling create_app():
+    # this one is built for a person at a terminal (one line on a bad setting, a quiet --help)
+    if name == "app":
+        from .console import app_for_flask_cli
+
+        return app_for_flask_cli()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _register_probes(app: Flask) -> None:
     @app.get("/healthz")
     def healthz():

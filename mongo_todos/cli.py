@@ -1,33 +1,60 @@
-"""Flask CLI commands: ``flask --app mongo_todos users create NAME``, ``db init``, ``seed``."""
+"""Flask CLI commands: ``flask --app mongo_todos users create NAME``, ``db init``, ``seed``.
+
+Every command belongs to a :class:`console.Group` or is declared with ``cls=console.Command``:
+a bad setting, an unreachable MongoDB or a wrong argument then ends it with one line on stderr
+and a non-zero exit, never a traceback. Help texts are plain text (click shows them as written).
+"""
 
 from __future__ import annotations
 
+import time
+
 import click
 from flask import Flask
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import with_appcontext
 from marshmallow import ValidationError
 from mongoengine.errors import NotUniqueError
 
+from . import console
 from .models import create_indexes
 from .schemas import UserInSchema
 
-users_cli = AppGroup("users", help="Manage accounts.")
-db_cli = AppGroup("db", help="Manage the database.")
+users_cli = console.Group("users", help="Manage accounts.")
+db_cli = console.Group("db", help="Manage the database.")
+
+
+def warn_if_embedded(what: str) -> None:
+    """Say on stderr, before any work, that ``what`` ends with this command's process."""
+    from flask import current_app
+
+    if current_app.config["EMBEDDED_DB"]:
+        click.echo(
+            f"warning: MONGODB_URI is not set: {what} only in this command's in-memory store, "
+            "gone when it exits; set MONGODB_URI (and the two keys) to keep it",
+            err=True,
+        )
 
 
 @users_cli.command("create")
 @click.argument("username")
 @click.password_option(help="Prompted (hidden, asked twice) when not given.")
 def create_user_command(username: str, password: str) -> None:
-    """Create an account (works even when registration is closed)."""
+    """Create an account (works even when registration is closed).
+
+    Without MONGODB_URI the account is created in this command's own in-memory store and is
+    gone when it exits (a warning says so): register on a running embedded server with
+    POST /api/v1/users instead.
+    """
     from .users import create_user
 
     try:
         data = UserInSchema().load({"username": username, "password": password})
     except ValidationError as err:
-        for field, messages in err.messages.items():
-            click.echo(f"error: {field}: {' '.join(messages)}", err=True)
+        problems = "; ".join(f"{field}: {' '.join(messages)}"
+                             for field, messages in err.messages.items())
+        click.echo(f"error: {problems}", err=True)
         raise SystemExit(2) from None
+    warn_if_embedded("the account exists")
     try:
         user = create_user(data["username"], data["password"])
     except NotUniqueError:
@@ -49,21 +76,26 @@ def init_db_command() -> None:
     click.echo(f"search keys added to {backfill(Todo._get_collection())} todo(s)")
 
 
-@click.command("seed")
+@click.command("seed", cls=console.Command)
 @with_appcontext
 @click.option("--users", default=3, show_default=True, type=click.IntRange(1, 1000),
               help="Demo accounts: demo, demo2, demo3, ...")
-@click.option("--todos-per-user", default=100, show_default=True, type=click.IntRange(0, 1_000_000))
+@click.option("--todos-per-user", default=100, show_default=True,
+              type=click.IntRange(0, 1_000_000),
+              help="Todos of each demo account (the embedded store is meant for a few thousand "
+                   "in all).")
 @click.option("--seed", "seed_value", default=0, show_default=True, type=int,
               help="Same seed, same data: runs are repeatable.")
 @click.option("--reset", is_flag=True, help="Delete the demo accounts' todos first.")
-@click.option("--password", default=None, help="Password of new demo accounts [demo-password].")
+@click.option("--password", default=None,
+              help="Password of the demo accounts this run creates [demo-password].")
 def seed_command(users, todos_per_user, seed_value, reset, password):
     """Create demo accounts and todos (idempotent: a second run adds nothing)."""
     from flask import current_app
-    from rich.progress import Progress
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .seed import DEMO_PASSWORD, seed
+    from .seed import DEMO_PASSWORD, plant
 
     if current_app.config["EMBEDDED_DB"]:
         click.echo(
@@ -71,9 +103,12 @@ def seed_command(users, todos_per_user, seed_value, reset, password):
             "process. To serve demo data without MongoDB run: python -m mongo_todos --demo-todos N",
             err=True,
         )
-    with Progress(transient=False) as progress:
+    started = time.perf_counter()
+    # counts and elapsed time only: an estimate of the time left would be a guess
+    with Progress(TextColumn("todos"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=False) as progress:
         task = progress.add_task("todos", total=users * todos_per_user)
-        credentials = seed(
+        report = plant(
             users=users,
             todos_per_user=todos_per_user,
             seed=seed_value,
@@ -81,10 +116,19 @@ def seed_command(users, todos_per_user, seed_value, reset, password):
             password=password or DEMO_PASSWORD,
             on_progress=lambda n: progress.advance(task, n),
         )
-    click.echo(f"seeded {users} account(s) with {todos_per_user} todos each")
-    for username, pw in credentials:
-        click.echo(f"  username={username} password={pw}")
-    click.echo("(accounts that already existed keep the password they had)")
+    elapsed = time.perf_counter() - started
+    if report.todos_deleted:
+        click.echo(f"todos: {report.todos_deleted} deleted (--reset)")
+    click.echo(f"todos: {report.todos_created} created, {report.todos_present} already present "
+               f"({elapsed:.1f} s)")
+    click.echo(f"accounts: {len(report.accounts_created)} created, "
+               f"{len(report.accounts_present)} already present")
+    created = set(report.accounts_created)
+    for username, pw in report.credentials:
+        if username in created:
+            click.echo(f"  username={username} password={pw}")
+        else:
+            click.echo(f"  username={username} (already present: its password is unchanged)")
 
 
 def register(app: Flask) -> None:

@@ -82,10 +82,53 @@ def test_seeded_todos_are_valid_representations(app, client):
 def test_seed_command_prints_progress_and_credentials(runner):
     result = runner.invoke(args=["seed", "--users", "2", "--todos-per-user", "15", "--seed", "9"])
     assert result.exit_code == 0, result.output
-    assert "seeded 2 account(s) with 15 todos each" in result.output
-    assert "username=demo password=demo-password" in result.output
-    assert "username=demo2 password=demo-password" in result.output
-    assert "100%" in result.output  # the progress bar ran to the end
+    assert "todos: 30 created, 0 already present" in result.stdout
+    assert "accounts: 2 created, 0 already present" in result.stdout
+    assert "username=demo password=demo-password" in result.stdout
+    assert "username=demo2 password=demo-password" in result.stdout
+    assert "30/30" in result.stderr  # the progress bar ran to the end, on stderr
+
+
+def test_seed_command_rerun_reports_that_it_added_nothing(runner):
+    args = ["seed", "--users", "2", "--todos-per-user", "15", "--seed", "9"]
+    runner.invoke(args=args)
+    again = runner.invoke(args=[*args, "--password", "another-password"])
+    assert again.exit_code == 0, again.output
+    assert "todos: 0 created, 30 already present" in again.stdout
+    assert "accounts: 0 created, 2 already present" in again.stdout
+    # the accounts kept their password: the new one is not shown as theirs
+    assert "another-password" not in again.stdout
+    assert "username=demo (already present: its password is unchanged)" in again.stdout
+    reset = runner.invoke(args=[*args, "--reset"])
+    assert "todos: 30 deleted (--reset)" in reset.stdout
+    assert "todos: 30 created, 0 already present" in reset.stdout
+
+
+def test_seeded_todos_read_like_a_persons_list(app):
+    """Name, task, tags and due date of each todo come from one coherent template."""
+    from mongo_todos.seed import _TEMPLATES, plant
+
+    with app.app_context():
+        report = plant(users=1, todos_per_user=300, seed=4)
+        todos = list(Todo._get_collection().find())
+    assert report.todos_created == 300 and report.accounts_created == ["demo"]
+    by_tags = {}
+    for name, task, tags, window in _TEMPLATES:
+        by_tags.setdefault(tuple(tags), []).append(window)
+    for todo in todos:
+        assert tuple(todo["tags"]) in by_tags, todo
+        assert "{" not in todo["name"] + todo["task"], todo  # every slot filled
+        windows = by_tags[tuple(todo["tags"])]
+        if todo["due_at"] is None:
+            assert None in windows, todo
+        else:
+            days = (todo["due_at"] - todo["created_at"]).days
+            assert any(w and w[0] - 1 <= days <= w[1] for w in windows), todo
+            assert todo["due_at"].minute == 0  # set on the hour, the way people do
+        assert todo["updated_at"] >= todo["created_at"]
+    # groceries are never a "someday" item, and the names repeat the way chores do
+    assert all(t["due_at"] for t in todos if t["name"] == "Buy groceries")
+    assert 25 < len({t["name"] for t in todos}) < 300
 
 
 @pytest.mark.parametrize("args", [["--users", "0"], ["--todos-per-user", "-1"], ["--seed", "x"]])
@@ -106,5 +149,5 @@ def test_seed_script_runs_standalone(tmp_path):
         env={"PATH": "/usr/bin:/bin", "SECRET_KEY": "k" * 40, "JWT_SECRET_KEY": "j" * 40},
     )
     assert result.returncode == 0, result.stderr
-    assert "seeded 1 account(s) with 1200 todos each" in result.stdout
+    assert "todos: 1200 created, 0 already present" in result.stdout
     assert "MONGODB_URI is not set" in result.stderr
