@@ -5,8 +5,9 @@ setting, an unreachable or refusing MongoDB, or a wrong argument with one line o
 the problem (and the fix where there is one) and a non-zero exit, never a traceback:
 
 - :func:`app_for_flask_cli` builds the app for ``flask --app mongo_todos`` (the package's
-  ``app`` attribute points here): an invalid setting stops it with one line, ``--help`` runs
-  without the start-up warnings, and in a terminal those warnings read as text, not JSON.
+  ``app`` attribute points here), :func:`app_for_script` for ``scripts/seed.py``: an invalid
+  setting stops it with one line, ``--help`` and usage errors come without the start-up
+  warnings, and in a terminal those warnings read as text, not JSON.
 - :class:`Group` and :class:`Command` are the click classes of every command in ``cli.py``:
   a command added to the ``users`` or ``db`` group, or declared with ``cls=Command``, gets the
   same error handling without code of its own.
@@ -43,42 +44,87 @@ class _ReadableFormatter(logging.Formatter):
         return f"{record.levelname.lower()}: {record.getMessage()}"
 
 
-def _asks_for_help(argv: list[str]) -> bool:
+class _Held(logging.Handler):
+    """Keeps the records logged while the app is built, to show them only if a command runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+_HELD = "mongo_todos_cli_held_records"
+
+
+def _command_of(app, argv: list[str]) -> click.Command | None:
+    """The command ``flask ARGV`` will run, or None for the help or a usage error."""
     if "--help" in argv:
-        return True
-    values = _flask_option_values(argv)
-    words = [a for a in argv if not a.startswith("-") and a not in values]
-    return not words  # `flask --app mongo_todos` alone prints the help
-
-
-def _flask_option_values(argv: list[str]) -> set[str]:
-    """Values of flask's own options (``--app mongo_todos``, ``-e FILE``), not command names."""
-    return {value for option, value in zip(argv, argv[1:], strict=False)
+        return None
+    skip = {value for option, value in zip(argv, argv[1:], strict=False)
             if option in ("--app", "-A", "--env-file", "-e")}
+    words = [a for a in argv if not a.startswith("-") and a not in skip]
+    ctx = click.get_current_context(silent=True)
+    builtins = ctx.find_root().command.commands if ctx is not None else {}
+    group: click.Group = app.cli
+    for depth, word in enumerate(words):
+        command = group.commands.get(word) or (builtins.get(word) if depth == 0 else None)
+        if not isinstance(command, click.Group):
+            return command
+        group = command
+    return None  # no command, or a group without its subcommand: click prints the help
 
 
-def app_for_flask_cli():
-    """The app as ``flask --app mongo_todos`` loads it, for people at a terminal."""
+def _replay(records: list[logging.LogRecord]) -> None:
+    for record in records:
+        logging.getLogger(record.name).handle(record)
+
+
+def _build_app_holding_warnings():
+    """create_app(), with its start-up warnings held back; an invalid setting is one line."""
     from . import create_app
 
     root = logging.getLogger()
     if not root.handlers and sys.stderr.isatty():
-        # logs.configure() keeps a handler that is already there: JSON stays the format
-        # for machines (a container, CI), a terminal gets text
+        # logs.configure() keeps a handler that is already there: JSON stays the format for
+        # machines (a container, CI), a terminal gets text
         handler = logging.StreamHandler()
         handler.setFormatter(_ReadableFormatter())
         root.addHandler(handler)
-    quiet = _asks_for_help(sys.argv[1:])
-    if quiet:
-        # the random-key and embedded-store warnings concern a running server, not the help
-        logging.disable(logging.WARNING)
+    # the start-up warnings (random keys, embedded store) are about running something: held
+    # back until a command runs, so --help and usage errors stay free of them
+    package = logging.getLogger("mongo_todos")
+    held = _Held()
+    package.addHandler(held)
+    package.propagate = False
     try:
-        return create_app()
+        app = create_app()
     except ConfigError as err:
         raise SystemExit(f"mongo_todos: invalid setting: {err}") from None
     finally:
-        if quiet:
-            logging.disable(logging.NOTSET)
+        package.removeHandler(held)
+        package.propagate = True
+    return app, held.records
+
+
+def app_for_flask_cli():
+    """The app as ``flask --app mongo_todos`` loads it, for people at a terminal."""
+    app, records = _build_app_holding_warnings()
+    command = _command_of(app, sys.argv[1:])
+    if isinstance(command, Command):
+        # shown when it starts running, after its arguments parsed without a usage error
+        app.extensions[_HELD] = records
+    elif command is not None:  # flask's own commands (run, shell, routes)
+        _replay(records)
+    return app
+
+
+def app_for_script():
+    """The app of a script that runs one :class:`Command` (``scripts/seed.py``)."""
+    app, records = _build_app_holding_warnings()
+    app.extensions[_HELD] = records
+    return app
 
 
 def _where(uri: str | None) -> str:
@@ -107,7 +153,7 @@ class OneLineUsageError(click.UsageError):
 
     def show(self, file=None) -> None:
         where = self.ctx.command_path if self.ctx is not None else "mongo_todos"
-        click.echo(f"{where}: {self.format_message()} (see '{where} --help')",
+        click.echo(f"{where}: {self.format_message().rstrip('.')} (see '{where} --help')",
                    file=file or sys.stderr)
 
 
@@ -143,6 +189,10 @@ class Command(click.Command):
             return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
+        from flask import current_app
+
+        if current_app:
+            _replay(current_app.extensions.pop(_HELD, []))
         with one_line_errors():
             return super().invoke(ctx)
 

@@ -22,6 +22,12 @@ MIN_KEY_BYTES = 32
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _LOG_LEVELS = {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}
+#: Logins per client address. The embedded store is for trying the API on a laptop: a person
+#: running the README's walk-through, /docs and a script of their own for a few minutes logs in
+#: far more than 10 times a minute from 127.0.0.1. A deployment (MONGODB_URI) keeps the strict
+#: limit against password guessing.
+TOKEN_LIMIT = "10 per minute"
+EMBEDDED_TOKEN_LIMIT = "60 per minute"
 
 
 class ConfigError(ValueError):
@@ -68,9 +74,12 @@ def _key(env: Mapping[str, str], name: str, embedded: bool, quiet: bool = False)
     raw = env.get(name)
     if raw is None or raw == "":
         if not embedded:
-            raise ConfigError(f"{name} is required when MONGODB_URI is set")
+            raise ConfigError(
+                f"{name} is required when MONGODB_URI is set (32+ random bytes, e.g. "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
         if not quiet:
-                log.warning("%s is not set: using a random key, tokens end with this process", name)
+            log.warning("%s is not set: using a random key, tokens end with this process", name)
         return secrets.token_urlsafe(48)
     if len(raw.encode()) < MIN_KEY_BYTES:
         raise ConfigError(f"{name} must be at least {MIN_KEY_BYTES} bytes long")
@@ -188,7 +197,9 @@ def from_env(env: Mapping[str, str], quiet: bool = False) -> dict:
         "REQUIRE_IF_MATCH": _bool(env, "REQUIRE_IF_MATCH", False),
         "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),
         "RATELIMIT_DEFAULT": _limit(env, "RATELIMIT_DEFAULT", "300 per minute"),
-        "RATELIMIT_TOKEN": _limit(env, "RATELIMIT_TOKEN", "10 per minute"),
+        "RATELIMIT_TOKEN": _limit(
+            env, "RATELIMIT_TOKEN", EMBEDDED_TOKEN_LIMIT if embedded else TOKEN_LIMIT
+        ),
         "RATELIMIT_STORAGE_URI": _storage_uri(env),
         "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0, minimum=0),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1048576, minimum=1024),
