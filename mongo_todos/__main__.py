@@ -14,8 +14,10 @@ proxy in front, a slow or idle client costs a greenlet, not the server (README, 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
+import socket
 import sys
 
 from gunicorn.app.base import BaseApplication
@@ -51,12 +53,66 @@ class _Server(BaseApplication):
         return app
 
 
+class _Parser(argparse.ArgumentParser):
+    """Wrong arguments are one line (what is wrong, where the help is), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+def _number(low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on ``host:port``, or None when it can.
+
+    Checked before anything is printed: gunicorn would otherwise print its start-up lines,
+    retry for five seconds and give up with "Can't connect", after the banner said the API
+    was up. The probe binds the way gunicorn does (SO_REUSEADDR) and closes at once.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return f"cannot listen on {host}: not a known host name or address (see --host)"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                return (f"port {port} on {host} is already in use: stop the other server or "
+                        f"choose another port with --port")
+            if err.errno == errno.EACCES:
+                return f"port {port} needs privileges to listen on: choose one above 1023 with --port"
+            return f"cannot listen on {host}:{port}: {err.strerror} (see --host and --port)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mongo_todos", description=__doc__)
-    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")))
-    parser.add_argument("--demo-todos", type=int, default=5, help="todos seeded (embedded only)")
+    # the module docstring is reST for the docs; the terminal gets it without the markup
+    parser = _Parser(prog="python -m mongo_todos", description=__doc__.replace("``", ""))
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"),
+                        help="address to listen on [HOST, else 127.0.0.1]")
+    parser.add_argument("--port", type=_number(0, 65535), default=os.environ.get("PORT", "5000"),
+                        help="port to listen on [PORT, else 5000]")
+    parser.add_argument("--demo-todos", type=_number(0, 100_000), default=5,
+                        help="todos of the demo account (embedded store only; it is meant for "
+                             "a few thousand) [5]")
     args = parser.parse_args(argv)
+    problem = port_problem(args.host, args.port)
+    if problem:
+        sys.exit(f"mongo_todos: {problem}")
     try:
         # the settings are checked here, once, so a bad value stops the start with one line;
         # the app itself (and any random key) is built in the worker
