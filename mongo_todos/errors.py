@@ -51,6 +51,8 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
                  "username)."),
     "precondition-failed": ("Precondition failed", "The resource changed since your ETag: fetch "
                             "it again, then retry with the new ETag."),
+    "etag-weak": ("Weak ETag", "A write compares ETags strongly: send the ETag exactly as the "
+                  "server returned it, without W/."),
     "precondition-required": ("Precondition required", "Send If-Match with the resource's "
                               "current ETag."),
     "rate-limited": ("Rate limited", "Wait the number of seconds in Retry-After."),

@@ -19,6 +19,8 @@ _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 )
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}$"
+#: A date-time whose "+01:00" lost its plus: in a URL's query string "+" decodes to a space.
+_PLUS_AS_SPACE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)? \d{2}:\d{2}$")
 
 
 #: What the OpenAPI document says of text fields (Text enforces it): no NUL, and for names
@@ -69,6 +71,11 @@ class Timestamp(fields.Field):
         return isoformat(value)
 
     def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and _PLUS_AS_SPACE.match(value):
+            raise ValidationError(
+                "Not an RFC 3339 date-time: its offset starts with a space. In a query string "
+                "'+' means a space: send it as %2B (e.g. 2026-11-21T09:30:00%2B01:00), or use Z."
+            )
         if not isinstance(value, str) or not _RFC3339.match(value):
             raise ValidationError(
                 "Not an RFC 3339 date-time with an offset, e.g. 2026-11-21T09:30:00Z."

@@ -99,9 +99,15 @@ def conditional_filter(todo_id: str) -> dict:
         return query
     if if_match.star_tag:
         return query
+    strong = if_match.as_set(include_weak=False)
+    if not strong:
+        # W/ tags never match in the strong comparison a write uses (RFC 9110 13.1.1): say
+        # so, rather than that the todo changed (a refetch would give the same strong ETag)
+        abort(412, message="Weak ETags (W/...) cannot be used for writes: send the todo's ETag "
+                           "as the server returned it.", type="etag-weak")
     prefix = f"{query['_id']}."
     versions = []
-    for tag in if_match.as_set(include_weak=False):
+    for tag in strong:
         if tag.startswith(prefix) and _VERSION.match(tag[len(prefix):]):
             versions.append(int(tag[len(prefix):]))
     query["version"] = {"$in": versions}

@@ -271,6 +271,17 @@ def test_bad_query_parameters_are_422_naming_the_parameter(client, user, query, 
     assert_problem(client.get(f"/api/v1/todos?{query}", headers=user[0]), 422, field)
 
 
+def test_an_unencoded_plus_in_an_offset_gets_a_hint(client, user):
+    """``+01:00`` typed into a URL arrives as `` 01:00``: the 422 says to send %2B."""
+    response = client.get("/api/v1/todos?due_before=2030-01-01T09:00:00+01:00", headers=user[0])
+    body = assert_problem(response, 422, "due_before")
+    assert "%2B" in body["errors"]["due_before"][0]
+    encoded = client.get("/api/v1/todos?due_before=2030-01-01T09:00:00%2B01:00", headers=user[0])
+    assert encoded.status_code == 200
+    other = client.get("/api/v1/todos?due_before=tomorrow", headers=user[0])
+    assert "%2B" not in other.get_json()["errors"]["due_before"][0]  # only where it applies
+
+
 @pytest.fixture
 def cursor(app, client, user):
     headers, owner = user

@@ -157,7 +157,9 @@ def test_if_match_star_and_lists(client, headers, todo):
     )
     assert listed.status_code == 200
     weak = client.patch(url, json={"done": True}, headers={**headers, "If-Match": "W/" + listed.headers["ETag"]})
-    assert_problem(weak, 412)  # If-Match uses the strong comparison
+    assert_problem(weak, 412, type="etag-weak")  # If-Match uses the strong comparison
+    assert "weak etags" in weak.get_json()["detail"].lower()
+    assert client.get(url, headers=headers).get_json()["done"] is False  # nothing written
 
 
 def test_if_match_on_a_missing_todo_is_404(client, headers):
