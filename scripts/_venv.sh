@@ -7,7 +7,10 @@ install_into_venv() {
     fi
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
         .venv/bin/python -m pip install --quiet --upgrade pip
-        .venv/bin/python -m pip install --quiet -e "$target"
+        # setuptools explains editable installs in a boxed banner on every install: noise to
+        # someone starting the server (the warning filter reaches the build backend's process)
+        PYTHONWARNINGS="ignore:Editable installation" \
+            .venv/bin/python -m pip install --quiet -e "$target"
         touch "$stamp"
     fi
 }

@@ -1,5 +1,6 @@
 """The real-MongoDB suite: runs when ``MONGODB_URI`` points to a reachable server (e.g.
-``docker compose --profile test run --rm integration``), and is skipped, saying why, otherwise.
+``docker compose --profile test run --rm integration``), and is skipped, saying why, otherwise;
+asked for by name (``-m mongodb``), a missing server fails the run instead.
 
 Each test gets a database of its own (the URI's database name plus a random suffix), dropped
 afterwards.
@@ -22,16 +23,23 @@ from mongo_todos import create_app
 URI = os.environ.get("MONGODB_URI", "")
 
 
+def _missing(config: pytest.Config):
+    """Skip when the suite only came along; fail when ``-m mongodb`` asked for it by name."""
+    expr = config.getoption("markexpr") or ""
+    return pytest.fail if "mongodb" in expr and "not mongodb" not in expr else pytest.skip
+
+
 @pytest.fixture(scope="session")
-def server_uri() -> str:
+def server_uri(pytestconfig) -> str:
+    missing = _missing(pytestconfig)
     if not URI:
-        pytest.skip("MONGODB_URI is not set: this suite needs a real MongoDB server "
-                    "(docker compose --profile test run --rm integration)")
+        missing("MONGODB_URI is not set: this suite needs a real MongoDB server "
+                "(docker compose --profile test run --rm integration)")
     client = MongoClient(URI, serverSelectionTimeoutMS=2000)
     try:
         client.admin.command("ping")
     except PyMongoError as err:
-        pytest.skip(f"MongoDB at MONGODB_URI is not reachable: {err.__class__.__name__}")
+        missing(f"MongoDB at MONGODB_URI is not reachable: {err.__class__.__name__}")
     finally:
         client.close()
     return URI
