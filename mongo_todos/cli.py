@@ -104,9 +104,12 @@ def seed_command(users, todos_per_user, seed_value, reset, password):
             err=True,
         )
     started = time.perf_counter()
-    # counts and elapsed time only: an estimate of the time left would be a guess
+    console = Console(stderr=True)
+    # a bar for a person at a terminal (counts and elapsed time: an estimate of the time left
+    # would be a guess), nothing in a log; it clears itself and the summary below stays
     with Progress(TextColumn("todos"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=False) as progress:
+                  console=console, transient=True,
+                  disable=not console.is_terminal) as progress:
         task = progress.add_task("todos", total=users * todos_per_user)
         report = plant(
             users=users,
