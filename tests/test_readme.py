@@ -48,3 +48,56 @@ def test_readme_paging_loop_visits_every_demo_todo():
     dated = [d for d in due if d is not None]
     assert due == dated + [None] * (5 - len(dated)), "undated todos come last"
     assert dated == sorted(dated)
+
+
+def helper_definitions(block: str) -> str:
+    """The walk-through's first lines: ``API=...`` and the ``json`` helper."""
+    return block.split("\n\n", 1)[0]
+
+
+def test_readme_helper_prints_a_failed_login_as_one_line():
+    helpers = helper_definitions(readme_block("## Walk-through"))
+    assert helpers.startswith("API=") and "json()" in helpers
+    port = free_port()
+    script = helpers + "\ncurl -s -X POST -u demo:wrong-password $API/tokens | json 'd[\"access_token\"]'\n"
+    with embedded_server(port):
+        failed = subprocess.run(["bash", "-o", "pipefail", "-c", script.replace(":5000", f":{port}")],
+                                capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 1
+    assert failed.stdout == "" and "Traceback" not in failed.stderr
+    assert failed.stderr.strip().splitlines() == [failed.stderr.strip()]
+    assert failed.stderr.startswith("error: 401 ")
+    # and with no server at all
+    down = subprocess.run(["bash", "-o", "pipefail", "-c",
+                           script.replace(":5000", f":{free_port()}")],
+                          capture_output=True, text=True, timeout=60)
+    assert down.returncode == 1 and "Traceback" not in down.stderr
+    assert down.stderr.strip() == "error: the answer is not JSON (is the server running?)"
+
+
+def test_readme_seed_commands_run_as_printed():
+    """The seeding section's commands, word for word (the venv's own bin directory standing
+    in for .venv/bin), on the embedded store: each says what it did."""
+    import os
+    import sys
+    from pathlib import Path
+
+    block = readme_block("## Seeding data")
+    assert "[" not in block  # nothing to fill in or leave out: it runs as printed
+    commands = [line for line in block.strip().splitlines() if line]
+    assert len(commands) == 3 and "--reset" in commands[1] and "scripts/seed.py" in commands[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "RATELIMIT_"))}
+    outputs = []
+    for command in commands:
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c",
+             command.replace(".venv/bin/", f"{Path(sys.executable).parent}/")],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        outputs.append(result.stdout)
+    for out in outputs:  # each run is a fresh embedded store: everything is new
+        assert "todos: 1500 created, 0 already present" in out
+        assert "accounts: 3 created, 0 already present" in out
+        assert "username=demo3 password=demo-password" in out
