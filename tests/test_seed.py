@@ -113,7 +113,7 @@ def test_seeded_todos_read_like_a_persons_list(app):
         todos = list(Todo._get_collection().find())
     assert report.todos_created == 300 and report.accounts_created == ["demo"]
     by_tags = {}
-    for name, task, tags, window in _TEMPLATES:
+    for _name, _task, tags, window in _TEMPLATES:
         by_tags.setdefault(tuple(tags), []).append(window)
     for todo in todos:
         assert tuple(todo["tags"]) in by_tags, todo
