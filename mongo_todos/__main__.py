@@ -21,8 +21,10 @@ import socket
 import sys
 
 from gunicorn.app.base import BaseApplication
+from pymongo.errors import PyMongoError
 
 from . import ConfigError, logs, settings
+from .console import describe_database_error
 from .seed import DEMO_PASSWORD, demo_usernames
 
 log = logging.getLogger("mongo_todos")
@@ -47,6 +49,8 @@ class _Server(BaseApplication):
             app = create_app()
         except ConfigError as err:  # checked in the master already; the environment changed?
             sys.exit(f"mongo_todos: invalid setting: {err}")
+        except PyMongoError as err:  # a mongodb+srv:// name that does not resolve
+            sys.exit(f"mongo_todos: {describe_database_error(err, os.environ.get('MONGODB_URI'))}")
         if app.config["EMBEDDED_DB"]:
             with app.app_context():
                 seed(users=1, todos_per_user=self.demo_todos)

@@ -102,6 +102,8 @@ def _build_app_holding_warnings():
         app = create_app()
     except ConfigError as err:
         raise SystemExit(f"mongo_todos: invalid setting: {err}") from None
+    except PyMongoError as err:  # a mongodb+srv:// name that does not resolve
+        raise SystemExit(f"mongo_todos: {describe_database_error(err, _uri())}") from None
     finally:
         package.removeHandler(held)
         package.propagate = True
@@ -125,6 +127,12 @@ def app_for_script():
     app, records = _build_app_holding_warnings()
     app.extensions[_HELD] = records
     return app
+
+
+def _uri() -> str | None:
+    import os
+
+    return os.environ.get("MONGODB_URI")
 
 
 def _where(uri: str | None) -> str:

@@ -15,6 +15,8 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from limits import parse_many
+from pymongo import uri_parser
+from pymongo.errors import PyMongoError
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,15 @@ def _mongodb_uri(env: Mapping[str, str]) -> str | None:
     parts = urlsplit(raw)
     if parts.scheme not in ("mongodb", "mongodb+srv") or not parts.netloc:
         raise ConfigError(f"MONGODB_URI must be a mongodb:// or mongodb+srv:// URI, got {raw!r}")
+    if parts.scheme == "mongodb":
+        # the driver's own parser, so a bad port or option stops the start-up here rather than
+        # as a traceback from the driver (a mongodb+srv:// URI needs DNS: checked on connect).
+        # Its message names the part at fault, never the password.
+        try:
+            uri_parser.parse_uri(raw)
+        except (ValueError, PyMongoError) as err:
+            message = str(err).splitlines()[0].split(" Hint:")[0]
+            raise ConfigError(f"MONGODB_URI is not a valid MongoDB URI: {message}") from None
     return raw
 
 

@@ -74,6 +74,14 @@ def test_an_invalid_value_is_one_line_naming_the_variable(command):
     one_line(result, 1, "invalid setting", "LOG_LEVEL='LOUD'")
 
 
+@pytest.mark.parametrize("command", [[*FLASK, "db", "init"], SEED_SCRIPT, SERVE],
+                         ids=["flask db init", "scripts/seed.py", "python -m mongo_todos"])
+def test_a_malformed_mongodb_uri_is_one_line(command):
+    result = run(command, env={**KEYS, "MONGODB_URI": "mongodb://user:secret@db:port/x"})
+    line = one_line(result, 1, "MONGODB_URI is not a valid MongoDB URI", "Port")
+    assert "secret" not in line
+
+
 # -- an unreachable MongoDB ------------------------------------------------------------------
 
 @pytest.mark.parametrize("command", [
