@@ -23,14 +23,14 @@ users_cli = console.Group("users", help="Manage accounts.")
 db_cli = console.Group("db", help="Manage the database.")
 
 
-def warn_if_embedded(what: str) -> None:
+def warn_if_embedded(what: str, instead: str = "") -> None:
     """Say on stderr, before any work, that ``what`` ends with this command's process."""
     from flask import current_app
 
     if current_app.config["EMBEDDED_DB"]:
         click.echo(
             f"warning: MONGODB_URI is not set: {what} only in this command's in-memory store, "
-            "gone when it exits; set MONGODB_URI (and the two keys) to keep it",
+            f"gone when it exits; set MONGODB_URI (and the two keys) to keep it{instead}",
             err=True,
         )
 
@@ -54,7 +54,8 @@ def create_user_command(username: str, password: str) -> None:
                              for field, messages in err.messages.items())
         click.echo(f"error: {problems}", err=True)
         raise SystemExit(2) from None
-    warn_if_embedded("the account exists")
+    warn_if_embedded("the account exists",
+                     ", or register on the running server: POST /api/v1/users")
     try:
         user = create_user(data["username"], data["password"])
     except NotUniqueError:

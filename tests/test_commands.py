@@ -156,6 +156,7 @@ def test_users_create_on_the_embedded_store_warns_that_the_account_vanishes():
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1, result.stderr
     assert "MONGODB_URI is not set" in warnings[0] and "gone when it exits" in warnings[0]
+    assert "POST /api/v1/users" in warnings[0]  # the way to an account that stays
     assert "Traceback" not in result.stderr
 
 
