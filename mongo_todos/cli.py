@@ -11,7 +11,7 @@ import time
 
 import click
 from flask import Flask
-from flask.cli import with_appcontext
+from flask.cli import ScriptInfo, with_appcontext
 from marshmallow import ValidationError
 from mongoengine.errors import NotUniqueError
 
@@ -35,8 +35,17 @@ def warn_if_embedded(what: str, instead: str = "") -> None:
         )
 
 
+def _warn_before_the_prompt(ctx: click.Context, param, value: str) -> str:
+    # runs as USERNAME is parsed, so the warning comes before the password is asked for
+    app = ctx.ensure_object(ScriptInfo).load_app()
+    with app.app_context():
+        warn_if_embedded("the account exists",
+                         ", or register on the running server: POST /api/v1/users")
+    return value
+
+
 @users_cli.command("create")
-@click.argument("username")
+@click.argument("username", callback=_warn_before_the_prompt)
 @click.password_option(help="Prompted (hidden, asked twice) when not given.")
 def create_user_command(username: str, password: str) -> None:
     """Create an account (works even when registration is closed).
@@ -54,8 +63,6 @@ def create_user_command(username: str, password: str) -> None:
                              for field, messages in err.messages.items())
         click.echo(f"error: {problems}", err=True)
         raise SystemExit(2) from None
-    warn_if_embedded("the account exists",
-                     ", or register on the running server: POST /api/v1/users")
     try:
         user = create_user(data["username"], data["password"])
     except NotUniqueError:
@@ -77,6 +84,15 @@ def init_db_command() -> None:
     click.echo(f"search keys added to {backfill(Todo._get_collection())} todo(s)")
 
 
+def _valid_password(value: str | None) -> str | None:
+    """The password rule of registration, for accounts made on the command line."""
+    if value is not None:
+        errors = UserInSchema().validate({"username": "demo", "password": value})
+        if errors:
+            raise click.BadParameter(" ".join(errors["password"]))
+    return value
+
+
 @click.command("seed", cls=console.Command)
 @with_appcontext
 @click.option("--users", default=3, show_default=True, type=click.IntRange(1, 1000),
@@ -88,8 +104,9 @@ def init_db_command() -> None:
 @click.option("--seed", "seed_value", default=0, show_default=True, type=int,
               help="Same seed, same data: runs are repeatable.")
 @click.option("--reset", is_flag=True, help="Delete the demo accounts' todos first.")
-@click.option("--password", default=None,
-              help="Password of the demo accounts this run creates [demo-password].")
+@click.option("--password", default=None, callback=lambda ctx, param, value: _valid_password(value),
+              help="Password of the demo accounts this run creates (8 to 128 characters) "
+                   "[demo-password].")
 def seed_command(users, todos_per_user, seed_value, reset, password):
     """Create demo accounts and todos (idempotent: a second run adds nothing)."""
     from flask import current_app

@@ -11,6 +11,15 @@ def test_users_create_prompts_for_a_hidden_password(app, runner, client):
     assert client.post("/api/v1/tokens", auth=("carol", "correct horse")).status_code == 200
 
 
+def test_users_create_on_the_embedded_store_warns_before_the_password_prompt(runner):
+    result = runner.invoke(args=["users", "create", "carol"], input="correct horse\ncorrect horse\n")
+    assert result.exit_code == 0, result.output
+    # output holds stdout and stderr in the order written: the warning, then the prompt
+    warning = result.output.index("warning: MONGODB_URI is not set")
+    assert warning < result.output.index("Password")
+    assert "created user carol" in result.stdout
+
+
 def test_users_create_works_with_registration_closed(make_app):
     app = make_app(REGISTRATION_OPEN=False)
     result = app.test_cli_runner().invoke(

@@ -131,7 +131,8 @@ def test_seeded_todos_read_like_a_persons_list(app):
     assert 25 < len({t["name"] for t in todos}) < 300
 
 
-@pytest.mark.parametrize("args", [["--users", "0"], ["--todos-per-user", "-1"], ["--seed", "x"]])
+@pytest.mark.parametrize("args", [["--users", "0"], ["--todos-per-user", "-1"], ["--seed", "x"],
+                                  ["--password", "short"]])
 def test_seed_command_rejects_bad_options(runner, args):
     result = runner.invoke(args=["seed", *args])
     assert result.exit_code == 2 and "Invalid value" in result.output
