@@ -7,7 +7,7 @@ the problem (and the fix where there is one) and a non-zero exit, never a traceb
 - :func:`app_for_flask_cli` builds the app for ``flask --app mongo_todos`` (the package's
   ``app`` attribute points here), :func:`app_for_script` for ``scripts/seed.py``: an invalid
   setting stops it with one line, ``--help`` and usage errors come without the start-up
-  warnings, and in a terminal those warnings read as text, not JSON.
+  warnings (held back until a command runs).
 - :class:`Group` and :class:`Command` are the click classes of every command in ``cli.py``:
   a command added to the ``users`` or ``db`` group, or declared with ``cls=Command``, gets the
   same error handling without code of its own.
@@ -35,13 +35,6 @@ from .settings import ConfigError
 
 #: Exit status of a command stopped by a bad setting or an unusable database.
 FAILURE = 1
-
-
-class _ReadableFormatter(logging.Formatter):
-    """``warning: <message>``: start-up warnings as a person reads them."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return f"{record.levelname.lower()}: {record.getMessage()}"
 
 
 class _Held(logging.Handler):
@@ -85,13 +78,7 @@ def _build_app_holding_warnings():
     """create_app(), with its start-up warnings held back; an invalid setting is one line."""
     from . import create_app
 
-    root = logging.getLogger()
-    if not root.handlers and sys.stderr.isatty():
-        # logs.configure() keeps a handler that is already there: JSON stays the format for
-        # machines (a container, CI), a terminal gets text
-        handler = logging.StreamHandler()
-        handler.setFormatter(_ReadableFormatter())
-        root.addHandler(handler)
+    # (logs.configure(), called by create_app, writes JSON for machines and text in a terminal)
     # the start-up warnings (random keys, embedded store) are about running something: held
     # back until a command runs, so --help and usage errors stay free of them
     package = logging.getLogger("mongo_todos")
