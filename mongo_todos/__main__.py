@@ -17,6 +17,7 @@ import argparse
 import errno
 import logging
 import os
+import re
 import socket
 import sys
 
@@ -110,7 +111,8 @@ def port_problem(host: str, port: int) -> str | None:
 
 def main(argv: list[str] | None = None) -> None:
     # the module docstring is reST for the docs; the terminal gets it without the markup
-    parser = _Parser(prog="python -m mongo_todos", description=__doc__.replace("``", ""))
+    parser = _Parser(prog="python -m mongo_todos",
+                     description=re.sub(r"\*(\w+)\*", r"\1", __doc__.replace("``", "")))
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"),
                         help="address to listen on [HOST, else 127.0.0.1]")
     parser.add_argument("--port", type=_number(0, 65535), default=os.environ.get("PORT", "5000"),

@@ -188,6 +188,7 @@ def test_help_is_plain_text_without_warnings(command):
     assert result.stderr == ""
     assert result.stdout.lower().startswith("usage:")
     assert "``" not in result.stdout  # no reST markup in a terminal
+    assert not re.search(r"\*\w+\*", result.stdout)
 
 
 def test_flask_without_a_command_has_no_warnings():
