@@ -99,8 +99,8 @@ def _valid_password(value: str | None) -> str | None:
               help="Demo accounts: demo, demo2, demo3, ...")
 @click.option("--todos-per-user", default=100, show_default=True,
               type=click.IntRange(0, 1_000_000),
-              help="Todos of each demo account (the embedded store is meant for a few thousand "
-                   "in all).")
+              help="Todos of each demo account (one at TODO_QUOTA, 10,000 by default, can "
+                   "create no more through the API).")
 @click.option("--seed", "seed_value", default=0, show_default=True, type=int,
               help="Same seed, same data: runs are repeatable.")
 @click.option("--reset", is_flag=True, help="Delete the demo accounts' todos first.")
