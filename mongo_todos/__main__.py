@@ -59,8 +59,8 @@ class _Server(BaseApplication):
 
 
 #: Demo todos the embedded store is measured with: the default TODO_QUOTA of an account. A list
-#: page reads the account's own todos (in-process: 10,000 todos about 40 ms a page, 30,000
-#: about 160 ms), and an account past its quota cannot create any more.
+#: page reads the account's own todos (in-process: 10,000 todos 20-40 ms a page, 30,000
+#: 70-160 ms), and an account past its quota cannot create any more.
 EMBEDDED_COMFORT = 10_000
 
 
