@@ -28,7 +28,8 @@ from flask import Flask, g, has_request_context, request
 from gunicorn import glogging
 from pythonjsonlogger.json import JsonFormatter as _LibraryJsonFormatter
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# used with fullmatch: "$" would also match before a final newline
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 #: C0 and C1 control characters, DEL, and the Unicode line/paragraph separators.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 #: Fields of the standard record that JSON lines carry under their own names (or not at all).
@@ -157,7 +158,7 @@ def init_app(app: Flask) -> None:
     def _assign_request_id():
         given = request.headers.get("X-Request-ID", "")
         # an id to trace by, not a secret: a fast PRNG is enough (os.urandom is a system call)
-        g.request_id = given if _REQUEST_ID.match(given) else f"{random.getrandbits(128):032x}"
+        g.request_id = given if _REQUEST_ID.fullmatch(given) else f"{random.getrandbits(128):032x}"
 
     @app.after_request
     def _echo_request_id(response):

@@ -15,12 +15,24 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from .dates import FAR_FUTURE, isoformat, to_storage
 
+# validation regexes are used with fullmatch: "$" also matches before a final newline
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
 )
+#: In JSON Schema (ECMAScript) terms for the OpenAPI document; :class:`FullMatch` enforces it.
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}$"
 #: A date-time whose "+01:00" lost its plus: in a URL's query string "+" decodes to a space.
 _PLUS_AS_SPACE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)? \d{2}:\d{2}$")
+
+
+class FullMatch(validate.Regexp):
+    """A regex validator matching the whole value: marshmallow's Regexp uses ``re.match``, and
+    a pattern ending in ``$`` then also accepts the value followed by a newline."""
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
 
 
 #: What the OpenAPI document says of text fields (Text enforces it): no NUL, and for names
@@ -76,7 +88,7 @@ class Timestamp(fields.Field):
                 "Not an RFC 3339 date-time: its offset starts with a space. In a query string "
                 "'+' means a space: send it as %2B (e.g. 2026-11-21T09:30:00%2B01:00), or use Z."
             )
-        if not isinstance(value, str) or not _RFC3339.match(value):
+        if not isinstance(value, str) or not _RFC3339.fullmatch(value):
             raise ValidationError(
                 "Not an RFC 3339 date-time with an offset, e.g. 2026-11-21T09:30:00Z."
             )
@@ -136,7 +148,7 @@ class UserInSchema(Schema):
 
     username = Text(
         required=True,
-        validate=validate.Regexp(
+        validate=FullMatch(
             USERNAME_PATTERN, error="Use 3 to 32 characters of letters, digits, '_', '.', '-'."
         ),
     )

@@ -34,9 +34,10 @@ from .schemas import Text, Timestamp, TodoInSchema, TodoPatchSchema, TodoSchema
 blp = Blueprint("todos", __name__, url_prefix="/api/v1/todos", description="Todos")
 
 
-_ID = re.compile(r"^[0-9a-fA-F]{24}$")
-_VERSION = re.compile(r"^[0-9]{1,18}$")
-_IDEMPOTENCY_KEY = re.compile(r"^[!-~]{1,255}$")
+# validated with fullmatch, never match + "$" (which also matches before a final newline)
+_ID = re.compile(r"[0-9a-fA-F]{24}")
+_VERSION = re.compile(r"[0-9]{1,18}")
+_IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,255}")
 #: How long a client may retry a create with the same Idempotency-Key.
 IDEMPOTENCY_TTL = timedelta(hours=24)
 _NOT_FOUND = "No todo with this id."
@@ -84,7 +85,7 @@ def stored_fields(data: dict) -> dict:
 
 def owned_filter(todo_id: str) -> dict:
     """The filter for the caller's todo ``todo_id``; 404 for an id that cannot exist."""
-    if not _ID.match(todo_id):
+    if not _ID.fullmatch(todo_id):
         abort(404, message=_NOT_FOUND)
     return {"_id": ObjectId(todo_id), "owner": current_owner()}
 
@@ -108,7 +109,7 @@ def conditional_filter(todo_id: str) -> dict:
     prefix = f"{query['_id']}."
     versions = []
     for tag in strong:
-        if tag.startswith(prefix) and _VERSION.match(tag[len(prefix):]):
+        if tag.startswith(prefix) and _VERSION.fullmatch(tag[len(prefix):]):
             versions.append(int(tag[len(prefix):]))
     query["version"] = {"$in": versions}
     return query
@@ -334,7 +335,7 @@ def _created(todo: dict) -> Response:
 
 
 def _create_idempotently(key: str, data: dict):
-    if not _IDEMPOTENCY_KEY.match(key):
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
         abort(422, message="The Idempotency-Key header is not valid.",
               messages={"Idempotency-Key": ["Use 1 to 255 visible ASCII characters."]})
     body = json_object()
