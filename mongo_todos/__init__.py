@@ -79,7 +79,7 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
     ``config`` overriding them (tests use it). Raises ConfigError on an invalid setting."""
     from flask_mongoengine import MongoEngine
 
-    from . import auth, docs, errors, models, ratelimit, security, todos, tokens, users
+    from . import auth, docs, errors, models, ratelimit, security, sessions, todos, tokens, users
     from .extensions import Api
 
     app = Flask(__name__)
@@ -136,7 +136,7 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
             "security": [{"bearerAuth": []}],
         },
     )
-    for blueprint in (users.blp, tokens.blp, todos.blp):
+    for blueprint in (users.blp, sessions.blp, tokens.blp, todos.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
     _register_probes(app)

@@ -1,17 +1,22 @@
-"""Passwords, token issuance, rotation and revocation, and every token error as a 401.
+"""Passwords, usernames, token building and revocation, and every token error as a 401.
 
-A login starts a *family*: a random id carried (claim ``fam``) by its access and refresh
-tokens and by every pair later rotated from them. Each refresh token is recorded once
-(:class:`~mongo_todos.models.RefreshToken`) and spent atomically when used, so presenting a spent
-one again is detected; that is treated as theft and the whole family is revoked
-(:class:`~mongo_todos.models.RevokedFamily`), as is logging out. Every authenticated request
-checks its family against the revocations: one indexed ``_id`` lookup.
+A login is a *session* (:mod:`mongo_todos.sessions`): a random id carried (claim ``fam``, the
+token *family*) by its access and refresh tokens and by every pair later rotated from them.
+Ending a session (logout, "log out everywhere", a password change, account deletion, refresh
+token reuse) writes one :class:`~mongo_todos.models.RevokedFamily` record; every authenticated
+request checks its family against them: one indexed ``_id`` lookup, the only database read an
+ordinary request adds to its own operation.
+
+Usernames are ASCII (``[A-Za-z0-9_.-]``) and unique case-insensitively. Login applies the
+registration rule to what it is given: a name registration would refuse (non-ASCII, a newline)
+is an unknown user, so look-alikes such as the Kelvin sign (U+212A) never log in as ``k``.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
-from datetime import timedelta
+import time
 
 from bson import ObjectId
 from flask import Flask, current_app, g
@@ -21,7 +26,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from . import errors
 from .dates import utcnow
 from .extensions import jwt
-from .models import RefreshToken, RevokedFamily, User
+from .models import RevokedFamily, User
+from .schemas import USERNAME_PATTERN
 
 DEFAULT_HASH_METHOD = "scrypt"
 REALM = 'realm="mongo_todos"'
@@ -44,13 +50,34 @@ def _dummy_hash() -> str:
     return cache["dummy_hash"]
 
 
+_USERNAME = re.compile(USERNAME_PATTERN)
+
+
+def username_key(username: str) -> str | None:
+    """The stored, case-insensitive key of a username; None for a name registration refuses.
+
+    ASCII only, so lowercasing is the whole normalisation (for ASCII it equals casefold and
+    NFKC changes nothing): one rule for registration, login and the CLI.
+    """
+    return username.lower() if _USERNAME.fullmatch(username) else None
+
+
 def authenticate(username: str, password: str) -> User | None:
-    """The user with these credentials, or None; the same work whether or not they exist."""
-    user = User.objects(username_key=username.lower()).first()
-    if user is None:
+    """The user with these credentials, or None; the same work whether or not they exist.
+
+    An account being deleted (``deleted_at`` set) cannot log in.
+    """
+    key = username_key(username)
+    user = User.objects(username_key=key).first() if key is not None else None
+    if user is None or user.deleted_at is not None:
         check_password_hash(_dummy_hash(), password)
         return None
     return user if check_password_hash(user.password_hash, password) else None
+
+
+def check_password(user: User, password: str) -> bool:
+    """Whether ``password`` is the account's (for confirming a sensitive change)."""
+    return check_password_hash(user.password_hash, password)
 
 
 # --- tokens --------------------------------------------------------------------------------
@@ -62,40 +89,50 @@ def current_owner() -> ObjectId:
     return g.owner_id
 
 
-def issue_tokens(user_id: ObjectId, family: str | None = None) -> dict:
-    """A new access/refresh pair for ``user_id``, in ``family`` (a new login when None)."""
+def new_jti() -> str:
+    return secrets.token_hex(16)
+
+
+def token_pair(
+    user_id: ObjectId, session_id: str, refresh_jti: str, access_jti: str, issued_at: int,
+    ends_at: int,
+) -> dict:
+    """The access/refresh pair of a session, built from its claims alone.
+
+    Every claim is given (``iat``/``nbf``/``exp`` included), so the same arguments give the same
+    tokens, byte for byte: that is how a refresh retried within the reuse leeway gets the pair
+    its first use produced without any token being stored. Both tokens expire at the latest
+    when the session does (``ends_at``, seconds since the epoch).
+    """
     config = current_app.config
-    family = family or secrets.token_hex(16)
-    refresh_jti = secrets.token_hex(16)
+    access_exp = min(issued_at + int(config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()), ends_at)
+    refresh_exp = min(issued_at + int(config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds()), ends_at)
     identity = str(user_id)
-    RefreshToken(
-        jti=refresh_jti,
-        family=family,
-        user=user_id,
-        expires_at=utcnow() + config["JWT_REFRESH_TOKEN_EXPIRES"],
-    ).save(force_insert=True)
-    access_lifetime: timedelta = config["JWT_ACCESS_TOKEN_EXPIRES"]
+    times = {"fam": session_id, "iat": issued_at, "nbf": issued_at}
+    now = int(time.time())
     return {
-        "access_token": create_access_token(identity, additional_claims={"fam": family}),
+        "access_token": create_access_token(
+            identity, additional_claims={**times, "jti": access_jti, "exp": access_exp}
+        ),
         "refresh_token": create_refresh_token(
-            identity, additional_claims={"fam": family, "jti": refresh_jti}
+            identity, additional_claims={**times, "jti": refresh_jti, "exp": refresh_exp}
         ),
         "token_type": "Bearer",
-        "expires_in": int(access_lifetime.total_seconds()),
+        "expires_in": max(access_exp - now, 0),
+        "refresh_expires_in": max(refresh_exp - now, 0),
     }
 
 
-def spend_refresh_token(jti: str) -> bool:
-    """Mark a refresh token used; False if it was already spent (or is unknown)."""
-    return RefreshToken.objects(jti=jti, used=False).update_one(set__used=True) == 1
+def revocation_expiry():
+    """When a revocation written now may be forgotten: after every token it covers expired."""
+    config = current_app.config
+    return utcnow() + max(config["JWT_REFRESH_TOKEN_EXPIRES"], config["JWT_ACCESS_TOKEN_EXPIRES"])
 
 
 def revoke_family(family: str) -> None:
     """Refuse every token of this login from now on (idempotent)."""
-    config = current_app.config
-    lifetime = max(config["JWT_REFRESH_TOKEN_EXPIRES"], config["JWT_ACCESS_TOKEN_EXPIRES"])
-    RevokedFamily.objects(family=family).update_one(
-        upsert=True, set__expires_at=utcnow() + lifetime
+    RevokedFamily._get_collection().update_one(
+        {"_id": family}, {"$set": {"expires_at": revocation_expiry()}}, upsert=True
     )
     if "revoked_families" in g:  # this request's memo of token_is_revoked
         g.revoked_families[family] = True
@@ -133,6 +170,9 @@ def unauthorized(detail: str, token_presented: bool = True, type: str = "token-i
 def init_app(app: Flask) -> None:
     """Bind Flask-JWT-Extended's callbacks (its own error bodies are never used)."""
     app.config.setdefault("JWT_TOKEN_LOCATION", ["headers"])
+    # tokens travel in headers, never cookies: no CSRF claim (a random one would also stop
+    # token_pair from rebuilding a pair byte for byte)
+    app.config.setdefault("JWT_COOKIE_CSRF_PROTECT", False)
     jwt.init_app(app)
     jwt.token_in_blocklist_loader(_is_revoked)
     jwt.unauthorized_loader(

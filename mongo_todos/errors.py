@@ -45,6 +45,10 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
     "token-invalid": ("Token invalid", "The token is malformed, forged or of the wrong kind: "
                       "log in again."),
     "credentials-invalid": ("Credentials invalid", "The username or password is wrong."),
+    "password-incorrect": ("Password incorrect", "The password sent to confirm this change is "
+                           "wrong; the token is fine. Ask the user for it again."),
+    "session-expired": ("Session expired", "This login reached its maximum age "
+                        "(SESSION_MAX_AGE): log in again with the username and password."),
     "validation-failed": ("Validation failed", "Fix the fields named in 'errors' and retry."),
     "not-found": ("Not found", "The resource does not exist or is not yours."),
     "conflict": ("Conflict", "The request conflicts with the current state (e.g. a taken "

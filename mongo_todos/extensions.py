@@ -72,7 +72,7 @@ class ProblemResponses(BasePlugin):
             codes = {429, 500, 503}
             if operation.get("security") != []:
                 codes.add(401)
-            if method in ("post", "put", "patch"):
+            if method in ("post", "put", "patch") or "requestBody" in operation:
                 codes |= {400, 413, 415, 422}
             if "{todo_id}" in (path or ""):
                 codes.add(404)

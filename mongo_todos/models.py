@@ -43,12 +43,18 @@ EXPIRES_AT_TTL = {"fields": ["expires_at"], "expireAfterSeconds": 0}
 
 
 class User(Document):
-    """An account. ``username_key`` makes usernames unique case-insensitively."""
+    """An account. ``username_key`` makes usernames unique case-insensitively.
+
+    ``deleted_at`` is set when a deletion starts: logins are refused from then on, and a retry
+    of an interrupted deletion finishes the job (see :func:`mongo_todos.users.delete_account`).
+    """
 
     username = StringField(required=True, max_length=32)
     username_key = StringField(required=True, max_length=32)
     password_hash = StringField(required=True)
     created_at = DateTimeField(required=True, default=utcnow)
+    password_changed_at = DateTimeField(null=True)
+    deleted_at = DateTimeField(null=True)
 
     meta = {
         "collection": "users",
@@ -97,20 +103,38 @@ class Todo(Document):
     }
 
 
-class RefreshToken(Document):
-    """One issued refresh token. ``used`` flips once, atomically, when it is rotated."""
+class Session(Document):
+    """One login (a token *family*): where it started and which refresh token is current.
 
-    jti = StringField(primary_key=True)
-    family = StringField(required=True)
+    The id is the family id every token of the login carries (claim ``fam``). Rotation is one
+    atomic ``find_one_and_update`` on ``current_jti``: of two refreshes presenting the same
+    token, exactly one rotates it. ``previous_jti`` and ``issued_at`` let a refresh token
+    presented again within the reuse leeway get the very pair its first use produced (the
+    JWTs are rebuilt from these claims, byte for byte; no token is stored). The document is
+    deleted when the login ends, so the account's documents are its active sessions;
+    ``expires_at`` (the refresh token's expiry, capped by the session's maximum age) lets
+    MongoDB remove abandoned ones.
+    """
+
+    id = StringField(primary_key=True)
     user = ObjectIdField(required=True)
-    used = BooleanField(default=False)
+    started_at = DateTimeField(required=True)
+    last_refreshed_at = DateTimeField(null=True)
+    user_agent = StringField(default="", max_length=512)
+    address = StringField(default="", max_length=64)
+    current_jti = StringField(required=True)
+    access_jti = StringField(required=True)
+    previous_jti = StringField(null=True)
+    issued_at = IntField(required=True)  # seconds since the epoch: the current pair's iat
     expires_at = DateTimeField(required=True)
 
     meta = {
-        "collection": "refresh_tokens",
+        "collection": "sessions",
         "auto_create_index": False,
-        # keep the collection small: spent and expired tokens go away by themselves
-        "indexes": [{**EXPIRES_AT_TTL}],  # a copy each: MongoEngine normalises specs in place
+        "indexes": [
+            {"fields": ["user", "started_at"]},  # the account's sessions, oldest first
+            {**EXPIRES_AT_TTL},  # a copy each: MongoEngine normalises specs in place
+        ],
     }
 
 
@@ -152,7 +176,7 @@ class IdempotencyRecord(Document):
     }
 
 
-DOCUMENTS = (User, Todo, RefreshToken, RevokedFamily, IdempotencyRecord)
+DOCUMENTS = (User, Todo, Session, RevokedFamily, IdempotencyRecord)
 
 
 def create_indexes() -> None:

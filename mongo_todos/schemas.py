@@ -178,3 +178,48 @@ class TokenSchema(Schema):
     refresh_token = fields.String()
     token_type = fields.String(metadata={"example": "Bearer"})
     expires_in = fields.Integer(metadata={"description": "Access token lifetime in seconds"})
+
+
+# --- accounts and sessions (v1.1) ----------------------------------------------------------
+
+class TokenPairSchema(TokenSchema):
+    """A token pair, with the refresh token's lifetime (both end at the session's maximum age
+    at the latest)."""
+
+    refresh_expires_in = fields.Integer(metadata={"description": "Refresh token lifetime in seconds"})
+
+
+class SessionSchema(Schema):
+    """One active login of the account."""
+
+    id = fields.Function(lambda s: s["_id"], metadata={"example": "9f2c4e1a7b3d5f60718293a4b5c6d7e8"})
+    current = fields.Boolean(metadata={"description": "Whether this is the caller's own session"})
+    started_at = Timestamp(metadata={"description": "When the login happened"})
+    last_refreshed_at = Timestamp(
+        allow_none=True, metadata={"description": "Last token refresh; null until the first"}
+    )
+    user_agent = fields.String(metadata={"description": "The client's User-Agent at login"})
+    address = fields.String(metadata={"description": "The client's address at login"})
+    url = fields.Function(
+        lambda s: url_for("sessions.get", session_id=s["_id"], _external=True),
+        metadata={"format": "uri"},
+    )
+
+
+class SessionListSchema(Schema):
+    """The account's active sessions, oldest first."""
+
+    items = fields.List(fields.Nested(SessionSchema))
+
+
+class PasswordChangeSchema(Schema):
+    """A password change: the current password confirms it."""
+
+    current_password = Text(required=True, load_only=True, validate=validate.Length(1, 1024))
+    new_password = Text(required=True, load_only=True, validate=validate.Length(8, 128))
+
+
+class AccountDeletionSchema(Schema):
+    """An account deletion: the password confirms it."""
+
+    password = Text(required=True, load_only=True, validate=validate.Length(1, 1024))

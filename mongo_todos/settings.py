@@ -204,6 +204,12 @@ def from_env(env: Mapping[str, str], quiet: bool = False) -> dict:
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(
             seconds=_int(env, "JWT_REFRESH_TOKEN_EXPIRES", 2592000, minimum=1)
         ),
+        # a spent refresh token presented again this soon gets the pair it already produced
+        "JWT_REFRESH_REUSE_LEEWAY": timedelta(
+            seconds=_int(env, "JWT_REFRESH_REUSE_LEEWAY", 30, minimum=0)
+        ),
+        # a login ends this long after it started, however often it is refreshed
+        "SESSION_MAX_AGE": timedelta(seconds=_int(env, "SESSION_MAX_AGE", 7776000, minimum=60)),
         "REGISTRATION_OPEN": _bool(env, "REGISTRATION_OPEN", True),
         "REQUIRE_IF_MATCH": _bool(env, "REQUIRE_IF_MATCH", False),
         "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),

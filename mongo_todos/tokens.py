@@ -1,4 +1,4 @@
-"""Tokens: log in, rotate a refresh token, log out."""
+"""Tokens: log in, rotate a refresh token, log out (the session storage is :mod:`.sessions`)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,11 @@ from flask_jwt_extended import get_jwt, jwt_required
 from flask_smorest import abort
 from marshmallow import ValidationError
 
-from .auth import (
-    authenticate,
-    current_owner,
-    issue_tokens,
-    revoke_family,
-    spend_refresh_token,
-    unauthorized,
-)
+from .auth import authenticate, unauthorized
 from .body import json_object
 from .extensions import Blueprint
-from .schemas import CredentialsSchema, TokenSchema
+from .schemas import CredentialsSchema, TokenPairSchema
+from .sessions import end_session, rotate, start_session
 
 log = logging.getLogger(__name__)
 blp = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens", description="Tokens")
@@ -53,7 +47,7 @@ def _credentials_from_request() -> tuple[str, str] | None:
         "content": {"application/json": {"schema": CredentialsSchema}},
     },
 )
-@blp.response(200, TokenSchema)
+@blp.response(200, TokenPairSchema)
 def new():
     """Log in: trade a username and password for an access and a refresh token."""
     credentials = _credentials_from_request()
@@ -63,33 +57,34 @@ def new():
     if user is None:
         log.info("login failed for username %r from %s", credentials[0][:64], request.remote_addr)
         return unauthorized("The username or password is wrong.", False, type="credentials-invalid")
-    return issue_tokens(user.id), NO_STORE
+    return start_session(user.id), NO_STORE
 
 
 @blp.route("/refresh", methods=["POST"])
-@blp.response(200, TokenSchema)
+@blp.response(200, TokenPairSchema)
 @jwt_required(refresh=True)
 def refresh():
-    """Trade a refresh token for a new pair; the one presented is spent."""
-    claims = get_jwt()
-    # record the new pair before spending the old token: if the database fails in between,
-    # the client still holds a usable refresh token instead of one that looks stolen
-    tokens = issue_tokens(current_owner(), claims["fam"])
-    if not spend_refresh_token(claims["jti"]):
-        # a spent refresh token came back: someone else may hold it, end the whole login
-        revoke_family(claims["fam"])
-        log.warning("refresh token reuse for user %s: login %s revoked", claims["sub"], claims["fam"])
-        return unauthorized(
-            "This refresh token was already used; every token of this login is now revoked.",
-            type="token-revoked",
-        )
+    """Trade a refresh token for a new pair; the one presented is spent.
+
+    Presented again within `JWT_REFRESH_REUSE_LEEWAY` seconds (default 30) of being spent, a
+    refresh token gets the same pair as the first time (a second tab, or a retry after a lost
+    response, stays logged in). Later, reuse is taken for theft: 401 `token-revoked`, and every
+    token of the session stops working. Past `SESSION_MAX_AGE` after the login: 401
+    `session-expired`.
+    """
+    tokens = rotate(get_jwt())
+    if not isinstance(tokens, dict):
+        return tokens  # a 401 problem
     return tokens, NO_STORE
 
 
 @blp.route("", methods=["DELETE"])
 @blp.response(204)
-@jwt_required()
+@jwt_required(verify_type=False)
 def delete():
-    """Log out: revoke this access token and its whole refresh family."""
-    revoke_family(get_jwt()["fam"])
+    """Log out: end this session (send its access or its refresh token).
+
+    Every access and refresh token of the session stops working at once.
+    """
+    end_session(get_jwt()["fam"])
     return "", 204

@@ -119,3 +119,26 @@ def assert_problem(response, status: int, *fields: str, type: str | None = "") -
     if fields:
         assert set(body.get("errors", {})) == set(fields), body
     return body
+
+
+class Clock:
+    """Moves the service's clock (``mongo_todos.dates.utcnow``) forward, as time passing would."""
+
+    def __init__(self, monkeypatch):
+        from datetime import timedelta
+
+        from mongo_todos import dates
+
+        self.offset = timedelta(0)
+        real = dates.utcnow
+        monkeypatch.setattr(dates, "utcnow", lambda: real() + self.offset)
+
+    def advance(self, **delta):
+        from datetime import timedelta
+
+        self.offset += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    return Clock(monkeypatch)

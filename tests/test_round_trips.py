@@ -58,7 +58,7 @@ def test_round_trips_per_request(client, auth, round_trips):
 
     revocation = "revoked_families.find_one"
     assert trips(lambda: client.post("/api/v1/users", json={"username": "bob", "password": "correct horse"}), 201) == ["users.insert_one"]
-    assert trips(lambda: client.post("/api/v1/tokens", auth=("bob", "correct horse")), 200) == ["users.find", "refresh_tokens.insert_one"]
+    assert trips(lambda: client.post("/api/v1/tokens", auth=("bob", "correct horse")), 200) == ["users.find", "sessions.insert_one"]
     assert trips(lambda: client.get("/api/v1/users/me", headers=h), 200) == [revocation, "users.find"]
     assert trips(lambda: client.get(url, headers=h), 200) == [revocation, "todos.find_one"]
     assert trips(lambda: client.get(url, headers={**h, "If-None-Match": etag}), 304) == [revocation, "todos.find_one"]
@@ -72,8 +72,8 @@ def test_round_trips_per_request(client, auth, round_trips):
     assert trips(lambda: client.post("/api/v1/todos", json={"name": "k"}, headers=keyed), 201) == [revocation, "idempotency_keys.insert_one", "todos.count_documents", "todos.insert_one", "idempotency_keys.update_one"]
     assert trips(lambda: client.post("/api/v1/todos", json={"name": "k"}, headers=keyed), 201) == [revocation, "idempotency_keys.insert_one", "idempotency_keys.find_one"]
     assert trips(lambda: client.delete(url, headers=h), 204) == [revocation, "todos.delete_one"]
-    assert trips(lambda: client.post("/api/v1/tokens/refresh", headers=bearer(tokens["refresh_token"])), 200) == [revocation, "refresh_tokens.insert_one", "refresh_tokens.update_one"]
-    assert trips(lambda: client.delete("/api/v1/tokens", headers=h), 204) == [revocation, "revoked_families.update_one"]
+    assert trips(lambda: client.post("/api/v1/tokens/refresh", headers=bearer(tokens["refresh_token"])), 200) == [revocation, "sessions.find_one_and_update"]
+    assert trips(lambda: client.delete("/api/v1/tokens", headers=h), 204) == [revocation, "revoked_families.update_one", "sessions.delete_one"]
 
 
 def test_round_trips_of_pages_after_a_cursor(client, auth, round_trips):
@@ -101,3 +101,27 @@ def test_round_trips_of_pages_after_a_cursor(client, auth, round_trips):
     # ... and two when the run ends inside the page (the rest of it, then the keys beyond)
     _, calls = trips(links["next"].replace("limit=1", "limit=3"))
     assert calls == [revocation, "todos.aggregate", "todos.aggregate"]
+
+
+def test_round_trips_of_account_and_session_requests(client, auth, round_trips):
+    """The account operations stay bounded: no lookup per session, whatever their number."""
+    auth.register()
+    h = bearer(auth.login()["access_token"])
+    for _ in range(3):
+        auth.login()
+
+    def trips(action, status):
+        response, calls = round_trips.during(action)
+        assert response.status_code == status, response.get_data(as_text=True)
+        return calls
+
+    revocation = "revoked_families.find_one"
+    assert trips(lambda: client.get("/api/v1/users/me/sessions", headers=h), 200) == [revocation, "sessions.find"]
+    assert trips(lambda: client.delete("/api/v1/users/me/sessions", headers=h), 204) == [
+        revocation, "sessions.find", "revoked_families.insert_many", "sessions.delete_many"]
+    assert trips(lambda: client.put("/api/v1/users/me/password", json={"current_password": "correct horse", "new_password": "battery staple"}, headers=h), 204) == [
+        revocation, "users.find", "users.update_one", "sessions.find"]  # no other session left
+    assert trips(lambda: client.delete("/api/v1/users/me", json={"password": "battery staple"}, headers=h), 204) == [
+        revocation, "users.find", "users.update_one", "sessions.find", "todos.delete_many",
+        "idempotency_keys.delete_many", "users.delete_one", "sessions.find",
+        "revoked_families.insert_many", "sessions.delete_many"]

@@ -62,7 +62,11 @@ def test_walks_match_python_order(app, client, user, sort):
     assert [i for page in pages for i in page] == expected_order(docs, sort)
 
 
-def test_reused_refresh_token_revokes_family(client, auth):
+def test_reused_refresh_token_revokes_family(make_app):
+    from conftest import Auth
+
+    client = make_app(JWT_REFRESH_REUSE_LEEWAY=timedelta(0)).test_client()  # no leeway: reuse is theft
+    auth = Auth(client)
     auth.register()
     first = auth.login()
     bearer = lambda t: {"Authorization": f"Bearer {t}"}  # noqa: E731
@@ -74,7 +78,7 @@ def test_reused_refresh_token_revokes_family(client, auth):
 def test_ttl_indexes_exist(app):
     with app.app_context():
         db = Todo._get_db()
-        for name in ("refresh_tokens", "revoked_families"):
+        for name in ("sessions", "revoked_families"):
             ttl = [i for i in db[name].index_information().values() if "expireAfterSeconds" in i]
             assert ttl and ttl[0]["key"] == [("expires_at", 1)] and ttl[0]["expireAfterSeconds"] == 0
 

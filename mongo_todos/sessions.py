@@ -1,0 +1,247 @@
+"""Sessions: one per login; start, rotate and end them, and the ``/users/me/sessions`` views.
+
+A session is the family of tokens one ``POST /api/v1/tokens`` issued and every pair rotated
+from it; its id is the family id (claim ``fam``). Its :class:`~mongo_todos.models.Session`
+document exists while it is active and holds what a user needs to recognise it (when it started
+and was last refreshed, the client's user agent and address at login).
+
+Rotation is a single atomic ``find_one_and_update`` conditioned on the presented refresh
+token being the current one, so of two refreshes presenting the same token exactly one rotates
+it, on MongoDB as on the embedded store. The loser (a second tab, or a client retrying after a
+timeout) finds its token as ``previous_jti``: within ``JWT_REFRESH_REUSE_LEEWAY`` it gets the
+pair the winner got (rebuilt from the stored claims, byte for byte), so both stay logged in;
+after the leeway the reuse is treated as theft and the session ends.
+
+A session ends ``SESSION_MAX_AGE`` after it started, however often it is refreshed: both tokens
+of every pair expire at the latest then (so the access token stops at that moment too, with no
+lookup), and a refresh after it is refused (``session-expired``) even if the setting was
+lowered after the tokens were issued.
+
+Ending a session writes its revocation first (its tokens stop at once) and then deletes its
+document (it leaves the list); both steps are idempotent, so a retry after a failure between
+them finishes the job.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import re
+import time
+from datetime import datetime
+
+from bson import ObjectId
+from flask import current_app, request
+from flask_jwt_extended import get_jwt, jwt_required
+from flask_smorest import abort
+from pymongo import ReturnDocument
+from pymongo.errors import BulkWriteError
+
+from . import dates
+from .auth import current_owner, new_jti, revocation_expiry, token_pair, unauthorized
+from .extensions import Blueprint
+from .models import RevokedFamily, Session
+from .schemas import SessionListSchema, SessionSchema
+
+log = logging.getLogger(__name__)
+blp = Blueprint(
+    "sessions", __name__, url_prefix="/api/v1/users/me/sessions",
+    description="Sessions: the account's active logins",
+)
+
+#: Session ids are 32 hex digits; anything else cannot name one (404 without a lookup).
+_SESSION_ID = re.compile(r"[0-9a-f]{32}")
+_NOT_FOUND = "No active session of this account has this id."
+DUPLICATE_KEY = 11000
+#: Longest user agent kept with a session (browsers send ~150 characters).
+USER_AGENT_MAX = 512
+
+
+def _epoch(value: datetime) -> int:
+    return calendar.timegm(value.utctimetuple())
+
+
+def _ends_at(started_at: datetime) -> int:
+    return _epoch(started_at) + int(current_app.config["SESSION_MAX_AGE"].total_seconds())
+
+
+# --- storage -------------------------------------------------------------------------------
+
+def start_session(user_id: ObjectId) -> dict:
+    """Record a new login for ``user_id`` and return its first token pair (one insert)."""
+    config = current_app.config
+    now = dates.utcnow()
+    session = {
+        "_id": new_jti(),
+        "user": user_id,
+        "started_at": now,
+        "last_refreshed_at": None,
+        "user_agent": request.user_agent.string[:USER_AGENT_MAX],
+        "address": (request.remote_addr or "")[:64],
+        "current_jti": new_jti(),
+        "access_jti": new_jti(),
+        "previous_jti": None,
+        "issued_at": int(time.time()),
+        "expires_at": now + min(config["JWT_REFRESH_TOKEN_EXPIRES"], config["SESSION_MAX_AGE"]),
+    }
+    Session._get_collection().insert_one(session)
+    return _pair(session)
+
+
+def _pair(session: dict) -> dict:
+    return token_pair(
+        session["user"], session["_id"], session["current_jti"], session["access_jti"],
+        session["issued_at"], _ends_at(session["started_at"]),
+    )
+
+
+def rotate(claims: dict):
+    """Trade the refresh token of ``claims`` for the session's next pair.
+
+    Returns the pair, or a 401 problem response when the session has ended, is past its
+    maximum age, or the token was spent longer ago than the reuse leeway (then the session
+    ends: someone else may hold the token).
+    """
+    config = current_app.config
+    session_id, jti = claims["fam"], claims["jti"]
+    now = dates.utcnow()
+    oldest_start = now - config["SESSION_MAX_AGE"]
+    sessions = Session._get_collection()
+    rotated = sessions.find_one_and_update(
+        {"_id": session_id, "current_jti": jti, "started_at": {"$gt": oldest_start}},
+        {"$set": {
+            "previous_jti": jti,
+            "current_jti": new_jti(),
+            "access_jti": new_jti(),
+            "issued_at": int(time.time()),
+            "last_refreshed_at": now,
+            "expires_at": now + config["JWT_REFRESH_TOKEN_EXPIRES"],
+        }},
+        return_document=ReturnDocument.AFTER,
+    )
+    if rotated is not None:
+        return _pair(rotated)
+    # the rare paths: one more read to tell them apart
+    session = sessions.find_one({"_id": session_id})
+    if session is None:
+        return unauthorized("This login has ended; log in again.", type="token-revoked")
+    if session["started_at"] <= oldest_start:
+        end_session(session_id)
+        return unauthorized(
+            "This login reached its maximum age and has ended; log in again.",
+            type="session-expired",
+        )
+    spent_for = _epoch(now) - session["issued_at"]
+    # strictly less: a leeway of 0 tolerates no reuse at all
+    if session["previous_jti"] == jti and spent_for < config["JWT_REFRESH_REUSE_LEEWAY"].total_seconds():
+        # an honest retry (two tabs, a lost response): the pair this token already produced
+        return _pair(session)
+    end_session(session_id)
+    log.warning("refresh token reuse for user %s: session %s ended", claims["sub"], session_id)
+    return unauthorized(
+        "This refresh token was already used; every token of this login is now revoked.",
+        type="token-revoked",
+    )
+
+
+def end_session(session_id: str) -> None:
+    """End one session: its tokens stop at once, then it leaves the list (idempotent)."""
+    RevokedFamily._get_collection().update_one(
+        {"_id": session_id}, {"$set": {"expires_at": revocation_expiry()}}, upsert=True
+    )
+    Session._get_collection().delete_one({"_id": session_id})
+
+
+def end_sessions(user_id: ObjectId, keep: str | None = None) -> int:
+    """End every session of ``user_id`` except ``keep``; the number ended (idempotent)."""
+    sessions = Session._get_collection()
+    query: dict = {"user": user_id}
+    if keep is not None:
+        query["_id"] = {"$ne": keep}
+    ids = [doc["_id"] for doc in sessions.find(query, {"_id": 1})]
+    if not ids:
+        return 0
+    expires_at = revocation_expiry()
+    try:
+        # one round trip for all of them; unordered, so an existing record does not stop the rest
+        RevokedFamily._get_collection().insert_many(
+            [{"_id": i, "expires_at": expires_at} for i in ids], ordered=False
+        )
+    except BulkWriteError as err:
+        # already revoked (a retry after a failure halfway): that record covers its tokens
+        if any(e.get("code") != DUPLICATE_KEY for e in err.details.get("writeErrors", [])):
+            raise
+    sessions.delete_many({"_id": {"$in": ids}})
+    return len(ids)
+
+
+def active_sessions(user_id: ObjectId) -> list[dict]:
+    """The account's active sessions, oldest first."""
+    now = dates.utcnow()
+    return list(Session._get_collection().find(
+        {"user": user_id, "expires_at": {"$gt": now},
+         "started_at": {"$gt": now - current_app.config["SESSION_MAX_AGE"]}},
+        {"current_jti": 0, "access_jti": 0, "previous_jti": 0},
+    ).sort([("started_at", 1), ("_id", 1)]))
+
+
+# --- views ---------------------------------------------------------------------------------
+
+@blp.route("", methods=["GET"])
+@blp.response(200, SessionListSchema)
+@jwt_required()
+def all():  # noqa: A001 (the house's verb names)
+    """List the account's active sessions (logins); `current` marks the caller's."""
+    current = get_jwt()["fam"]
+    items = active_sessions(current_owner())
+    for item in items:
+        item["current"] = item["_id"] == current
+    return {"items": items}
+
+
+def _own_session(session_id: str) -> dict:
+    """The caller's active session ``session_id``, or a 404 (another account's id included)."""
+    session = None
+    if _SESSION_ID.fullmatch(session_id):
+        now = dates.utcnow()
+        session = Session._get_collection().find_one(
+            {"_id": session_id, "user": current_owner(), "expires_at": {"$gt": now},
+             "started_at": {"$gt": now - current_app.config["SESSION_MAX_AGE"]}},
+            {"current_jti": 0, "access_jti": 0, "previous_jti": 0},
+        )
+    if session is None:
+        abort(404, message=_NOT_FOUND)
+    session["current"] = session["_id"] == get_jwt()["fam"]
+    return session
+
+
+@blp.route("/<session_id>", methods=["GET"])
+@blp.response(200, SessionSchema)
+@blp.alt_response(404, response="NOT_FOUND")
+@jwt_required()
+def get(session_id):
+    """Return one active session of the account."""
+    return _own_session(session_id)
+
+
+@blp.route("/<session_id>", methods=["DELETE"])
+@blp.response(204)
+@blp.alt_response(404, response="NOT_FOUND")
+@jwt_required()
+def delete(session_id):
+    """End one session: its access and refresh tokens stop working at once.
+
+    Ending the caller's own session is a logout. Another account's session id is a 404.
+    """
+    end_session(_own_session(session_id)["_id"])
+    return "", 204
+
+
+@blp.route("", methods=["DELETE"])
+@blp.response(204)
+@jwt_required()
+def delete_others():
+    """Log out everywhere else: end every session of the account except the caller's."""
+    ended = end_sessions(current_owner(), keep=get_jwt()["fam"])
+    log.info("user %s ended %d other session(s)", current_owner(), ended)
+    return "", 204
