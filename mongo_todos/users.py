@@ -14,9 +14,9 @@ from flask_jwt_extended import get_jwt, jwt_required
 from mongoengine.errors import NotUniqueError
 
 from . import dates, errors
-from .auth import check_password, current_owner, hash_password, username_key
+from .auth import check_password, current_owner, hash_password, revoke_family, username_key
 from .extensions import Blueprint
-from .models import IdempotencyRecord, Todo, User
+from .models import IdempotencyRecord, Session, Todo, User
 from .schemas import AccountDeletionSchema, PasswordChangeSchema, UserInSchema, UserSchema
 from .sessions import end_sessions
 
@@ -53,15 +53,15 @@ def delete_account(user_id: ObjectId, caller_session: str | None = None) -> dict
     the job (each step is idempotent), and so that the caller (``caller_session``) can still
     send that retry: (1) mark the account deleted, logins are refused from now on; (2) end
     every other session; (3) delete its todos and idempotency records; (4) delete the account,
-    which frees the username; (5) end the remaining sessions, the caller's included. A retry
-    after (4) finds no account and redoes (3) and (5).
+    which frees the username; (5) end the remaining sessions, the caller's last of all. A retry
+    after (4) finds no account and redoes (3) and (5) (:func:`finish_deletion`).
     """
     users = User._get_collection()
     users.update_one({"_id": user_id}, {"$set": {"deleted_at": dates.utcnow()}})
     sessions = end_sessions(user_id, keep=caller_session)
     todos = _delete_owned_data(user_id)
     users.delete_one({"_id": user_id})
-    sessions += end_sessions(user_id)
+    sessions += _end_remaining_sessions(user_id, caller_session)
     return {"todos": todos, "sessions": sessions}
 
 
@@ -74,10 +74,21 @@ def _delete_owned_data(user_id: ObjectId) -> int:
     return todos
 
 
-def finish_deletion(user_id: ObjectId) -> None:
+def _end_remaining_sessions(user_id: ObjectId, caller_session: str | None) -> int:
+    ended = end_sessions(user_id, keep=caller_session)  # e.g. a login that raced step (1)
+    if caller_session is not None:
+        # its list entry first and its revocation last: until that is written, the caller's
+        # token still works and a retry can finish the job
+        Session._get_collection().delete_one({"_id": caller_session})
+        revoke_family(caller_session)
+        ended += 1
+    return ended
+
+
+def finish_deletion(user_id: ObjectId, caller_session: str | None = None) -> None:
     """Steps (3) and (5) of :func:`delete_account`, for a retry after the account is gone."""
     _delete_owned_data(user_id)
-    end_sessions(user_id)
+    _end_remaining_sessions(user_id, caller_session)
 
 
 @blp.route("", methods=["POST"])
@@ -144,7 +155,7 @@ def delete(data):
     user = User.objects(id=owner).first()
     if user is None:
         # a retry after the account record went: finish the clean-up, nothing left to confirm
-        finish_deletion(owner)
+        finish_deletion(owner, caller_session=get_jwt()["fam"])
         return "", 204
     if not check_password(user, data["password"]):
         return _password_incorrect()
