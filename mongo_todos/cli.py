@@ -156,3 +156,121 @@ def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(seed_command)
+
+
+# --- operator commands on accounts: users list/show/set-password/end-sessions/delete ---------
+
+def _embedded_store_warning() -> None:
+    from flask import current_app
+
+    if current_app.config["EMBEDDED_DB"]:
+        click.echo(
+            "warning: MONGODB_URI is not set; this command runs against the embedded in-memory "
+            "store, which starts empty and is gone when the command ends: nothing it does "
+            "reaches a running server",
+            err=True,
+        )
+
+
+def _account(username: str):
+    """The account named ``username`` (any case), or exit 1 saying there is none."""
+    from .users import find_user
+
+    user = find_user(username)
+    if user is None:
+        click.echo(f"error: no account named {username!r}", err=True)
+        raise SystemExit(1)
+    return user
+
+
+def _session_counts() -> dict:
+    from .models import Session
+
+    counts: dict = {}
+    for doc in Session._get_collection().find({}, {"user": 1}):
+        counts[doc["user"]] = counts.get(doc["user"], 0) + 1
+    return counts
+
+
+@users_cli.command("list")
+def list_users_command() -> None:
+    """List the accounts: name, id, creation time and number of sessions."""
+    from .dates import isoformat
+    from .models import User
+
+    _embedded_store_warning()
+    counts = _session_counts()
+    users = list(User.objects.order_by("username_key"))
+    for user in users:
+        state = "  (deletion unfinished)" if user.deleted_at else ""
+        click.echo(f"{user.username}\t{user.id}\tcreated {isoformat(user.created_at)}\t"
+                   f"sessions {counts.get(user.id, 0)}{state}")
+    click.echo(f"{len(users)} account(s)")
+
+
+@users_cli.command("show")
+@click.argument("username")
+def show_user_command(username: str) -> None:
+    """Show one account and its active sessions."""
+    from .dates import isoformat
+    from .sessions import active_sessions
+
+    _embedded_store_warning()
+    user = _account(username)
+    sessions = active_sessions(user.id)
+    click.echo(f"username: {user.username}")
+    click.echo(f"id: {user.id}")
+    click.echo(f"created: {isoformat(user.created_at)}")
+    click.echo(f"password changed: {isoformat(user.password_changed_at) or 'never'}")
+    if user.deleted_at:
+        click.echo(f"deletion started: {isoformat(user.deleted_at)} (run 'users delete' to finish)")
+    click.echo(f"sessions: {len(sessions)}")
+    for s in sessions:
+        click.echo(f"  {s['_id']}  started {isoformat(s['started_at'])}  last refreshed "
+                   f"{isoformat(s['last_refreshed_at']) or 'never'}  from {s['address'] or '?'}  "
+                   f"{s['user_agent'] or '(no user agent)'}")
+
+
+@users_cli.command("set-password")
+@click.argument("username")
+@click.password_option(help="Prompted (hidden, asked twice) when not given.")
+def set_password_command(username: str, password: str) -> None:
+    """Set an account's password; every session of the account ends."""
+    from .users import set_password
+
+    _embedded_store_warning()
+    user = _account(username)
+    try:
+        UserInSchema(only=("password",)).load({"password": password})
+    except ValidationError as err:
+        click.echo(f"error: password: {' '.join(err.messages['password'])}", err=True)
+        raise SystemExit(2) from None
+    ended = set_password(user.id, password)
+    click.echo(f"password of {user.username} changed; {ended} session(s) ended")
+
+
+@users_cli.command("end-sessions")
+@click.argument("username")
+def end_sessions_command(username: str) -> None:
+    """End every session of an account (its tokens stop working at once)."""
+    from .sessions import end_sessions
+
+    _embedded_store_warning()
+    user = _account(username)
+    click.echo(f"ended {end_sessions(user.id)} session(s) of {user.username}")
+
+
+@users_cli.command("delete")
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete_user_command(username: str, yes: bool) -> None:
+    """Delete an account with its todos and sessions (safe to run again if interrupted)."""
+    from .users import delete_account
+
+    _embedded_store_warning()
+    user = _account(username)
+    if not yes:
+        click.confirm(f"Delete {user.username} ({user.id}) and all its todos?", abort=True)
+    removed = delete_account(user.id)
+    click.echo(f"deleted {user.username} ({user.id}): {removed['todos']} todo(s), "
+               f"{removed['sessions']} session(s) ended")
