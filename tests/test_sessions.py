@@ -245,3 +245,22 @@ def test_a_lowered_maximum_age_applies_at_the_next_refresh(app, client, auth, cl
     clock.advance(days=2)
     app.config["SESSION_MAX_AGE"] = timedelta(days=1)
     assert_problem(_refresh(client, tokens), 401, type="session-expired")
+
+
+# --- settings ------------------------------------------------------------------------------
+
+def test_session_settings_have_defaults_and_are_validated():
+    from mongo_todos import ConfigError
+    from mongo_todos.settings import from_env
+
+    config = from_env({})
+    assert config["JWT_REFRESH_REUSE_LEEWAY"] == timedelta(seconds=30)
+    assert config["SESSION_MAX_AGE"] == timedelta(days=90)
+    config = from_env({"JWT_REFRESH_REUSE_LEEWAY": "0", "SESSION_MAX_AGE": "3600"})
+    assert config["JWT_REFRESH_REUSE_LEEWAY"] == timedelta(0)
+    assert config["SESSION_MAX_AGE"] == timedelta(hours=1)
+    for env, message in [({"JWT_REFRESH_REUSE_LEEWAY": "-1"}, "at least 0"),
+                         ({"JWT_REFRESH_REUSE_LEEWAY": "soon"}, "not a whole number"),
+                         ({"SESSION_MAX_AGE": "59"}, "SESSION_MAX_AGE='59' must be at least 60")]:
+        with pytest.raises(ConfigError, match=message):
+            from_env(env)
