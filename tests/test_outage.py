@@ -79,23 +79,31 @@ def test_service_recovers_without_restart(client, auth, monkeypatch):
     assert client.get("/api/v1/users/me", headers=headers).status_code == 200
 
 
-def test_refresh_interrupted_by_an_outage_leaves_the_token_usable(client, auth, monkeypatch):
+@pytest.mark.parametrize("applied", [False, True], ids=["before-the-write", "reply-lost"])
+def test_refresh_interrupted_by_an_outage_leaves_the_token_usable(client, auth, monkeypatch,
+                                                                   applied):
     import mongomock
 
     auth.register()
     tokens = auth.login()
-    original = mongomock.collection.Collection.insert_one
+    original = mongomock.collection.Collection.find_one_and_update
 
-    def down(*args, **kwargs):
+    def down(self, *args, **kwargs):
+        if applied:  # the rotation happened, but its reply never reached the service
+            original(self, *args, **kwargs)
         raise AutoReconnect("connection reset")
 
-    monkeypatch.setattr(mongomock.collection.Collection, "insert_one", down)
+    monkeypatch.setattr(mongomock.collection.Collection, "find_one_and_update", down)
     failed = client.post("/api/v1/tokens/refresh", headers=bearer(tokens["refresh_token"]))
     assert_problem(failed, 503)
-    monkeypatch.setattr(mongomock.collection.Collection, "insert_one", original)
-    # the retry is not mistaken for a stolen token
+    monkeypatch.setattr(mongomock.collection.Collection, "find_one_and_update", original)
+    # the retry is not mistaken for a stolen token (when the rotation had happened, it is
+    # within the reuse leeway and gets the pair that rotation made)
     retry = client.post("/api/v1/tokens/refresh", headers=bearer(tokens["refresh_token"]))
     assert retry.status_code == 200
+    again = client.post("/api/v1/tokens/refresh",
+                        headers=bearer(retry.get_json()["refresh_token"]))
+    assert again.status_code == 200
 
 
 def test_failed_create_stores_nothing(client, auth, monkeypatch):
