@@ -159,6 +159,14 @@ def init_app(app: Flask) -> Limiter:
     for key_func in (client_address, login_username_key):
         login = limiter.limit(lambda: current_app.config["RATELIMIT_TOKEN"], key_func=key_func)(login)
     app.view_functions["tokens.new"] = login
+    # the requests that check a password (password change, account deletion) get the login's
+    # budget per user, shared: a stolen access token is no faster a password oracle than login
+    password_check_limit = limiter.shared_limit(
+        lambda: current_app.config["RATELIMIT_TOKEN"], scope="password-check"
+    )
+    for endpoint in ("users.change_password", "users.delete"):
+        if endpoint in app.view_functions:
+            app.view_functions[endpoint] = password_check_limit(app.view_functions[endpoint])
     for endpoint in ("healthz", "readyz"):
         if endpoint in app.view_functions:
             app.view_functions[endpoint] = limiter.exempt(app.view_functions[endpoint])

@@ -202,3 +202,23 @@ def test_a_lookalike_of_an_ascii_name_does_not_log_in(client, auth, lookalike):
 def test_login_ignores_ascii_case_only(client, auth):
     auth.register("Kim.Doe", "correct horse")
     assert client.post("/api/v1/tokens", auth=("kIM.dOE", "correct horse")).status_code == 200
+
+
+def test_password_checks_share_the_login_budget_per_user(make_app):
+    from conftest import Auth
+
+    client = make_app(env={"RATELIMIT_ENABLED": "true", "RATELIMIT_TOKEN": "3 per minute",
+                           "RATELIMIT_DEFAULT": "100 per minute"}).test_client()
+    auth = Auth(client)
+    auth.register("alice")
+    auth.register("bob")
+    h = bearer(auth.login("alice")["access_token"])
+    wrong = {"current_password": "guess", "new_password": "battery staple"}
+    assert [client.put(PASSWORD, json=wrong, headers=h).status_code for _ in range(2)] == [403, 403]
+    assert client.delete(ME, json={"password": "guess"}, headers=h).status_code == 403
+    assert_problem(client.put(PASSWORD, json=wrong, headers=h), 429)
+    assert_problem(client.delete(ME, json={"password": "correct horse"}, headers=h), 429)
+    # another user's budget is their own
+    other = bearer(auth.login("bob")["access_token"])
+    assert client.put(PASSWORD, json=wrong, headers=other).status_code == 403
+    assert client.get(ME, headers=h).status_code == 200  # other requests are not affected
