@@ -222,3 +222,25 @@ def test_password_checks_share_the_login_budget_per_user(make_app):
     other = bearer(auth.login("bob")["access_token"])
     assert client.put(PASSWORD, json=wrong, headers=other).status_code == 403
     assert client.get(ME, headers=h).status_code == 200  # other requests are not affected
+
+
+def test_openapi_documents_the_account_and_session_operations(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    paths = spec["paths"]
+    delete_me = paths["/api/v1/users/me"]["delete"]
+    body = delete_me["requestBody"]["content"]["application/json"]["schema"]
+    schema = spec["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
+    assert schema["required"] == ["password"]
+    assert {"204", "401", "403", "422"} <= set(delete_me["responses"])
+    change = paths["/api/v1/users/me/password"]["put"]
+    assert "requestBody" in change and {"204", "403", "422"} <= set(change["responses"])
+    sessions = paths["/api/v1/users/me/sessions"]
+    assert {"get", "delete"} <= set(sessions)
+    assert {"get", "delete"} <= set(paths["/api/v1/users/me/sessions/{session_id}"])
+    assert "404" in paths["/api/v1/users/me/sessions/{session_id}"]["delete"]["responses"]
+    for operation in (delete_me, change, sessions["get"], sessions["delete"]):
+        assert operation["summary"]
+        assert operation.get("security") != []  # they take the bearer token
+    tokens = spec["components"]["schemas"]["TokenPair"]["properties"]
+    assert "refresh_expires_in" in tokens
+    assert "reuse" in paths["/api/v1/tokens/refresh"]["post"]["description"].lower()

@@ -38,5 +38,6 @@ def test_docs_render_every_operation_offline():
     dom = result.stdout
     assert result.returncode == 0, result.stderr[-2000:]
     assert "swagger-ui" in dom and "opblock" in dom, dom[:2000]
-    for path in ("/api/v1/users", "/api/v1/tokens/refresh", "/api/v1/todos/{todo_id}"):
+    for path in ("/api/v1/users", "/api/v1/tokens/refresh", "/api/v1/todos/{todo_id}",
+                 "/api/v1/users/me/sessions/{session_id}", "/api/v1/users/me/password"):
         assert f'data-path="{path}"' in dom, path
