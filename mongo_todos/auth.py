@@ -108,7 +108,8 @@ def token_pair(
     access_exp = min(issued_at + int(config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()), ends_at)
     refresh_exp = min(issued_at + int(config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds()), ends_at)
     identity = str(user_id)
-    times = {"fam": session_id, "iat": issued_at, "nbf": issued_at}
+    # sxp: when the session ends, so an expired token can say whether the login is over
+    times = {"fam": session_id, "iat": issued_at, "nbf": issued_at, "sxp": ends_at}
     now = int(time.time())
     return {
         "access_token": create_access_token(
@@ -167,6 +168,15 @@ def unauthorized(detail: str, token_presented: bool = True, type: str = "token-i
     return errors.problem(401, detail, headers={"WWW-Authenticate": challenge}, type=type)
 
 
+def _expired(jwt_header: dict, jwt_payload: dict):
+    session_end = jwt_payload.get("sxp")
+    if isinstance(session_end, int) and jwt_payload.get("exp", 0) >= session_end:
+        # refreshing cannot help: the session reached SESSION_MAX_AGE
+        return unauthorized("This login reached its maximum age and has ended; log in again.",
+                            type="session-expired")
+    return unauthorized("The token has expired.", type="token-expired")
+
+
 def init_app(app: Flask) -> None:
     """Bind Flask-JWT-Extended's callbacks (its own error bodies are never used)."""
     app.config.setdefault("JWT_TOKEN_LOCATION", ["headers"])
@@ -181,9 +191,7 @@ def init_app(app: Flask) -> None:
         )
     )
     jwt.invalid_token_loader(lambda msg: unauthorized(f"The token is not valid: {msg}."))
-    jwt.expired_token_loader(
-        lambda header, payload: unauthorized("The token has expired.", type="token-expired")
-    )
+    jwt.expired_token_loader(_expired)
     jwt.revoked_token_loader(
         lambda header, payload: unauthorized("The token has been revoked.", type="token-revoked")
     )

@@ -14,8 +14,8 @@ after the leeway the reuse is treated as theft and the session ends.
 
 A session ends ``SESSION_MAX_AGE`` after it started, however often it is refreshed: both tokens
 of every pair expire at the latest then (so the access token stops at that moment too, with no
-lookup), and a refresh after it is refused (``session-expired``) even if the setting was
-lowered after the tokens were issued.
+lookup; claim ``sxp`` lets the 401 say ``session-expired`` rather than ``token-expired``), and a
+refresh after it is refused even if the setting was lowered after the tokens were issued.
 
 Ending a session writes its revocation first (its tokens stop at once) and then deletes its
 document (it leaves the list); both steps are idempotent, so a retry after a failure between
@@ -38,7 +38,14 @@ from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError
 
 from . import dates
-from .auth import current_owner, new_jti, revocation_expiry, token_pair, unauthorized
+from .auth import (
+    current_owner,
+    new_jti,
+    revocation_expiry,
+    revoke_family,
+    token_pair,
+    unauthorized,
+)
 from .extensions import Blueprint
 from .models import RevokedFamily, Session
 from .schemas import SessionListSchema, SessionSchema
@@ -146,9 +153,7 @@ def rotate(claims: dict):
 
 def end_session(session_id: str) -> None:
     """End one session: its tokens stop at once, then it leaves the list (idempotent)."""
-    RevokedFamily._get_collection().update_one(
-        {"_id": session_id}, {"$set": {"expires_at": revocation_expiry()}}, upsert=True
-    )
+    revoke_family(session_id)
     Session._get_collection().delete_one({"_id": session_id})
 
 

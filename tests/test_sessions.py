@@ -264,3 +264,25 @@ def test_session_settings_have_defaults_and_are_validated():
                          ({"SESSION_MAX_AGE": "59"}, "SESSION_MAX_AGE='59' must be at least 60")]:
         with pytest.raises(ConfigError, match=message):
             from_env(env)
+
+
+def _signed(app, kind, **claims):
+    from flask_jwt_extended import create_access_token, create_refresh_token
+
+    with app.app_context():
+        make = create_access_token if kind == "access" else create_refresh_token
+        return make("6560f0c2a1b2c3d4e5f60718", additional_claims={"fam": "f" * 32, **claims})
+
+
+@pytest.mark.parametrize("kind", ["access", "refresh"])
+def test_a_token_expired_with_its_session_says_the_session_is_over(app, client, kind):
+    import time
+
+    past = int(time.time()) - 10
+    ended = _signed(app, kind, iat=past - 60, nbf=past - 60, exp=past, sxp=past)
+    path, method = ("/api/v1/users/me", client.get) if kind == "access" else (
+        "/api/v1/tokens/refresh", client.post)
+    assert_problem(method(path, headers=bearer(ended)), 401, type="session-expired")
+    # expired before its session's end: an ordinary expiry (refreshing may help)
+    expired = _signed(app, kind, iat=past - 60, nbf=past - 60, exp=past, sxp=past + 3600)
+    assert_problem(method(path, headers=bearer(expired)), 401, type="token-expired")
