@@ -17,7 +17,8 @@ from .dates import FAR_FUTURE, isoformat, to_storage
 
 # validation regexes are used with fullmatch: "$" also matches before a final newline
 _RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,  # \d means 0-9 only
 )
 #: In JSON Schema (ECMAScript) terms for the OpenAPI document; :class:`FullMatch` enforces it.
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}$"

@@ -47,3 +47,10 @@ def test_request_id_with_a_trailing_newline_is_replaced(client):
     response = client.get("/healthz", environ_overrides={"HTTP_X_REQUEST_ID": "abc\n"})
     assert response.headers["X-Request-ID"] != "abc\n"
     assert len(response.headers["X-Request-ID"]) == 32
+
+
+def test_due_at_with_non_ascii_digits_is_422(client, auth):
+    response = client.post("/api/v1/todos", json={"name": "x", "due_at": "\u0662\u0660\u0662\u0666-11-21T09:30:00Z"},
+                           headers=auth.headers())
+    body = assert_problem(response, 422, "due_at")
+    assert "RFC 3339" in body["errors"]["due_at"][0]
