@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 
 from bson import ObjectId
 from flask import Flask, current_app, g
@@ -95,14 +94,15 @@ def new_jti() -> str:
 
 def token_pair(
     user_id: ObjectId, session_id: str, refresh_jti: str, access_jti: str, issued_at: int,
-    ends_at: int,
+    ends_at: int, now: int | None = None,
 ) -> dict:
     """The access/refresh pair of a session, built from its claims alone.
 
     Every claim is given (``iat``/``nbf``/``exp`` included), so the same arguments give the same
     tokens, byte for byte: that is how a refresh retried within the reuse leeway gets the pair
     its first use produced without any token being stored. Both tokens expire at the latest
-    when the session does (``ends_at``, seconds since the epoch).
+    when the session does (``ends_at``, seconds since the epoch). ``expires_in`` and
+    ``refresh_expires_in`` count from ``now`` (default: ``issued_at``, a pair issued now).
     """
     config = current_app.config
     access_exp = min(issued_at + int(config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()), ends_at)
@@ -110,7 +110,7 @@ def token_pair(
     identity = str(user_id)
     # sxp: when the session ends, so an expired token can say whether the login is over
     times = {"fam": session_id, "iat": issued_at, "nbf": issued_at, "sxp": ends_at}
-    now = int(time.time())
+    now = issued_at if now is None else now
     return {
         "access_token": create_access_token(
             identity, additional_claims={**times, "jti": access_jti, "exp": access_exp}

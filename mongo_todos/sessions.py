@@ -95,10 +95,10 @@ def start_session(user_id: ObjectId) -> dict:
     return _pair(session)
 
 
-def _pair(session: dict) -> dict:
+def _pair(session: dict, now: int | None = None) -> dict:
     return token_pair(
         session["user"], session["_id"], session["current_jti"], session["access_jti"],
-        session["issued_at"], _ends_at(session["started_at"]),
+        session["issued_at"], _ends_at(session["started_at"]), now,
     )
 
 
@@ -142,7 +142,7 @@ def rotate(claims: dict):
     # strictly less: a leeway of 0 tolerates no reuse at all
     if session["previous_jti"] == jti and spent_for < config["JWT_REFRESH_REUSE_LEEWAY"].total_seconds():
         # an honest retry (two tabs, a lost response): the pair this token already produced
-        return _pair(session)
+        return _pair(session, now=int(time.time()))
     end_session(session_id)
     log.warning("refresh token reuse for user %s: session %s ended", claims["sub"], session_id)
     return unauthorized(
