@@ -72,6 +72,13 @@ def _ends_at(started_at: datetime) -> int:
     return _epoch(started_at) + int(current_app.config["SESSION_MAX_AGE"].total_seconds())
 
 
+def _token_lifetime():
+    # a session record must outlive every token of its latest pair: ending the session (which
+    # enumerates the records) has to reach them all
+    config = current_app.config
+    return max(config["JWT_REFRESH_TOKEN_EXPIRES"], config["JWT_ACCESS_TOKEN_EXPIRES"])
+
+
 # --- storage -------------------------------------------------------------------------------
 
 def start_session(user_id: ObjectId) -> dict:
@@ -89,7 +96,7 @@ def start_session(user_id: ObjectId) -> dict:
         "access_jti": new_jti(),
         "previous_jti": None,
         "issued_at": int(time.time()),
-        "expires_at": now + min(config["JWT_REFRESH_TOKEN_EXPIRES"], config["SESSION_MAX_AGE"]),
+        "expires_at": now + min(_token_lifetime(), config["SESSION_MAX_AGE"]),
     }
     Session._get_collection().insert_one(session)
     return _pair(session)
@@ -122,7 +129,7 @@ def rotate(claims: dict):
             "access_jti": new_jti(),
             "issued_at": int(time.time()),
             "last_refreshed_at": now,
-            "expires_at": now + config["JWT_REFRESH_TOKEN_EXPIRES"],
+            "expires_at": now + _token_lifetime(),
         }},
         return_document=ReturnDocument.AFTER,
     )
