@@ -117,6 +117,9 @@ def test_round_trips_of_account_and_session_requests(client, auth, round_trips):
 
     revocation = "revoked_families.find_one"
     assert trips(lambda: client.get("/api/v1/users/me/sessions", headers=h), 200) == [revocation, "sessions.find"]
+    other = client.get("/api/v1/users/me/sessions", headers=h).get_json()["items"][-1]["url"]
+    assert trips(lambda: client.delete(other, headers=h), 204) == [
+        revocation, "sessions.find_one", "revoked_families.update_one", "sessions.delete_one"]
     assert trips(lambda: client.delete("/api/v1/users/me/sessions", headers=h), 204) == [
         revocation, "sessions.find", "revoked_families.insert_many", "sessions.delete_many"]
     assert trips(lambda: client.put("/api/v1/users/me/password", json={"current_password": "correct horse", "new_password": "battery staple"}, headers=h), 204) == [
