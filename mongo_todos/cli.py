@@ -184,12 +184,13 @@ def _account(username: str):
 
 
 def _session_counts() -> dict:
+    """Active sessions per account id, counted by the database (one $group)."""
+    from . import dates
     from .models import Session
 
-    counts: dict = {}
-    for doc in Session._get_collection().find({}, {"user": 1}):
-        counts[doc["user"]] = counts.get(doc["user"], 0) + 1
-    return counts
+    pipeline = [{"$match": {"expires_at": {"$gt": dates.utcnow()}}},
+                {"$group": {"_id": "$user", "n": {"$sum": 1}}}]
+    return {row["_id"]: row["n"] for row in Session._get_collection().aggregate(pipeline)}
 
 
 @users_cli.command("list")
