@@ -126,6 +126,7 @@ class Session(Document):
     access_jti = StringField(required=True)
     previous_jti = StringField(null=True)
     issued_at = IntField(required=True)  # seconds since the epoch: the current pair's iat
+    ends_at = IntField(required=True)  # seconds since the epoch: SESSION_MAX_AGE after login
     expires_at = DateTimeField(required=True)
 
     meta = {

@@ -68,10 +68,6 @@ def _epoch(value: datetime) -> int:
     return calendar.timegm(value.utctimetuple())
 
 
-def _ends_at(started_at: datetime) -> int:
-    return _epoch(started_at) + int(current_app.config["SESSION_MAX_AGE"].total_seconds())
-
-
 def _token_lifetime():
     # a session record must outlive every token of its latest pair: ending the session (which
     # enumerates the records) has to reach them all
@@ -85,6 +81,7 @@ def start_session(user_id: ObjectId) -> dict:
     """Record a new login for ``user_id`` and return its first token pair (one insert)."""
     config = current_app.config
     now = dates.utcnow()
+    issued_at = int(time.time())
     session = {
         "_id": new_jti(),
         "user": user_id,
@@ -95,7 +92,9 @@ def start_session(user_id: ObjectId) -> dict:
         "current_jti": new_jti(),
         "access_jti": new_jti(),
         "previous_jti": None,
-        "issued_at": int(time.time()),
+        "issued_at": issued_at,
+        # no token of the session expires later (seconds since the epoch, as JWTs count)
+        "ends_at": issued_at + int(config["SESSION_MAX_AGE"].total_seconds()),
         "expires_at": now + min(_token_lifetime(), config["SESSION_MAX_AGE"]),
     }
     Session._get_collection().insert_one(session)
@@ -105,7 +104,7 @@ def start_session(user_id: ObjectId) -> dict:
 def _pair(session: dict, now: int | None = None) -> dict:
     return token_pair(
         session["user"], session["_id"], session["current_jti"], session["access_jti"],
-        session["issued_at"], _ends_at(session["started_at"]), now,
+        session["issued_at"], session["ends_at"], now,
     )
 
 
