@@ -60,6 +60,8 @@ blp = Blueprint(
 _SESSION_ID = re.compile(r"[0-9a-f]{32}")
 _NOT_FOUND = "No active session of this account has this id."
 DUPLICATE_KEY = 11000
+#: Where an account logs in from is nobody else's business: no cache keeps it.
+PRIVATE = {"Cache-Control": "no-store", "Vary": "Authorization"}
 #: Longest user agent kept with a session (browsers send ~150 characters).
 USER_AGENT_MAX = 512
 
@@ -207,7 +209,7 @@ def all():  # noqa: A001 (the house's verb names)
     items = active_sessions(current_owner())
     for item in items:
         item["current"] = item["_id"] == current
-    return {"items": items}
+    return {"items": items}, PRIVATE
 
 
 def _own_session(session_id: str) -> dict:
@@ -232,7 +234,7 @@ def _own_session(session_id: str) -> dict:
 @jwt_required()
 def get(session_id):
     """Return one active session of the account."""
-    return _own_session(session_id)
+    return _own_session(session_id), PRIVATE
 
 
 @blp.route("/<session_id>", methods=["DELETE"])

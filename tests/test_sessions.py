@@ -30,6 +30,7 @@ def test_sessions_list_the_account_logins_with_where_and_when(client, auth):
     assert _refresh(client, phone).status_code == 200
     response = client.get(SESSIONS, headers=bearer(laptop["access_token"]))
     assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
     items = response.get_json()["items"]
     assert [i["user_agent"] for i in items] == ["laptop-browser/1.0", "phone-app/2.0"]
     assert [i["current"] for i in items] == [True, False]
@@ -40,6 +41,7 @@ def test_sessions_list_the_account_logins_with_where_and_when(client, auth):
                              "address", "url"}
     one = client.get(items[1]["url"], headers=bearer(laptop["access_token"]))
     assert one.status_code == 200 and one.get_json() == items[1]
+    assert one.headers["Cache-Control"] == "no-store"
 
 
 def test_sessions_list_only_active_logins_of_the_caller(client, auth):
