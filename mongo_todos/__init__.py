@@ -3,6 +3,9 @@
 Clients register (``POST /api/v1/users``), trade their credentials for a short-lived access
 token and a long-lived refresh token (``POST /api/v1/tokens``), and send
 ``Authorization: Bearer <access token>`` to manage their own todos under ``/api/v1/todos``.
+Each login is a session (``/api/v1/users/me/sessions`` lists and ends them);
+``PUT /api/v1/users/me/password`` changes the password, ``DELETE /api/v1/users/me`` deletes
+the account with its data.
 Lists are cursor-paginated: follow ``links.next`` until it is null. Every error is an RFC 9457
 ``application/problem+json`` body. The full contract is served at ``/api/v1/openapi.json``.
 
