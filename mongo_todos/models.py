@@ -107,7 +107,7 @@ class Session(Document):
     """One login (a token *family*): where it started and which refresh token is current.
 
     The id is the family id every token of the login carries (claim ``fam``). Rotation is one
-    atomic ``find_one_and_update`` on ``current_jti``: of two refreshes presenting the same
+    atomic conditional ``update_one`` on ``current_jti``: of two refreshes presenting the same
     token, exactly one rotates it. ``previous_jti`` and ``issued_at`` let a refresh token
     presented again within the reuse leeway get the very pair its first use produced (the
     JWTs are rebuilt from these claims, byte for byte; no token is stored). The document is

@@ -5,8 +5,8 @@ from it; its id is the family id (claim ``fam``). Its :class:`~mongo_todos.model
 document exists while it is active and holds what a user needs to recognise it (when it started
 and was last refreshed, the client's user agent and address at login).
 
-Rotation is a single atomic ``find_one_and_update`` conditioned on the presented refresh
-token being the current one, so of two refreshes presenting the same token exactly one rotates
+Rotation is a single atomic ``update_one`` conditioned on the presented refresh token being
+the current one, so of two refreshes presenting the same token exactly one rotates
 it, on MongoDB as on the embedded store. The loser (a second tab, or a client retrying after a
 timeout) finds its token as ``previous_jti``: within ``JWT_REFRESH_REUSE_LEEWAY`` it gets the
 pair the winner got (rebuilt from the stored claims, byte for byte), so both stay logged in;
@@ -34,7 +34,6 @@ from bson import ObjectId
 from flask import current_app, request
 from flask_jwt_extended import get_jwt, jwt_required
 from flask_smorest import abort
-from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError
 
 from . import dates
@@ -122,19 +121,30 @@ def rotate(claims: dict):
     now = dates.utcnow()
     oldest_start = now - config["SESSION_MAX_AGE"]
     sessions = Session._get_collection()
-    rotated = sessions.find_one_and_update(
+    ends_at = claims.get("sxp")
+    rotated = {
+        "_id": session_id,
+        "user": ObjectId(claims["sub"]),
+        "current_jti": new_jti(),
+        "access_jti": new_jti(),
+        "issued_at": int(time.time()),
+        "ends_at": ends_at,
+    }
+    # one conditional write decides: of several refreshes presenting this token, only one
+    # matches current_jti (a single-document update is atomic on MongoDB)
+    if isinstance(ends_at, int) and sessions.update_one(
         {"_id": session_id, "current_jti": jti, "started_at": {"$gt": oldest_start}},
         {"$set": {
             "previous_jti": jti,
-            "current_jti": new_jti(),
-            "access_jti": new_jti(),
-            "issued_at": int(time.time()),
+            "current_jti": rotated["current_jti"],
+            "access_jti": rotated["access_jti"],
+            "issued_at": rotated["issued_at"],
             "last_refreshed_at": now,
             "expires_at": now + _token_lifetime(),
         }},
-        return_document=ReturnDocument.AFTER,
-    )
-    if rotated is not None:
+    ).matched_count == 1:
+        # the new pair needs nothing the update would have to return: the signed claims
+        # carry the user and the session's end
         return _pair(rotated)
     # the rare paths: one more read to tell them apart
     session = sessions.find_one({"_id": session_id})

@@ -86,17 +86,17 @@ def test_refresh_interrupted_by_an_outage_leaves_the_token_usable(client, auth, 
 
     auth.register()
     tokens = auth.login()
-    original = mongomock.collection.Collection.find_one_and_update
+    original = mongomock.collection.Collection.update_one
 
     def down(self, *args, **kwargs):
         if applied:  # the rotation happened, but its reply never reached the service
             original(self, *args, **kwargs)
         raise AutoReconnect("connection reset")
 
-    monkeypatch.setattr(mongomock.collection.Collection, "find_one_and_update", down)
+    monkeypatch.setattr(mongomock.collection.Collection, "update_one", down)
     failed = client.post("/api/v1/tokens/refresh", headers=bearer(tokens["refresh_token"]))
     assert_problem(failed, 503)
-    monkeypatch.setattr(mongomock.collection.Collection, "find_one_and_update", original)
+    monkeypatch.setattr(mongomock.collection.Collection, "update_one", original)
     # the retry is not mistaken for a stolen token (when the rotation had happened, it is
     # within the reuse leeway and gets the pair that rotation made)
     retry = client.post("/api/v1/tokens/refresh", headers=bearer(tokens["refresh_token"]))

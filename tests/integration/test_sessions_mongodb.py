@@ -1,5 +1,5 @@
 """Sessions against a real MongoDB, where nothing serialises requests: concurrent refreshes
-of one token are decided by the atomic find_one_and_update alone, and account deletion leaves
+of one token are decided by the atomic conditional update alone, and account deletion leaves
 nothing of the account in any collection."""
 
 from __future__ import annotations
