@@ -77,3 +77,27 @@ def test_unknown_account_exits_1_with_one_line(runner, command):
     result = runner.invoke(args=["users", command[0], "nobody", *command[1:]])
     assert result.exit_code == 1
     assert "error: no account named 'nobody'" in result.stderr
+
+
+def test_users_delete_finishes_an_interrupted_deletion(app, runner, client, alice, monkeypatch):
+    import mongomock
+    from pymongo.errors import AutoReconnect
+
+    original = mongomock.collection.Collection.delete_many
+
+    def todos_down(self, *args, **kwargs):
+        if self.name == "todos":
+            raise AutoReconnect("connection reset")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(mongomock.collection.Collection, "delete_many", todos_down)
+    failed = client.delete("/api/v1/users/me", json={"password": "correct horse"},
+                           headers=bearer(alice[0]["access_token"]))
+    assert_problem(failed, 503)
+    monkeypatch.setattr(mongomock.collection.Collection, "delete_many", original)
+    listed = runner.invoke(args=["users", "list"])
+    assert "alice" in listed.stdout and "(deletion unfinished)" in listed.stdout
+    result = runner.invoke(args=["users", "delete", "alice", "--yes"])
+    assert result.exit_code == 0 and "1 todo(s)" in result.stdout
+    assert_problem(client.get("/api/v1/todos", headers=bearer(alice[0]["access_token"])), 401)
+    assert "0 account(s)" in runner.invoke(args=["users", "list"]).stdout
