@@ -31,7 +31,7 @@ import time
 from datetime import datetime
 
 from bson import ObjectId
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_jwt_extended import get_jwt, jwt_required
 from flask_smorest import abort
 from pymongo.errors import BulkWriteError
@@ -194,6 +194,8 @@ def end_sessions(user_id: ObjectId, keep: str | None = None) -> int:
         # already revoked (a retry after a failure halfway): that record covers its tokens
         if any(e.get("code") != DUPLICATE_KEY for e in err.details.get("writeErrors", [])):
             raise
+    if "revoked_families" in g:  # this request's memo of auth.token_is_revoked
+        g.revoked_families.update(dict.fromkeys(ids, True))
     sessions.delete_many({"_id": {"$in": ids}})
     return len(ids)
 
