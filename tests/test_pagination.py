@@ -296,7 +296,7 @@ def cursor(app, client, user):
         lambda c: c[:10],
         lambda c: c[:-6] + ("A" if c[-6] != "A" else "B") + c[-5:],  # signature bit flipped
         lambda c: c[:8] + ("A" if c[8] != "A" else "B") + c[9:],  # payload bit flipped
-        lambda c: "Z" + c[1:],
+        lambda c: ("Z" if c[0] != "Z" else "Y") + c[1:],  # first character changed
         lambda c: "not-a-cursor",
         lambda c: "eyJrIjpbInMiLCJ4Il0sImkiOiJ4In0.forged",
         lambda c: c + "." + c,
