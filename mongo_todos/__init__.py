@@ -82,7 +82,7 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
     ``config`` overriding them (tests use it). Raises ConfigError on an invalid setting."""
     from flask_mongoengine import MongoEngine
 
-    from . import auth, docs, errors, models, ratelimit, security, sessions, todos, tokens, users
+    from . import auth, docs, errors, models, ratelimit, root, security, sessions, todos, tokens, users
     from .extensions import Api
 
     app = Flask(__name__)
@@ -139,9 +139,10 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
             "security": [{"bearerAuth": []}],
         },
     )
-    for blueprint in (users.blp, sessions.blp, tokens.blp, todos.blp):
+    for blueprint in (root.blp, users.blp, sessions.blp, tokens.blp, todos.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
+    root.init_app(app)
     _register_probes(app)
     app.extensions["mongo_todos_limiter"] = ratelimit.init_app(app)
     _configure_cors(app)

@@ -65,6 +65,14 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
     "service-unavailable": ("Service unavailable", "Retry after Retry-After seconds."),
 }
 
+#: The status each problem type comes with (documentation and ``GET /api/v1/problems``).
+PROBLEM_STATUS: dict[str, int] = {
+    "token-missing": 401, "token-expired": 401, "token-revoked": 401, "token-invalid": 401,
+    "credentials-invalid": 401, "validation-failed": 422, "not-found": 404, "conflict": 409,
+    "precondition-failed": 412, "precondition-required": 428, "rate-limited": 429,
+    "service-unavailable": 503,
+}
+
 #: The type a status gets when the code raising it names none.
 _TYPE_BY_STATUS = {
     404: "not-found",
@@ -75,6 +83,11 @@ _TYPE_BY_STATUS = {
     429: "rate-limited",
     503: "service-unavailable",
 }
+
+
+def default_type(status: int) -> str | None:
+    """The slug a problem of ``status`` gets when the code raising it names none."""
+    return _TYPE_BY_STATUS.get(status)
 
 
 def type_uri(slug: str | None) -> str:
@@ -98,14 +111,15 @@ def problem(
     """An ``application/problem+json`` response; ``type`` is a :data:`PROBLEM_TYPES` slug
     (default: the status's usual type, else ``about:blank``)."""
     body: dict = {
-        "type": type_uri(type or _TYPE_BY_STATUS.get(status)),
+        "type": type_uri(type or default_type(status)),
         "title": title or HTTP_STATUS_CODES.get(status, "Error"),
         "status": status,
         "detail": detail,
     }
     if errors:
         body["errors"] = dict(errors)
-    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    # a trailing newline, so the next prompt does not run into a body printed in a terminal
+    response = Response(json.dumps(body) + "\n", status=status, mimetype=PROBLEM_JSON)
     if headers:
         response.headers.update(headers)
     return response
@@ -155,7 +169,9 @@ def handle_http_exception(error: HTTPException) -> Response:
     if status == 422 and errors and detail == error.description:
         detail = "The request has invalid fields: " + ", ".join(sorted(errors)) + "."
     elif status == 429:
-        detail = f"Rate limit exceeded ({error.description}); retry after Retry-After seconds."
+        # the number of seconds is filled in by _rate_limit_detail once the limiter has set
+        # Retry-After (it does so after this handler, in its after_request)
+        detail = f"Rate limit exceeded ({error.description}); retry after {_SECONDS} seconds."
     return problem(status, detail, title=error.name, errors=errors, headers=headers,
                    type=data.get("type"))
 
@@ -170,6 +186,23 @@ _OUTCOME_DETAIL = {
                    "the replica set in time, so it may still be rolled back. Check (GET) before "
                    "retrying, or retry with the same Idempotency-Key or If-Match.",
 }
+
+
+#: Stands for the Retry-After value in a 429's detail until the header is known.
+_SECONDS = "{retry_after}"
+
+
+def _rate_limit_detail(response: Response) -> Response:
+    """Put the real Retry-After value into a 429's detail ("retry after 42 seconds")."""
+    if response.status_code == 429 and response.mimetype == PROBLEM_JSON:
+        body = json.loads(response.get_data())
+        if _SECONDS in body.get("detail", ""):
+            seconds = response.headers.get("Retry-After")
+            body["detail"] = (body["detail"].replace(_SECONDS, seconds) if seconds
+                              else body["detail"].replace(f"; retry after {_SECONDS} seconds",
+                                                          "; retry later"))
+            response.set_data(json.dumps(body) + "\n")
+    return response
 
 
 def handle_database_unavailable(error: Exception) -> Response:
@@ -219,3 +252,6 @@ def init_app(app: Flask) -> None:
         app.register_error_handler(exc, handle_database_unavailable)
     app.register_error_handler(DocumentValidationError, handle_document_validation)
     app.register_error_handler(Exception, handle_unexpected)
+    # registered before the limiter's after_request, so it runs after it (Flask runs them in
+    # reverse order) and sees the final Retry-After
+    app.after_request(_rate_limit_detail)

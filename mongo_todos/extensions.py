@@ -9,7 +9,6 @@ from __future__ import annotations
 import http
 import time
 
-from apispec import BasePlugin
 from flask import current_app
 from flask_jwt_extended import JWTManager
 from flask_smorest import Api as _Api
@@ -19,6 +18,7 @@ from marshmallow import Schema, fields
 
 from . import errors
 from .body import parser
+from .openapi import ContractPlugin, problem_response, problem_types_markdown
 
 
 class CachingJWTManager(JWTManager):
@@ -51,48 +51,44 @@ jwt = CachingJWTManager()
 
 
 class ProblemSchema(Schema):
-    """RFC 9457 problem details: the body of every error."""
+    """RFC 9457 problem details: the body of every error. ``type`` tells the problems a
+    client must act on apart (see ``GET /api/v1/problems``); ``detail`` says it in words."""
 
-    type = fields.String(metadata={"example": "about:blank"})
-    title = fields.String(metadata={"example": "Not Found"})
-    status = fields.Integer(metadata={"example": 404})
-    detail = fields.String(metadata={"example": "No todo with this id."})
+    type = fields.String(required=True, metadata={
+        "format": "uri-reference", "example": "/api/v1/problems/not-found",
+        "description": "What kind of problem: a relative URI ``/api/v1/problems/<slug>`` "
+                       "(same string on every host, resolvable against the API: "
+                       + ", ".join(f"`{slug}`" for slug in errors.PROBLEM_TYPES)
+                       + "), or `about:blank` for plain HTTP errors with nothing to add."})
+    title = fields.String(required=True, metadata={
+        "example": "Not found", "description": "A short summary of the type."})
+    status = fields.Integer(required=True, metadata={
+        "example": 404, "minimum": 400, "maximum": 599, "description": "The HTTP status."})
+    detail = fields.String(required=True, metadata={
+        "example": "No todo with this id.", "description": "This occurrence, in plain words."})
     errors = fields.Dict(
         keys=fields.String(),
         values=fields.List(fields.String()),
-        metadata={"description": "Messages per field (422)"},
+        metadata={"description": "Messages per field (dotted paths for nested ones), with 400 "
+                                 "and 422", "example": {"name": ["Missing data for required "
+                                                                 "field."]}},
     )
 
 
-class ProblemResponses(BasePlugin):
-    """Document, on every operation, the error responses the service can give it."""
-
-    def operation_helper(self, path=None, operations=None, **kwargs):
-        for method, operation in (operations or {}).items():
-            codes = {429, 500, 503}
-            if operation.get("security") != []:
-                codes.add(401)
-            if method in ("post", "put", "patch") or "requestBody" in operation:
-                codes |= {400, 413, 415, 422}
-            if "{todo_id}" in (path or ""):
-                codes.add(404)
-                if method in ("put", "patch", "delete"):
-                    codes |= {412, 428}
-            if method == "get" and path.endswith("/todos"):
-                codes |= {400, 422}
-            responses = operation.setdefault("responses", {})
-            for code in sorted(codes):
-                responses.setdefault(str(code), http.HTTPStatus(code).name)
-
-
 class Api(_Api):
-    """flask-smorest's Api with problem+json error bodies, in responses and in the spec."""
+    """flask-smorest's Api with problem+json error bodies, in responses and in the spec, and
+    the document completed by :class:`~mongo_todos.openapi.ContractPlugin`."""
 
     ERROR_SCHEMA = ProblemSchema
 
     def __init__(self, app=None, *, spec_kwargs=None):
         spec_kwargs = dict(spec_kwargs or {})
-        spec_kwargs.setdefault("extra_plugins", []).append(ProblemResponses())
+        spec_kwargs.setdefault("extra_plugins", []).append(ContractPlugin())
+        # a relative server: the document is right for whatever host serves it
+        spec_kwargs.setdefault("servers", [{"url": "/", "description": "The server this "
+                                            "document was served from"}])
+        info = spec_kwargs.setdefault("info", {})
+        info["description"] = (info.get("description") or "") + "\n" + problem_types_markdown()
         super().__init__(app, spec_kwargs=spec_kwargs)
 
     def handle_http_exception(self, error):
@@ -100,14 +96,20 @@ class Api(_Api):
 
     def _register_responses(self):
         for status in http.HTTPStatus:
-            response = {"description": status.phrase}
-            if not (100 <= status < 200) and status not in (204, 304):
-                response["schema"] = self.ERROR_SCHEMA
+            if 400 <= status:
+                response = problem_response(status, self.ERROR_SCHEMA)
+            else:
+                response = {"description": status.phrase}
             prepare_response(response, self.spec, errors.PROBLEM_JSON)
             self.spec.components.response(status.name, response, lazy=True)
         response = {"description": "Any other error", "schema": self.ERROR_SCHEMA}
         prepare_response(response, self.spec, errors.PROBLEM_JSON)
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+    def _register_pagination_header(self):
+        # flask-smorest's page-number pagination is not used (lists are cursor-paginated):
+        # registering its header would leave an unused PaginationMetadata schema in the document
+        pass
 
 
 class Blueprint(_Blueprint):

@@ -72,13 +72,16 @@ class StrictBoolean(fields.Boolean):
 
 
 class Timestamp(fields.Field):
-    """RFC 3339 with an explicit offset in, UTC milliseconds with ``Z`` out."""
+    """RFC 3339 with an explicit offset in, UTC milliseconds with ``Z`` out.
 
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("metadata", {}).update(
-            {"type": "string", "format": "date-time", "example": "2026-11-21T09:30:00.123Z"}
-        )
-        super().__init__(*args, **kwargs)
+    ``example=None`` leaves the example out (a query filter pre-filled in /docs would filter).
+    """
+
+    def __init__(self, *args, example: str | None = "2026-11-21T09:30:00.123Z", **kwargs):
+        metadata = {"type": "string", "format": "date-time", **kwargs.pop("metadata", {})}
+        if example is not None:
+            metadata.setdefault("example", example)
+        super().__init__(*args, metadata=metadata, **kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
         return isoformat(value)
@@ -103,18 +106,34 @@ class Timestamp(fields.Field):
         return stored
 
 
-class TodoInSchema(Schema):
-    """A todo as a client writes it (POST and PUT; PATCH loads it partially)."""
+#: What the document says of each todo field (descriptions and readable examples: /docs
+#: would otherwise make up random strings from the patterns).
+_TODO_DOCS = {
+    "name": {"description": "A short title, 1 to 200 characters after trimming white space.",
+             "example": "Buy milk"},
+    "task": {"description": "Free text, up to 10000 characters.",
+             "example": "Two litres, semi-skimmed."},
+    "done": {"description": "Whether the todo is done."},
+    "due_at": {"description": "When it is due (RFC 3339 with an offset), or null."},
+    "tags": {"description": "Up to 20 distinct tags of 1 to 50 characters.",
+             "example": ["home", "errands"]},
+}
 
-    name = Text(required=True, trim=True, validate=validate.Length(1, 200), metadata=NOT_BLANK)
-    task = Text(load_default="", validate=validate.Length(0, 10000))
-    done = StrictBoolean(load_default=False)
-    due_at = Timestamp(load_default=None, allow_none=True)
+
+class TodoInSchema(Schema):
+    """A todo as a client writes it (POST and PUT: omitted optional fields take defaults)."""
+
+    name = Text(required=True, trim=True, validate=validate.Length(1, 200),
+                metadata={**NOT_BLANK, **_TODO_DOCS["name"]})
+    task = Text(load_default="", validate=validate.Length(0, 10000), metadata=_TODO_DOCS["task"])
+    done = StrictBoolean(load_default=False, metadata=_TODO_DOCS["done"])
+    due_at = Timestamp(load_default=None, allow_none=True, example="2026-12-24T17:00:00Z",
+                       metadata=_TODO_DOCS["due_at"])
     tags = fields.List(
-        Text(validate=validate.Length(1, 50)),
+        Text(validate=validate.Length(1, 50), metadata={"example": "home"}),
         load_default=list,
         validate=validate.Length(0, 20),
-        metadata={"uniqueItems": True},
+        metadata={"uniqueItems": True, **_TODO_DOCS["tags"]},
     )
 
     @validates("tags")
@@ -124,24 +143,97 @@ class TodoInSchema(Schema):
 
 
 class TodoPatchSchema(TodoInSchema):
-    """The fields of a todo to change (PATCH; load it with ``partial=True``)."""
+    """The fields of a todo to change (PATCH): only those sent change.
+
+    The same fields and checks as :class:`TodoInSchema` but no defaults and nothing
+    required: a default here would be sent by every generated client and pre-filled by /docs,
+    and would overwrite the fields a client meant to leave alone.
+    """
+
+    name = Text(trim=True, validate=validate.Length(1, 200),
+                metadata={**NOT_BLANK, **_TODO_DOCS["name"]})
+    task = Text(validate=validate.Length(0, 10000), metadata=_TODO_DOCS["task"])
+    done = StrictBoolean(metadata=_TODO_DOCS["done"])
+    due_at = Timestamp(allow_none=True, example="2026-12-24T17:00:00Z",
+                       metadata=_TODO_DOCS["due_at"])
+    tags = fields.List(
+        Text(validate=validate.Length(1, 50), metadata={"example": "home"}),
+        validate=validate.Length(0, 20),
+        metadata={"uniqueItems": True, **_TODO_DOCS["tags"]},
+    )
+
+
+#: An id as the document describes it.
+ID = {"type": "string", "pattern": "^[0-9a-f]{24}$", "example": "6560f0c2a1b2c3d4e5f60718"}
 
 
 class TodoSchema(Schema):
-    """A todo as the API returns it."""
+    """A todo as the API returns it (every field always present)."""
 
-    id = fields.Function(lambda todo: str(todo["_id"]), metadata={"example": "6560f0c2a1b2c3d4e5f60718"})
+    id = fields.Function(lambda todo: str(todo["_id"]), required=True, metadata=ID)
     url = fields.Function(
         lambda todo: url_for("todos.get", todo_id=str(todo["_id"]), _external=True),
-        metadata={"format": "uri"},
+        required=True,
+        metadata={"type": "string", "format": "uri", "description": "Where this todo lives.",
+                  "example": "http://localhost:8000/api/v1/todos/6560f0c2a1b2c3d4e5f60718"},
     )
-    name = fields.String()
-    task = fields.String()
-    done = fields.Boolean()
-    due_at = Timestamp(allow_none=True, dump_default=None)
-    tags = fields.List(fields.String(), dump_default=list)
-    created_at = Timestamp()
-    updated_at = Timestamp()
+    name = fields.String(required=True, metadata=_TODO_DOCS["name"])
+    task = fields.String(required=True, metadata=_TODO_DOCS["task"])
+    done = fields.Boolean(required=True, metadata=_TODO_DOCS["done"])
+    due_at = Timestamp(required=True, allow_none=True, dump_default=None,
+                       example="2026-12-24T17:00:00.000Z", metadata=_TODO_DOCS["due_at"])
+    tags = fields.List(fields.String(), required=True, dump_default=list,
+                       metadata=_TODO_DOCS["tags"])
+    created_at = Timestamp(required=True)
+    updated_at = Timestamp(required=True)
+
+
+class RootLinksSchema(Schema):
+    """Where everything is, as absolute URLs."""
+
+    users = fields.String(required=True, metadata={
+        "format": "uri", "description": "POST here to create an account."})
+    me = fields.String(required=True, metadata={
+        "format": "uri", "description": "Your account (needs a token)."})
+    tokens = fields.String(required=True, metadata={
+        "format": "uri", "description": "POST to log in, DELETE to log out."})
+    refresh = fields.String(required=True, metadata={
+        "format": "uri", "description": "POST a refresh token for a new pair."})
+    todos = fields.String(required=True, metadata={
+        "format": "uri", "description": "Your todos (needs a token)."})
+    problems = fields.String(required=True, metadata={
+        "format": "uri", "description": "The problem types errors can have."})
+    openapi = fields.String(required=True, metadata={
+        "format": "uri", "description": "This API's OpenAPI 3 document."})
+    docs = fields.String(required=True, metadata={
+        "format": "uri", "description": "Interactive documentation."})
+
+
+class RootSchema(Schema):
+    """The API's entry point."""
+
+    name = fields.String(required=True, metadata={"example": "mongo_todos"})
+    version = fields.String(required=True, metadata={"example": "v1"})
+    links = fields.Nested(RootLinksSchema, required=True)
+
+
+class ProblemTypeSchema(Schema):
+    """One kind of error a client can act on."""
+
+    type = fields.String(required=True, metadata={
+        "format": "uri-reference", "example": "/api/v1/problems/token-expired",
+        "description": "The `type` member of problems of this kind (compare it as a string)."})
+    title = fields.String(required=True, metadata={"example": "Token expired"})
+    status = fields.Integer(required=True, metadata={"example": 401})
+    advice = fields.String(required=True, metadata={
+        "example": "Refresh the token pair, or log in again.",
+        "description": "What a client should do about it."})
+
+
+class ProblemTypeListSchema(Schema):
+    """Every problem type the API uses besides `about:blank`."""
+
+    items = fields.List(fields.Nested(ProblemTypeSchema), required=True)
 
 
 class UserInSchema(Schema):
@@ -152,33 +244,41 @@ class UserInSchema(Schema):
         validate=FullMatch(
             USERNAME_PATTERN, error="Use 3 to 32 characters of letters, digits, '_', '.', '-'."
         ),
+        metadata={"example": "new_user"},
     )
-    password = Text(required=True, load_only=True, validate=validate.Length(8, 128))
+    password = Text(required=True, load_only=True, validate=validate.Length(8, 128),
+                    metadata={"example": "a long passphrase"})
 
 
 class UserSchema(Schema):
     """An account as the API returns it (never its password hash)."""
 
-    id = fields.Function(lambda user: str(user.id))
-    username = fields.String()
-    created_at = Timestamp()
-    url = fields.Function(lambda user: url_for("users.me", _external=True), metadata={"format": "uri"})
+    id = fields.Function(lambda user: str(user.id), required=True, metadata=ID)
+    username = fields.String(required=True, metadata={"example": "demo"})
+    created_at = Timestamp(required=True)
+    url = fields.Function(lambda user: url_for("users.me", _external=True), required=True,
+                          metadata={"type": "string", "format": "uri",
+                                    "example": "http://localhost:8000/api/v1/users/me"})
 
 
 class CredentialsSchema(Schema):
     """Login credentials in a JSON body (HTTP Basic works too)."""
 
-    username = Text(required=True, validate=validate.Length(1, 256))
-    password = Text(required=True, validate=validate.Length(1, 1024))
+    username = Text(required=True, validate=validate.Length(1, 256), metadata={"example": "demo"})
+    password = Text(required=True, validate=validate.Length(1, 1024),
+                    metadata={"example": "demo-password"})
 
 
 class TokenSchema(Schema):
     """A fresh access and refresh token pair."""
 
-    access_token = fields.String()
-    refresh_token = fields.String()
-    token_type = fields.String(metadata={"example": "Bearer"})
-    expires_in = fields.Integer(metadata={"description": "Access token lifetime in seconds"})
+    access_token = fields.String(required=True, metadata={
+        "description": "Send as 'Authorization: Bearer <access_token>'."})
+    refresh_token = fields.String(required=True, metadata={
+        "description": "Send to POST /api/v1/tokens/refresh for a new pair (once only)."})
+    token_type = fields.String(required=True, metadata={"enum": ["Bearer"], "example": "Bearer"})
+    expires_in = fields.Integer(required=True, metadata={
+        "description": "Access token lifetime in seconds", "example": 900})
 
 
 # --- accounts and sessions (v1.1) ----------------------------------------------------------
@@ -187,30 +287,36 @@ class TokenPairSchema(TokenSchema):
     """A token pair, with the refresh token's lifetime (both end at the session's maximum age
     at the latest)."""
 
-    refresh_expires_in = fields.Integer(metadata={"description": "Refresh token lifetime in seconds"})
+    refresh_expires_in = fields.Integer(required=True, metadata={
+        "description": "Refresh token lifetime in seconds", "example": 2592000})
 
 
 class SessionSchema(Schema):
     """One active login of the account."""
 
-    id = fields.Function(lambda s: s["_id"], metadata={"example": "9f2c4e1a7b3d5f60718293a4b5c6d7e8"})
-    current = fields.Boolean(metadata={"description": "Whether this is the caller's own session"})
-    started_at = Timestamp(metadata={"description": "When the login happened"})
+    id = fields.Function(lambda s: s["_id"], required=True, metadata={
+        "type": "string", "example": "9f2c4e1a7b3d5f60718293a4b5c6d7e8"})
+    current = fields.Boolean(required=True, metadata={
+        "description": "Whether this is the caller's own session"})
+    started_at = Timestamp(required=True, metadata={"description": "When the login happened"})
     last_refreshed_at = Timestamp(
-        allow_none=True, metadata={"description": "Last token refresh; null until the first"}
+        required=True, allow_none=True,
+        metadata={"description": "Last token refresh; null until the first"}
     )
-    user_agent = fields.String(metadata={"description": "The client's User-Agent at login"})
-    address = fields.String(metadata={"description": "The client's address at login"})
+    user_agent = fields.String(required=True, metadata={
+        "description": "The client's User-Agent at login"})
+    address = fields.String(required=True, metadata={
+        "description": "The client's address at login"})
     url = fields.Function(
         lambda s: url_for("sessions.get", session_id=s["_id"], _external=True),
-        metadata={"format": "uri"},
+        required=True, metadata={"type": "string", "format": "uri"},
     )
 
 
 class SessionListSchema(Schema):
     """The account's active sessions, oldest first."""
 
-    items = fields.List(fields.Nested(SessionSchema))
+    items = fields.List(fields.Nested(SessionSchema), required=True)
 
 
 class PasswordChangeSchema(Schema):

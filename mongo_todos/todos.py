@@ -42,7 +42,13 @@ _IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,255}")
 IDEMPOTENCY_TTL = timedelta(hours=24)
 _NOT_FOUND = "No todo with this id."
 _READ_HEADERS = {"Cache-Control": "private, no-cache", "Vary": "Authorization"}
-_ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": "Current version"}}
+_ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": "The current version: "
+                          "send it back in If-Match (writes) or If-None-Match (reads)."}}
+_CACHE_HEADER = {"Cache-Control": {"schema": {"type": "string"},
+                                   "description": "`private, no-cache`: revalidate with the ETag."}}
+_LOCATION_HEADER = {"Location": {"schema": {"type": "string", "format": "uri"},
+                                 "description": "The new todo's url."}}
+_NOT_MODIFIED = "Not modified: the If-None-Match ETag is still current (no body)."
 #: What a todo read fetches: the representation, the version (ETag) and the sort keys
 #: (cursors); an inclusion list, so internal fields added later never leak.
 _PROJECTION = {
@@ -177,43 +183,68 @@ def update(todo_id: str, changes: dict):
 
 # --- views ----------------------------------------------------------------------------------
 
+def _query_flag(**kwargs) -> fields.Boolean:
+    """A boolean query parameter: exactly ``true`` or ``false`` (not 1, yes, on...)."""
+    return fields.Boolean(truthy={"true"}, falsy={"false"}, **kwargs)
+
+
 class ListArgsSchema(Schema):
     """Query parameters of the list."""
 
-    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
-    cursor = Text(load_default=None, validate=validate.Length(1, 1000))
-    sort = Text(load_default="-created_at", validate=validate.OneOf(SORTS))
-    done = Text(validate=validate.OneOf(["true", "false"]))
-    tag = Text(validate=validate.Length(1, 50))
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100),
+                           metadata={"description": "Todos per page."})
+    cursor = Text(load_default=None, validate=validate.Length(1, 1000), metadata={
+        "description": "Opaque: the `next_cursor`/`prev_cursor` of a previous page (or just "
+                       "follow `links`). Valid only with the same sort and filters: another "
+                       "is a 422, an altered one a 400."})
+    sort = Text(load_default="-created_at", validate=validate.OneOf(SORTS), metadata={
+        "description": "Sort key, `-` for descending; ties are broken by id. Todos with no "
+                       "`due_at` sort as due infinitely late (last ascending, first "
+                       "descending).",
+        # names for generated clients' enums (else VALUE_0.. for the descending ones)
+        "x-enum-varnames": [key.lstrip("-").upper() + ("_DESC" if key[0] == "-" else "")
+                            for key in SORTS]})
+    done = _query_flag(metadata={"description": "Only done (`true`) or open (`false`) todos."})
+    tag = Text(validate=validate.Length(1, 50), metadata={
+        "description": "Only todos carrying this exact tag."})
     q = Text(validate=validate.Length(1, 200), metadata={"description": (
         "Todos whose name or task contains this text, matched literally and ignoring case "
         "(full Unicode case folding: 'STRASSE' finds 'Straße'; 'i' does not find dotless 'ı'). "
         "Other filters and q narrow the page; the scan still follows the sort's index.")})
-    due_before = Timestamp()
-    due_after = Timestamp()
-    count = Text(load_default="false", validate=validate.OneOf(["true", "false"]))
+    due_before = Timestamp(example=None, metadata={
+        "description": "Only todos due strictly before this instant (RFC 3339)."})
+    due_after = Timestamp(example=None, metadata={
+        "description": "Only todos due strictly after this instant (RFC 3339); undated todos "
+                       "are never included."})
+    count = _query_flag(load_default=False, metadata={
+        "description": "`true` adds `page.total`, the number of matching todos (one more "
+                       "query)."})
 
 
 class PageMetaSchema(Schema):
-    limit = fields.Integer()
-    has_next = fields.Boolean()
-    has_prev = fields.Boolean()
-    next_cursor = fields.String(allow_none=True)
-    prev_cursor = fields.String(allow_none=True)
+    limit = fields.Integer(required=True, metadata={"example": 20})
+    has_next = fields.Boolean(required=True)
+    has_prev = fields.Boolean(required=True)
+    next_cursor = fields.String(required=True, allow_none=True, metadata={
+        "description": "Cursor of the next page, or null on the last."})
+    prev_cursor = fields.String(required=True, allow_none=True, metadata={
+        "description": "Cursor of the previous page, or null on the first."})
     total = fields.Integer(metadata={"description": "Only with count=true"})
 
 
 class LinksSchema(Schema):
-    self = fields.String()
-    first = fields.String()
-    next = fields.String(allow_none=True)
-    prev = fields.String(allow_none=True)
+    self = fields.String(required=True, metadata={"format": "uri"})
+    first = fields.String(required=True, metadata={"format": "uri"})
+    next = fields.String(required=True, allow_none=True, metadata={
+        "format": "uri", "description": "The next page, or null on the last: follow it."})
+    prev = fields.String(required=True, allow_none=True, metadata={
+        "format": "uri", "description": "The previous page, or null on the first."})
 
 
 class TodoPageSchema(Schema):
-    items = fields.List(fields.Nested(TodoSchema))
-    page = fields.Nested(PageMetaSchema)
-    links = fields.Nested(LinksSchema)
+    items = fields.List(fields.Nested(TodoSchema), required=True)
+    page = fields.Nested(PageMetaSchema, required=True)
+    links = fields.Nested(LinksSchema, required=True)
 
 
 def _list_match(args: dict) -> tuple[dict, dict]:
@@ -222,7 +253,7 @@ def _list_match(args: dict) -> tuple[dict, dict]:
     match: dict = {"owner": owner}
     filters = {"owner": str(owner)}
     if "done" in args:
-        match["done"] = filters["done"] = args["done"] == "true"
+        match["done"] = filters["done"] = args["done"]
     if "tag" in args:
         match["tags"] = filters["tag"] = args["tag"]
     if "q" in args:
@@ -249,10 +280,18 @@ def _page_url(cursor: str | None) -> str:
 
 @blp.route("", methods=["GET"])
 @blp.arguments(ListArgsSchema(), location="query", unknown=RAISE)  # typos are errors
-@blp.response(200, TodoPageSchema, headers={"Link": {"schema": {"type": "string"}}, **_ETAG_HEADER})
-@blp.alt_response(304, description="Not modified (If-None-Match matched)")
+@blp.response(200, TodoPageSchema, headers={
+    "Link": {"schema": {"type": "string"},
+             "description": "RFC 8288 links to the `next`, `prev` and `first` pages."},
+    **_ETAG_HEADER, **_CACHE_HEADER})
+@blp.alt_response(304, description=_NOT_MODIFIED)
 def all(args):  # noqa: A001 (the endpoint is todos.all)
-    """List the caller's todos, a page at a time."""
+    """List the caller's todos, a page at a time.
+
+    Cursor pagination: follow `links.next` until it is null to visit every matching todo
+    exactly once, in order, even while todos are added or removed meanwhile; `links.prev` walks
+    back. Filters combine (AND).
+    """
     match, filters = _list_match(args)
     page = paginate(
         collection(),
@@ -261,7 +300,7 @@ def all(args):  # noqa: A001 (the endpoint is todos.all)
         limit=args["limit"],
         cursor=args["cursor"],
         filters=filters,
-        count=args["count"] == "true",
+        count=args["count"],
         projection=_PROJECTION,
     )
     meta = {
@@ -297,7 +336,7 @@ def all(args):  # noqa: A001 (the endpoint is todos.all)
 
 @blp.route("", methods=["POST"])
 @blp.arguments(TodoInSchema())
-@blp.response(201, TodoSchema, headers={"Location": {"schema": {"type": "string"}}, **_ETAG_HEADER})
+@blp.response(201, TodoSchema, headers={**_LOCATION_HEADER, **_ETAG_HEADER, **_CACHE_HEADER})
 @blp.alt_response(409, response="CONFLICT")  # TODO_QUOTA reached (type quota-exceeded)
 @blp.doc(parameters=[{
     "in": "header", "name": "Idempotency-Key", "required": False,
@@ -306,7 +345,11 @@ def all(args):  # noqa: A001 (the endpoint is todos.all)
                    "original 201 without creating a second todo (keys live 24 hours).",
 }])
 def new(data):
-    """Create a todo."""
+    """Create a todo.
+
+    Only `name` is required. With an `Idempotency-Key`, a retry after a lost response
+    returns the first response (header `Idempotent-Replayed: true`) instead of a second todo.
+    """
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return _created(_insert(data, ObjectId()))
@@ -395,10 +438,13 @@ def _reserve(record_key: str, fingerprint: str) -> dict:
 
 
 @blp.route("/<todo_id>", methods=["GET"])
-@blp.response(200, TodoSchema, headers=_ETAG_HEADER)
-@blp.alt_response(304, description="Not modified (If-None-Match matched)")
+@blp.response(200, TodoSchema, headers={**_ETAG_HEADER, **_CACHE_HEADER})
+@blp.alt_response(304, description=_NOT_MODIFIED)
 def get(todo_id):
-    """Return a todo."""
+    """Return a todo.
+
+    With `If-None-Match` set to the ETag you hold, an unchanged todo is a 304 with no body.
+    """
     todo = collection().find_one(owned_filter(todo_id), _PROJECTION)
     if todo is None:
         abort(404, message=_NOT_FOUND)
@@ -410,17 +456,26 @@ def get(todo_id):
 
 @blp.route("/<todo_id>", methods=["PUT"])
 @blp.arguments(TodoInSchema())
-@blp.response(200, TodoSchema, headers=_ETAG_HEADER)
+@blp.response(200, TodoSchema, headers={**_ETAG_HEADER, **_CACHE_HEADER})
 def put(data, todo_id):
-    """Replace a todo: omitted optional fields go back to their defaults."""
+    """Replace a todo: omitted optional fields go back to their defaults.
+
+    Send `If-Match` with the ETag you read to make sure nobody changed it meanwhile (412).
+    """
     return update(todo_id, data)
 
 
 @blp.route("/<todo_id>", methods=["PATCH"])
-@blp.arguments(TodoPatchSchema(partial=True))
-@blp.response(200, TodoSchema, headers=_ETAG_HEADER)
+@blp.arguments(TodoPatchSchema(), required=False, example={"done": True},
+               description="The fields to change; optional: no body (like `{}`) changes "
+                           "nothing and returns the todo.")
+@blp.response(200, TodoSchema, headers={**_ETAG_HEADER, **_CACHE_HEADER})
 def patch(data, todo_id):
-    """Change the given fields of a todo; an empty object changes nothing."""
+    """Change the given fields of a todo; an empty object changes nothing.
+
+    Fields not sent keep their values. Send `If-Match` with the ETag you read to make sure
+    nobody changed it meanwhile (412).
+    """
     if not data:
         query = conditional_filter(todo_id)
         todo = collection().find_one(query, _PROJECTION)
@@ -433,7 +488,10 @@ def patch(data, todo_id):
 @blp.route("/<todo_id>", methods=["DELETE"])
 @blp.response(204)
 def delete(todo_id):
-    """Delete a todo."""
+    """Delete a todo.
+
+    `If-Match` is honoured as for writes (412 if the todo changed since that ETag).
+    """
     query = conditional_filter(todo_id)
     if not collection().delete_one(query).deleted_count:
         missing_or_changed(query)

@@ -1,0 +1,247 @@
+"""The OpenAPI document as a contract that generated clients and /docs can rely on.
+
+flask-smorest builds the document from the views' decorators and schemas; the plugin here
+completes every operation the same way, so endpoints added later get it too:
+
+- an ``operationId`` derived from the endpoint (``todos.patch`` -> ``updateTodo``), which is
+  what a generated client names its functions after;
+- a description (the view docstring's body, else its summary);
+- the error responses the service can give it, each status with its own problem+json
+  examples, ``Retry-After`` and the ``X-RateLimit-*`` headers where they are sent;
+- the conditional headers (``If-Match`` where a 412/428 is possible, ``If-None-Match`` where a
+  304 is) as parameters, so a client has an argument for them;
+- the rate-limit headers on every limited response.
+"""
+
+from __future__ import annotations
+
+import http
+
+from apispec import BasePlugin
+
+from . import errors
+
+#: Names a generated client gets for the views that have a conventional verb name.
+_VERBS = {"new": "create", "all": "list", "get": "get", "put": "replace", "patch": "update",
+          "delete": "delete"}
+#: Names that read better than the generic rule gives (``users.me`` -> ``getMe``).
+OPERATION_IDS = {
+    "users.new": "createUser",
+    "users.me": "getMe",
+    "tokens.new": "logIn",
+    "tokens.refresh": "refreshTokens",
+    "tokens.delete": "logOut",
+    "root.index": "getRoot",
+    "root.problems": "listProblemTypes",
+    "root.problem": "getProblemType",
+}
+#: Operation descriptions that live here rather than in the view docstring.
+DESCRIPTIONS = {
+    "users.new": "Usernames are 3 to 32 characters of letters, digits, `_`, `.` and `-`, unique "
+                 "regardless of case; passwords 8 to 128 characters. Closed (403) when the "
+                 "operator has turned registration off.",
+    "users.me": "The account the access token belongs to.",
+    "tokens.new": "Send HTTP Basic credentials or a JSON body `{\"username\", \"password\"}`. "
+                  "The response is not cacheable. Wrong credentials are a 401 of type "
+                  "`/api/v1/problems/credentials-invalid`, whether or not the user exists. "
+                  "In /docs: *Authorize* with basicAuth (demo / demo-password), execute, then "
+                  "*Authorize* bearerAuth with the `access_token`.",
+    "tokens.refresh": "Send `Authorization: Bearer <refresh token>`. The refresh token is "
+                      "spent: presenting it again revokes every token of the login "
+                      "(`/api/v1/problems/token-revoked`).",
+    "tokens.delete": "Ends the login: the access token and every refresh token of its "
+                     "family stop working at once.",
+}
+#: What a path parameter means, by name; others get a generic line.
+PATH_PARAMETERS = {
+    "todo_id": "The todo's id (24 hexadecimal digits), as in its `id` field; the todo's `url` "
+               "already ends with it. Another user's or a malformed id is a 404.",
+    "slug": "The problem type's name, the last segment of its `type` URI.",
+}
+
+_RATE_HEADERS = {
+    "X-RateLimit-Limit": "Requests allowed in the current window (sent while rate limiting "
+                         "is on).",
+    "X-RateLimit-Remaining": "Requests left in the current window.",
+    "X-RateLimit-Reset": "When the window resets, in seconds since the Unix epoch.",
+}
+_RETRY_AFTER = {"description": "Seconds to wait before retrying.",
+                "schema": {"type": "integer", "minimum": 0}}
+
+
+def rate_limit_headers() -> dict:
+    return {name: {"description": text, "schema": {"type": "integer"}}
+            for name, text in _RATE_HEADERS.items()}
+
+
+IF_MATCH = {
+    "in": "header", "name": "If-Match", "required": False,
+    "schema": {"type": "string"},
+    "description": "The ETag of the version you last read (e.g. `\"6560f0c2a1b2c3d4e5f60718.3\"`):"
+                   " the write happens only if the resource is still at that version, else 412. "
+                   "Required (428 without it) when the operator turns on REQUIRE_IF_MATCH.",
+}
+IF_NONE_MATCH = {
+    "in": "header", "name": "If-None-Match", "required": False,
+    "schema": {"type": "string"},
+    "description": "An ETag you hold: if it is still current the answer is 304 with no body.",
+}
+
+
+def _problem(status: int, detail: str, slug: str | None = "", **extra) -> dict:
+    """One problem+json example body, built the way :func:`errors.problem` builds them."""
+    slug = errors.default_type(status) if slug == "" else slug
+    title = errors.PROBLEM_TYPES[slug][0] if slug else http.HTTPStatus(status).phrase
+    return {"type": errors.type_uri(slug), "title": title, "status": status, "detail": detail,
+            **extra}
+
+
+#: Examples per status: (name, summary, body). Every documented error status has its own.
+PROBLEM_EXAMPLES: dict[int, list[tuple[str, str, dict]]] = {
+    400: [("invalid_json", "The body is not JSON",
+           _problem(400, "The body is not valid UTF-8 JSON.", None)),
+          ("bad_cursor", "A cursor this service did not issue",
+           _problem(400, "The cursor is not one this service issued.", None,
+                    errors={"cursor": ["Not a valid cursor: it was altered or cut short."]}))],
+    401: [("token_missing", "No token sent",
+           _problem(401, "This request needs 'Authorization: Bearer <access token>'.",
+                    "token-invalid")),
+          ("token_expired", "Refresh the token pair",
+           _problem(401, "The token has expired.", "token-expired")),
+          ("token_revoked", "Log in again",
+           _problem(401, "The token has been revoked.", "token-revoked")),
+          ("credentials_invalid", "Wrong username or password",
+           _problem(401, "The username or password is wrong.", "credentials-invalid"))],
+    403: [("registration_closed", "Registration is closed",
+           _problem(403, "Registration is closed; an operator can create accounts from the CLI.",
+                    None))],
+    404: [("not_found", "No such todo (or not yours)",
+           _problem(404, "No todo with this id."))],
+    409: [("username_taken", "The username is taken",
+           _problem(409, "The username 'demo' is taken."))],
+    412: [("stale_etag", "Someone changed it since you read it",
+           _problem(412, "The todo has changed since that ETag; fetch it again."))],
+    413: [("too_large", "The body is over the limit",
+           _problem(413, "The data value transmitted exceeds the capacity limit.", None))],
+    415: [("not_json", "The body is not application/json",
+           _problem(415, "Send the body as application/json.", None))],
+    422: [("validation_failed", "Fields that failed validation",
+           _problem(422, "The request has invalid fields: done, name.",
+                    errors={"done": ["Not a valid boolean: use true or false."],
+                            "name": ["Missing data for required field."]}))],
+    428: [("if_match_required", "The operator requires If-Match on writes",
+           _problem(428, "This write needs an If-Match header with the todo's ETag."))],
+    429: [("rate_limited", "Over the rate limit",
+           _problem(429, "Rate limit exceeded (300 per 1 minute); retry after 42 seconds."))],
+    500: [("server_error", "A bug, logged on the server",
+           _problem(500, "The server failed to handle this request; it has been logged.", None))],
+    503: [("database_unreachable", "The database does not answer",
+           _problem(503, "The database is unreachable. Nothing was changed; retry later."))],
+}
+
+#: Headers an error response carries, by status.
+PROBLEM_HEADERS = {
+    401: {"WWW-Authenticate": {"description": "`Bearer realm=\"mongo_todos\"`, with the error "
+                                              "when a token was presented.",
+                               "schema": {"type": "string"}}},
+    405: {"Allow": {"description": "The methods the resource supports.",
+                    "schema": {"type": "string"}}},
+    429: {"Retry-After": _RETRY_AFTER, **rate_limit_headers()},
+    503: {"Retry-After": _RETRY_AFTER},
+}
+
+
+def problem_types_markdown() -> str:
+    """The problem types as a table for the document's description."""
+    rows = [f"| `{errors.type_uri(slug)}` | {errors.PROBLEM_STATUS[slug]} | {title} | {advice} |"
+            for slug, (title, advice) in errors.PROBLEM_TYPES.items()]
+    return "\n".join([
+        "## Problem types",
+        "Every error is `application/problem+json`. Its `type` tells apart the problems a "
+        "client must act on (compare it as a string; it also resolves, against this API, to "
+        "a description: `GET /api/v1/problems` lists them all). Any other error is "
+        "`about:blank`, its status saying it all. `detail` explains each occurrence in words.",
+        "",
+        "| type | status | title | what to do |",
+        "|---|---|---|---|",
+        *rows,
+    ])
+
+
+def problem_response(status: int, schema) -> dict:
+    """The component response of an error status (flask-smorest's ``prepare_response`` form)."""
+    response: dict = {"description": http.HTTPStatus(status).phrase, "schema": schema}
+    examples = PROBLEM_EXAMPLES.get(status)
+    if examples:
+        response["examples"] = {name: {"summary": summary, "value": body}
+                                for name, summary, body in examples}
+    if status in PROBLEM_HEADERS:
+        response["headers"] = PROBLEM_HEADERS[status]
+    return response
+
+
+def operation_id(endpoint: str) -> str:
+    """``todos.all`` -> ``listTodos``, ``todos.get`` -> ``getTodo``; else camelCase of both."""
+    if endpoint in OPERATION_IDS:
+        return OPERATION_IDS[endpoint]
+    blueprint, _, view = endpoint.rpartition(".")
+    noun = blueprint.capitalize()
+    if view in _VERBS:
+        return _VERBS[view] + (noun if view == "all" else noun.removesuffix("s"))
+    words = [w for w in f"{blueprint}_{view}".split("_") if w]
+    return words[0] + "".join(w.capitalize() for w in words[1:])
+
+
+def _error_codes(path: str, method: str, operation: dict) -> set[int]:
+    """The error statuses any operation of this shape can give."""
+    codes = {429, 500, 503}
+    if operation.get("security") != []:
+        codes.add(401)
+    if "requestBody" in operation:
+        codes |= {400, 413, 415, 422}
+    if "{" in path:
+        codes.add(404)
+        if method in ("put", "patch", "delete") and "{todo_id}" in path:
+            codes |= {412, 428}
+    if method == "get" and path.endswith("/todos"):
+        codes |= {400, 422}
+    if method == "delete" and path.endswith("/tokens"):
+        codes.discard(404)
+    return codes
+
+
+class ContractPlugin(BasePlugin):
+    """Completes every operation of the document (see the module docstring)."""
+
+    def path_helper(self, path=None, operations=None, parameters=None, **kwargs):
+        for parameter in parameters or []:
+            if parameter.get("in") == "path" and "description" not in parameter:
+                parameter["description"] = PATH_PARAMETERS.get(
+                    parameter["name"], "The id from the item's `id` field.")
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        rule = kwargs.get("rule")
+        endpoint = rule.endpoint if rule is not None else ""
+        for method, operation in (operations or {}).items():
+            if endpoint:
+                operation.setdefault("operationId", operation_id(endpoint))
+            operation.setdefault(
+                "description", DESCRIPTIONS.get(endpoint) or operation.get("summary", ""))
+            # decorators key responses by int, the document by string
+            responses = {str(k): v for k, v in operation.get("responses", {}).items()}
+            operation["responses"] = responses
+            for code in sorted(_error_codes(path or "", method, operation)):
+                responses.setdefault(str(code), http.HTTPStatus(code).name)
+            parameters = operation.setdefault("parameters", [])
+            names = {p.get("name") for p in parameters if isinstance(p, dict)}
+            if ("412" in responses or "428" in responses) and "If-Match" not in names:
+                parameters.append(dict(IF_MATCH))
+            if "304" in responses and "If-None-Match" not in names:
+                parameters.append(dict(IF_NONE_MATCH))
+            if not parameters:
+                del operation["parameters"]
+            for code, response in responses.items():
+                if isinstance(response, dict) and code[0] in "23":
+                    response.setdefault("headers", {}).update(
+                        {k: v for k, v in rate_limit_headers().items()
+                         if k not in response["headers"]})
