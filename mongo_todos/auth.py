@@ -187,7 +187,8 @@ def init_app(app: Flask) -> None:
     jwt.token_in_blocklist_loader(_is_revoked)
     jwt.unauthorized_loader(
         lambda msg: unauthorized(
-            "This request needs 'Authorization: Bearer <access token>'.", token_presented=False
+            "This request needs 'Authorization: Bearer <access token>'.", token_presented=False,
+            type="token-missing",
         )
     )
     jwt.invalid_token_loader(lambda msg: unauthorized(f"The token is not valid: {msg}."))
