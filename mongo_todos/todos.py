@@ -20,6 +20,7 @@ from flask_smorest import abort
 from marshmallow import RAISE, Schema, fields, validate
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
+from werkzeug.urls import iri_to_uri
 
 from .auth import current_owner
 from .body import json_object
@@ -313,7 +314,7 @@ def all(args):  # noqa: A001 (the endpoint is todos.all)
     if page.total is not None:
         meta["total"] = page.total
     links = {
-        "self": request.url,
+        "self": iri_to_uri(request.url),  # a URI: non-ASCII query text percent-encoded
         "first": _page_url(None),
         "next": _page_url(page.next_cursor) if page.next_cursor else None,
         "prev": _page_url(page.prev_cursor) if page.prev_cursor else None,
