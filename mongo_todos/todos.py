@@ -339,6 +339,15 @@ def all(args):  # noqa: A001 (the endpoint is todos.all)
 @blp.arguments(TodoInSchema())
 @blp.response(201, TodoSchema, headers={**_LOCATION_HEADER, **_ETAG_HEADER, **_CACHE_HEADER})
 @blp.alt_response(409, response="CONFLICT")  # TODO_QUOTA reached (type quota-exceeded)
+@blp.doc(responses={201: {"links": {  # what a client (or a stateful fuzzer) can do next
+    name: {"operationId": operation, "parameters": {"todo_id": "$response.body#/id"},
+           "description": description}
+    for name, operation, description in [
+        ("GetTodo", "getTodo", "Read the new todo."),
+        ("UpdateTodo", "updateTodo", "Change some of its fields."),
+        ("ReplaceTodo", "replaceTodo", "Replace it."),
+        ("DeleteTodo", "deleteTodo", "Delete it."),
+    ]}}})
 @blp.doc(parameters=[{
     "in": "header", "name": "Idempotency-Key", "required": False,
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},

@@ -1,6 +1,10 @@
-"""Schemathesis against the app's own OpenAPI document: generated requests for every operation,
-authenticated, must never give a 5xx and must match the documented statuses, headers and
-schemas. Bounded: a fixed number of examples per operation, in-process (WSGI)."""
+"""Schemathesis against the app's own OpenAPI document, every phase: the documented examples,
+the coverage phase (boundary and negative values of every parameter, missing bodies and
+headers, undocumented methods), fuzzing, and stateful sequences chained by the document's
+links. Authenticated; every response must match the documented statuses, headers and schemas,
+never be a 5xx, and valid data must be accepted (save for requests carrying state no schema can
+describe, see ``carries_state``). Bounded: a fixed number of examples per operation,
+in-process (WSGI)."""
 
 import os
 
@@ -38,12 +42,43 @@ class BearerToken:
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
 
+def carries_state(case) -> bool:
+    """Whether the request carries something valid only in a state no schema can describe:
+    a cursor (valid only when this service issued it), an Idempotency-Key (valid only with
+    the body it was first used with) or an If-Match (valid only with the current ETag). A
+    generated one is rightly refused (400/412/422), so "valid data must be accepted" cannot
+    apply to it; every other request keeps that check."""
+    headers = {name.lower() for name in case.headers or {}}
+    return bool((case.query or {}).get("cursor")) or bool({"idempotency-key", "if-match"} & headers)
+
+
 @schema.parametrize()
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_conforms_to_its_documentation(case):
-    # a cursor is valid only when this service issued it, and an Idempotency-Key only with the
-    # body it was first used with; no schema can say either, so a generated one is rightly
-    # refused (400/422) and "valid data must be accepted" cannot apply to it
-    stateful = (case.query or {}).get("cursor") or "Idempotency-Key" in (case.headers or {})
-    excluded = [positive_data_acceptance] if stateful else []
+    excluded = [positive_data_acceptance] if carries_state(case) else []
     case.call_and_validate(excluded_checks=excluded)
+
+
+# The stateful phase: sequences of calls chained by the document's links (create a todo, then
+# read, change, replace or delete it), each response checked like the single calls above.
+schema.config.phases.stateful.max_steps = int(os.environ.get("FUZZ_STEPS", "6"))
+class TodoWorkflow(schema.as_state_machine()):
+    def validate_response(self, response, case, additional_checks=None, **kwargs):
+        excluded = [positive_data_acceptance] if carries_state(case) else []
+        case.validate_response(response, additional_checks=additional_checks,
+                               excluded_checks=excluded, transport_kwargs=kwargs or None)
+
+
+TestTodoWorkflow = TodoWorkflow.TestCase
+TestTodoWorkflow.settings = settings(
+    max_examples=max(5, MAX_EXAMPLES // 3), deadline=None,
+    suppress_health_check=list(HealthCheck), stateful_step_count=6,
+)
+
+
+def test_every_phase_runs():
+    phases = schema.config.phases
+    assert all(getattr(phases, name).enabled
+               for name in ("examples", "coverage", "fuzzing", "stateful"))
+    links = TodoWorkflow.schema.raw_schema["paths"]["/api/v1/todos"]["post"]["responses"]["201"]
+    assert {"GetTodo", "UpdateTodo", "ReplaceTodo", "DeleteTodo"} <= set(links["links"])
