@@ -69,6 +69,15 @@ _RETRY_AFTER = {"description": "Seconds to wait before retrying.",
                 "schema": {"type": "integer", "minimum": 0}}
 
 
+#: What common response headers mean, for views that declare one without saying.
+HEADER_DESCRIPTIONS = {
+    "Location": "The URL of the resource created.",
+    "ETag": "The current version: send it back in If-Match (writes) or If-None-Match (reads).",
+    "Link": "RFC 8288 links to related pages.",
+    "Cache-Control": "How the response may be cached.",
+}
+
+
 def rate_limit_headers() -> dict:
     return {name: {"description": text, "schema": {"type": "integer"}}
             for name, text in _RATE_HEADERS.items()}
@@ -213,6 +222,18 @@ def _error_codes(path: str, method: str, operation: dict) -> set[int]:
     return codes
 
 
+def _complete_headers(response: dict, limited: bool) -> None:
+    headers = response.setdefault("headers", {})
+    for name, header in headers.items():
+        if isinstance(header, dict) and name in HEADER_DESCRIPTIONS:
+            header.setdefault("description", HEADER_DESCRIPTIONS[name])
+    if limited:
+        for name, header in rate_limit_headers().items():
+            headers.setdefault(name, header)
+    if not headers:
+        del response["headers"]
+
+
 class ContractPlugin(BasePlugin):
     """Completes every operation of the document (see the module docstring)."""
 
@@ -244,7 +265,5 @@ class ContractPlugin(BasePlugin):
             if not parameters:
                 del operation["parameters"]
             for code, response in responses.items():
-                if isinstance(response, dict) and code[0] in "23":
-                    response.setdefault("headers", {}).update(
-                        {k: v for k, v in rate_limit_headers().items()
-                         if k not in response["headers"]})
+                if isinstance(response, dict):  # inline (success) responses, not $refs
+                    _complete_headers(response, limited=code[0] in "23")

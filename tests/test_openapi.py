@@ -1,5 +1,6 @@
 """The OpenAPI document describes every route, and /docs works offline."""
 
+import json
 import re
 
 import pytest
@@ -87,3 +88,204 @@ def test_docs_page_works_offline(client):
     assert_missing = client.get("/docs/static/nope.js")
     assert assert_missing.status_code == 404
     assert assert_missing.mimetype == "application/problem+json"
+
+
+# --- the document as a contract for generated clients and /docs -----------------------------
+
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def operations(spec):
+    for path, item in spec["paths"].items():
+        for method in METHODS:
+            if method in item:
+                yield path, method, item[method]
+
+
+def test_every_operation_has_an_operation_id_a_summary_and_a_description(spec):
+    ids = []
+    for path, method, operation in operations(spec):
+        assert re.fullmatch(r"[a-z][A-Za-z]+", operation["operationId"]), (path, method)
+        assert operation["summary"].strip() and operation["description"].strip(), (path, method)
+        ids.append(operation["operationId"])
+    assert len(ids) == len(set(ids))
+    assert {"listTodos", "createTodo", "getTodo", "replaceTodo", "updateTodo", "deleteTodo",
+            "logIn", "refreshTokens", "logOut", "createUser", "getMe", "getRoot"} <= set(ids)
+
+
+def test_every_parameter_and_header_is_described(spec):
+    for path, item in spec["paths"].items():
+        for parameter in item.get("parameters", []):
+            assert parameter["description"].strip(), (path, parameter["name"])
+        for method in METHODS:
+            operation = item.get(method)
+            if operation is None:
+                continue
+            for parameter in operation.get("parameters", []):
+                assert parameter.get("description", "").strip(), (path, method, parameter["name"])
+            for code, response in operation["responses"].items():
+                for name, header in response.get("headers", {}).items():
+                    assert header["description"].strip(), (path, method, code, name)
+    for name, response in spec["components"]["responses"].items():
+        for header_name, header in response.get("headers", {}).items():
+            assert header["description"].strip(), (name, header_name)
+
+
+def _parameter_names(spec, path, method):
+    return {p["name"] for p in spec["paths"][path][method].get("parameters", [])}
+
+
+def test_conditional_headers_are_parameters_where_they_are_honoured(spec):
+    item = "/api/v1/todos/{todo_id}"
+    for method in ("put", "patch", "delete"):
+        assert "If-Match" in _parameter_names(spec, item, method)
+    assert "If-None-Match" in _parameter_names(spec, item, "get")
+    assert "If-None-Match" in _parameter_names(spec, "/api/v1/todos", "get")
+    assert "Idempotency-Key" in _parameter_names(spec, "/api/v1/todos", "post")
+    assert "If-Match" not in _parameter_names(spec, "/api/v1/todos", "post")
+
+
+def test_patch_body_has_no_defaults_nothing_required_and_is_optional(spec):
+    patch = spec["paths"]["/api/v1/todos/{todo_id}"]["patch"]
+    assert patch["requestBody"]["required"] is False
+    assert patch["requestBody"]["content"]["application/json"]["example"] == {"done": True}
+    schema = spec["components"]["schemas"]["TodoPatch"]
+    assert "required" not in schema
+    assert all("default" not in field for field in schema["properties"].values())
+    # POST and PUT do take defaults for the optional fields, and name is required
+    todo_in = spec["components"]["schemas"]["TodoIn"]
+    assert todo_in["required"] == ["name"] and todo_in["properties"]["done"]["default"] is False
+
+
+def test_patch_without_a_body_changes_nothing_as_documented(client, auth):
+    headers = auth.headers()
+    created = client.post("/api/v1/todos", json={"name": "keep", "task": "as is", "done": True},
+                          headers=headers)
+    url, etag = created.headers["Location"], created.headers["ETag"]
+    response = client.patch(url, headers=headers)
+    assert response.status_code == 200
+    assert response.get_json() == created.get_json() and response.headers["ETag"] == etag
+    client.patch(url, json={"task": "changed"}, headers=headers)
+    stale = client.patch(url, headers={**headers, "If-Match": etag})
+    assert stale.status_code == 412 and stale.mimetype == "application/problem+json"
+
+
+def test_response_schemas_require_every_field_with_exact_types(spec):
+    schemas = spec["components"]["schemas"]
+    for name in ("Todo", "User", "Token", "TodoPage", "PageMeta", "Links", "Root", "Problem",
+                 "ProblemType"):
+        schema = schemas[name]
+        optional = {"PageMeta": {"total"}, "Problem": {"errors"}}.get(name, set())
+        assert set(schema["required"]) == set(schema["properties"]) - optional, name
+        for field, prop in schema["properties"].items():
+            assert "type" in prop or "$ref" in prop, (name, field)
+    todo = schemas["Todo"]["properties"]
+    assert todo["id"]["type"] == "string" and todo["id"]["pattern"] == "^[0-9a-f]{24}$"
+    assert todo["url"]["type"] == "string" and todo["url"]["format"] == "uri"
+    assert todo["done"]["type"] == "boolean" and todo["due_at"]["nullable"] is True
+    assert schemas["User"]["properties"]["id"]["type"] == "string"
+
+
+def test_boolean_query_parameters_are_booleans_accepting_only_true_or_false(spec, client, auth):
+    parameters = {p["name"]: p for p in spec["paths"]["/api/v1/todos"]["get"]["parameters"]}
+    assert parameters["done"]["schema"]["type"] == "boolean"
+    assert parameters["count"]["schema"] == {"type": "boolean", "default": False}
+    sorts = parameters["sort"]["schema"]
+    assert dict(zip(sorts["enum"], sorts["x-enum-varnames"], strict=True))["-due_at"] == "DUE_AT_DESC"
+    headers = auth.headers()
+    client.post("/api/v1/todos", json={"name": "open"}, headers=headers)
+    client.post("/api/v1/todos", json={"name": "closed", "done": True}, headers=headers)
+    done = client.get("/api/v1/todos?done=true&count=true", headers=headers).get_json()
+    assert [t["name"] for t in done["items"]] == ["closed"] and done["page"]["total"] == 1
+    for bad in ("done=yes", "done=1", "count=True", "count=on"):
+        response = client.get(f"/api/v1/todos?{bad}", headers=headers)
+        assert response.status_code == 422, bad
+        assert set(response.get_json()["errors"]) == {bad.split("=")[0]}
+
+
+def test_list_filters_are_not_prefilled_in_docs(spec):
+    """/docs pre-fills a parameter with its example: a filter example would hide todos."""
+    for parameter in spec["paths"]["/api/v1/todos"]["get"]["parameters"]:
+        if parameter["name"] not in ("limit", "sort", "count"):
+            assert "example" not in parameter and "example" not in parameter["schema"], parameter
+            assert "default" not in parameter["schema"] or parameter["schema"]["default"] is None
+
+
+def _request_schemas(spec):
+    schemas = spec["components"]["schemas"]
+    return {name: schemas[name] for name in ("TodoIn", "TodoPatch", "UserIn", "Credentials")}
+
+
+def test_request_text_fields_have_readable_examples(spec):
+    """Without one, /docs makes up a random string from the field's pattern."""
+    for name, schema in _request_schemas(spec).items():
+        for field, prop in schema["properties"].items():
+            target = prop.get("items", prop)
+            if target.get("type") == "string" and "format" not in target:
+                assert "example" in target, (name, field)
+                assert re.fullmatch(target["pattern"], target["example"]), (name, field)
+
+
+def test_login_example_is_the_demo_account(spec):
+    from mongo_todos.seed import DEMO_PASSWORD
+
+    credentials = spec["components"]["schemas"]["Credentials"]["properties"]
+    assert credentials["username"]["example"] == "demo"
+    assert credentials["password"]["example"] == DEMO_PASSWORD
+
+
+def test_rate_limited_and_unavailable_responses_document_their_headers(spec):
+    responses = spec["components"]["responses"]
+    assert set(responses["TOO_MANY_REQUESTS"]["headers"]) == {
+        "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
+    assert set(responses["SERVICE_UNAVAILABLE"]["headers"]) == {"Retry-After"}
+    assert "WWW-Authenticate" in responses["UNAUTHORIZED"]["headers"]
+    ok = spec["paths"]["/api/v1/todos"]["get"]["responses"]["200"]["headers"]
+    assert {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} <= set(ok)
+
+
+def test_each_error_status_has_its_own_valid_examples(spec):
+    from openapi_schema_validator import OAS30Validator
+
+    from mongo_todos.errors import default_type, type_uri
+
+    problem_schema = {**spec["components"]["schemas"]["Problem"],
+                      "components": spec["components"]}
+    validator = OAS30Validator(problem_schema)
+    seen_details = set()
+    documented = set()
+    for _, _, operation in operations(spec):
+        documented |= {int(code) for code in operation["responses"] if code[0] in "45"}
+    for status in documented:
+        name = next(r["$ref"] for _, _, o in operations(spec)
+                    for c, r in o["responses"].items() if c == str(status)).rsplit("/", 1)[1]
+        examples = spec["components"]["responses"][name]["content"][
+            "application/problem+json"]["examples"]
+        assert examples, status
+        for example in examples.values():
+            body = example["value"]
+            validator.validate(body)
+            assert body["status"] == status
+            if status != 401 and default_type(status):
+                assert body["type"] == type_uri(default_type(status))
+            assert body["detail"] not in seen_details  # not one example copied everywhere
+            seen_details.add(body["detail"])
+
+
+def test_servers_and_no_unused_components(spec):
+    assert spec["servers"][0]["url"] == "/"
+    text = json.dumps(spec["paths"]) + json.dumps(spec["components"])
+    for kind in ("schemas", "responses", "parameters", "headers"):
+        for name in spec["components"].get(kind, {}):
+            assert f'"#/components/{kind}/{name}"' in text, f"unused {kind} {name}"
+
+
+def test_problem_types_are_documented_in_the_document(spec):
+    from mongo_todos.errors import PROBLEM_TYPES, type_uri
+
+    description = spec["info"]["description"]
+    type_doc = spec["components"]["schemas"]["Problem"]["properties"]["type"]["description"]
+    for slug, (title, advice) in PROBLEM_TYPES.items():
+        assert f"`{type_uri(slug)}`" in description
+        assert title in description and advice in description
+        assert f"`{slug}`" in type_doc
