@@ -106,3 +106,18 @@ def test_bad_bodies_on_every_write_are_400(client, headers, method):
     assert_problem(response, 400)
     assert_problem(getattr(client, method)(created, data=b"name=x", headers=headers,
                                            content_type="text/plain"), 415)
+
+
+def test_error_bodies_end_with_a_newline(client):
+    """So a terminal prompt does not run into the body (curl, httpie)."""
+    for response in (client.get("/nope"), client.get("/api/v1/users/me"),
+                     client.post("/api/v1/users", data="{", content_type="application/json")):
+        assert response.mimetype == "application/problem+json"
+        assert response.get_data().endswith(b"}\n")
+
+
+def test_missing_token_is_its_own_problem_type(client):
+    body = client.get("/api/v1/users/me").get_json()
+    assert body["type"] == "/api/v1/problems/token-missing"
+    garbage = client.get("/api/v1/users/me", headers={"Authorization": "Bearer x.y.z"}).get_json()
+    assert garbage["type"] == "/api/v1/problems/token-invalid"

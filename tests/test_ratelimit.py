@@ -228,3 +228,14 @@ def test_the_revocation_lookup_is_made_once_per_request_with_limits_on(limited, 
     response = client.get("/api/v1/todos", headers=headers)
     assert response.status_code == 200 and response.headers["X-RateLimit-Remaining"] == "99"
     assert len(lookups) == 1  # the limiter asked, the view reused the answer
+
+
+def test_429_detail_says_the_real_number_of_seconds(limited):
+    app, client = limited(RATELIMIT_DEFAULT="1 per minute")
+    client.get("/api/v1/users/me")
+    response = client.get("/api/v1/users/me")
+    body = assert_problem(response, 429)
+    seconds = response.headers["Retry-After"]
+    assert 0 < int(seconds) <= 60
+    assert body["detail"] == f"Rate limit exceeded (1 per 1 minute); retry after {seconds} seconds."
+    assert response.get_data().endswith(b"\n")
