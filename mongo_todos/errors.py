@@ -109,10 +109,14 @@ def problem(
     type: str | None = None,  # noqa: A002 (the RFC 9457 member's name)
 ) -> Response:
     """An ``application/problem+json`` response; ``type`` is a :data:`PROBLEM_TYPES` slug
-    (default: the status's usual type, else ``about:blank``)."""
+    (default: the status's usual type, else ``about:blank``). ``title`` applies only to
+    ``about:blank`` problems: a typed problem carries its type's title."""
+    slug = type or default_type(status)
     body: dict = {
-        "type": type_uri(type or default_type(status)),
-        "title": title or HTTP_STATUS_CODES.get(status, "Error"),
+        "type": type_uri(slug),
+        # RFC 9457: the title summarises the type, the same for every occurrence of it;
+        # about:blank's title is the status phrase
+        "title": PROBLEM_TYPES[slug][0] if slug else title or HTTP_STATUS_CODES.get(status, "Error"),
         "status": status,
         "detail": detail,
     }

@@ -121,3 +121,13 @@ def test_missing_token_is_its_own_problem_type(client):
     assert body["type"] == "/api/v1/problems/token-missing"
     garbage = client.get("/api/v1/users/me", headers={"Authorization": "Bearer x.y.z"}).get_json()
     assert garbage["type"] == "/api/v1/problems/token-invalid"
+
+
+def test_a_typed_problem_carries_its_types_title(client):
+    from mongo_todos.errors import PROBLEM_TYPES
+
+    body = client.get("/api/v1/users/me").get_json()
+    assert body["title"] == PROBLEM_TYPES["token-missing"][0]
+    plain = client.get("/nope").get_json()
+    assert plain["type"] == "/api/v1/problems/not-found" and plain["title"] == "Not found"
+    assert client.delete("/healthz").get_json()["title"] == "Method Not Allowed"
