@@ -116,7 +116,8 @@ def conditional_filter(todo_id: str) -> dict:
     prefix = f"{query['_id']}."
     versions = []
     for tag in strong:
-        if tag.startswith(prefix) and _VERSION.fullmatch(tag[len(prefix):]):
+        # an empty entity-tag ("") parses as None: it matches no version
+        if tag and tag.startswith(prefix) and _VERSION.fullmatch(tag[len(prefix):]):
             versions.append(int(tag[len(prefix):]))
     query["version"] = {"$in": versions}
     return query

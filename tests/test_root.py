@@ -78,3 +78,11 @@ def test_a_real_error_names_a_type_that_resolves(client, auth):
 
 def test_every_problem_type_has_a_status():
     assert set(PROBLEM_STATUS) == set(PROBLEM_TYPES)
+
+
+def test_readme_documents_every_problem_type():
+    from servers import ROOT
+
+    errors_section = (ROOT / "README.md").read_text().split("## Errors", 1)[1]
+    for slug in PROBLEM_TYPES:
+        assert f"| `{type_uri(slug)}` | {PROBLEM_STATUS[slug]} |" in errors_section, slug

@@ -14,6 +14,7 @@ from schemathesis.checks import positive_data_acceptance
 
 from conftest import TEST_CONFIG, TEST_ENV
 from mongo_todos import create_app
+from mongo_todos.models import IdempotencyRecord, Todo
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
 
@@ -61,8 +62,16 @@ def test_every_operation_conforms_to_its_documentation(case):
 
 # The stateful phase: sequences of calls chained by the document's links (create a todo, then
 # read, change, replace or delete it), each response checked like the single calls above.
-schema.config.phases.stateful.max_steps = int(os.environ.get("FUZZ_STEPS", "6"))
+STEPS = int(os.environ.get("FUZZ_STEPS", "6"))
+schema.config.phases.stateful.max_steps = STEPS
 class TodoWorkflow(schema.as_state_machine()):
+    def setup(self):
+        # every scenario starts from the same data: hypothesis replays scenarios and needs the
+        # same answers to the same calls (an Idempotency-Key left by an earlier one would not)
+        with APP.app_context():
+            Todo.objects.delete()
+            IdempotencyRecord.objects.delete()
+
     def validate_response(self, response, case, additional_checks=None, **kwargs):
         excluded = [positive_data_acceptance] if carries_state(case) else []
         case.validate_response(response, additional_checks=additional_checks,
@@ -72,7 +81,7 @@ class TodoWorkflow(schema.as_state_machine()):
 TestTodoWorkflow = TodoWorkflow.TestCase
 TestTodoWorkflow.settings = settings(
     max_examples=max(5, MAX_EXAMPLES // 3), deadline=None,
-    suppress_health_check=list(HealthCheck), stateful_step_count=6,
+    suppress_health_check=list(HealthCheck), stateful_step_count=STEPS,
 )
 
 

@@ -300,3 +300,14 @@ def test_odd_if_match_versions_are_412_not_500(client, headers, todo, suffix):
     response = client.patch(todo.headers["Location"], json={"done": True},
                             headers={**headers, "If-Match": f'"{todo_id}.{suffix}"'})
     assert_problem(response, 412)
+
+
+@pytest.mark.parametrize("if_match", ['""', '"", W/""', 'W/""'])
+def test_empty_if_match_tags_match_no_version(client, auth, if_match):
+    headers = auth.headers()
+    url = client.post("/api/v1/todos", json={"name": "x"}, headers=headers).headers["Location"]
+    for method in ("delete", "patch", "put"):
+        response = getattr(client, method)(url, json={"name": "y"},
+                                           headers={**headers, "If-Match": if_match})
+        assert response.status_code == 412, (method, response.get_data(as_text=True))
+    assert client.get(url, headers=headers).get_json()["name"] == "x"
