@@ -289,3 +289,42 @@ def test_problem_types_are_documented_in_the_document(spec):
         assert f"`{type_uri(slug)}`" in description
         assert title in description and advice in description
         assert f"`{slug}`" in type_doc
+
+
+def _example(spec, response_name: str, example: str) -> dict:
+    content = spec["components"]["responses"][response_name]["content"]
+    return content["application/problem+json"]["examples"][example]["value"]
+
+
+def test_error_examples_are_what_the_api_really_answers(spec, make_app):
+    """Each example below is produced for real and compared whole with the document."""
+    app = make_app(REQUIRE_IF_MATCH=True, REGISTRATION_OPEN=True)
+    client = app.test_client()
+    client.post("/api/v1/users", json={"username": "demo", "password": "demo-password"})
+    token = client.post("/api/v1/tokens", auth=("demo", "demo-password")).get_json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    created = client.post("/api/v1/todos", json={"name": "x"}, headers=headers)
+    url, etag = created.headers["Location"], created.headers["ETag"]
+    client.patch(url, json={"done": True}, headers={**headers, "If-Match": etag})
+    real = {
+        ("BAD_REQUEST", "invalid_json"): client.post(
+            "/api/v1/todos", data="{", content_type="application/json", headers=headers),
+        ("UNAUTHORIZED", "token_missing"): client.get("/api/v1/users/me"),
+        ("UNAUTHORIZED", "credentials_invalid"): client.post(
+            "/api/v1/tokens", auth=("demo", "wrong password")),
+        ("NOT_FOUND", "not_found"): client.get("/api/v1/todos/" + "0" * 24, headers=headers),
+        ("CONFLICT", "username_taken"): client.post(
+            "/api/v1/users", json={"username": "demo", "password": "demo-password"}),
+        ("PRECONDITION_FAILED", "stale_etag"): client.delete(
+            url, headers={**headers, "If-Match": etag}),
+        ("UNSUPPORTED_MEDIA_TYPE", "not_json"): client.post(
+            "/api/v1/todos", data="name=x", content_type="text/plain", headers=headers),
+        ("UNPROCESSABLE_ENTITY", "validation_failed"): client.post(
+            "/api/v1/todos", json={"done": "yes"}, headers=headers),
+        ("PRECONDITION_REQUIRED", "if_match_required"): client.delete(url, headers=headers),
+    }
+    for (name, example), response in real.items():
+        assert response.get_json() == _example(spec, name, example), (name, example)
+    closed = make_app(REGISTRATION_OPEN=False).test_client().post(
+        "/api/v1/users", json={"username": "someone", "password": "long enough"})
+    assert closed.get_json() == _example(spec, "FORBIDDEN", "registration_closed")
