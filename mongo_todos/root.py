@@ -19,7 +19,7 @@ blp = Blueprint("root", __name__, url_prefix="/api/v1",
                 description="Entry point and problem types (no token needed)")
 
 
-@blp.route("", methods=["GET"])
+@blp.route("", methods=["GET"], strict_slashes=False)  # /api/v1/ too
 @blp.doc(security=[])
 @blp.response(200, RootSchema)
 def index():

@@ -86,3 +86,7 @@ def test_readme_documents_every_problem_type():
     errors_section = (ROOT / "README.md").read_text().split("## Errors", 1)[1]
     for slug in PROBLEM_TYPES:
         assert f"| `{type_uri(slug)}` | {PROBLEM_STATUS[slug]} |" in errors_section, slug
+
+
+def test_root_answers_with_a_trailing_slash_too(client):
+    assert client.get("/api/v1/").get_json()["name"] == "mongo_todos"
