@@ -286,7 +286,7 @@ def _page_url(cursor: str | None) -> str:
     "Link": {"schema": {"type": "string"},
              "description": "RFC 8288 links to the `next`, `prev` and `first` pages."},
     **_ETAG_HEADER, **_CACHE_HEADER})
-@blp.alt_response(304, description=_NOT_MODIFIED)
+@blp.alt_response(304, description=_NOT_MODIFIED, headers={**_ETAG_HEADER, **_CACHE_HEADER})
 def all(args):  # noqa: A001 (the endpoint is todos.all)
     """List the caller's todos, a page at a time.
 
@@ -338,7 +338,12 @@ def all(args):  # noqa: A001 (the endpoint is todos.all)
 
 @blp.route("", methods=["POST"])
 @blp.arguments(TodoInSchema())
-@blp.response(201, TodoSchema, headers={**_LOCATION_HEADER, **_ETAG_HEADER, **_CACHE_HEADER})
+@blp.response(201, TodoSchema, headers={
+    **_LOCATION_HEADER, **_ETAG_HEADER, **_CACHE_HEADER,
+    "Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]},
+                            "description": "`true` when this is the first response to an "
+                                           "earlier request with the same Idempotency-Key, "
+                                           "replayed: no second todo was created."}})
 @blp.alt_response(409, response="CONFLICT")  # TODO_QUOTA reached (type quota-exceeded)
 @blp.doc(responses={201: {"links": {  # what a client (or a stateful fuzzer) can do next
     name: {"operationId": operation, "parameters": {"todo_id": "$response.body#/id"},
@@ -450,7 +455,7 @@ def _reserve(record_key: str, fingerprint: str) -> dict:
 
 @blp.route("/<todo_id>", methods=["GET"])
 @blp.response(200, TodoSchema, headers={**_ETAG_HEADER, **_CACHE_HEADER})
-@blp.alt_response(304, description=_NOT_MODIFIED)
+@blp.alt_response(304, description=_NOT_MODIFIED, headers={**_ETAG_HEADER, **_CACHE_HEADER})
 def get(todo_id):
     """Return a todo.
 
