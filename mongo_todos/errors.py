@@ -112,11 +112,11 @@ def problem(
     (default: the status's usual type, else ``about:blank``). ``title`` applies only to
     ``about:blank`` problems: a typed problem carries its type's title."""
     slug = type or default_type(status)
+    if slug:  # RFC 9457: a type's title is the same for every occurrence of it
+        title = PROBLEM_TYPES[slug][0]
     body: dict = {
         "type": type_uri(slug),
-        # RFC 9457: the title summarises the type, the same for every occurrence of it;
-        # about:blank's title is the status phrase
-        "title": PROBLEM_TYPES[slug][0] if slug else title or HTTP_STATUS_CODES.get(status, "Error"),
+        "title": title or HTTP_STATUS_CODES.get(status, "Error"),
         "status": status,
         "detail": detail,
     }
