@@ -44,7 +44,10 @@ _INIT = """window.ui = SwaggerUIBundle({
   dom_id: "#swagger-ui",
   presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
   layout: "StandaloneLayout",
-  persistAuthorization: true
+  persistAuthorization: true,
+  // the operationId is the function name a generated client has for it
+  displayOperationId: true,
+  displayRequestDuration: true
 });
 """
 
