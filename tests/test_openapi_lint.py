@@ -23,7 +23,7 @@ def _linter(name: str) -> Path:
     path = BIN / name
     if not path.exists():
         message = f"{name} is not installed: run 'npm ci' in tools/lint (.ci/run does)"
-        if os.environ.get("CI"):
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):  # CI must lint
             pytest.fail(message)
         pytest.skip(message)
     return path
