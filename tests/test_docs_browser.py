@@ -138,8 +138,10 @@ def test_docs_list_operation_executes_as_the_demo_user():
     """In /docs: authorize with the demo account's credentials, log in with the documented
     example, authorize with the token, then execute the list operation as pre-filled."""
     port = free_port()
-    with embedded_server(port), tempfile.TemporaryDirectory() as profile, \
-            devtools_page(profile) as page:
+    # Chromium's helper processes may still write to the profile for a moment after the
+    # browser exits: leftovers in a temporary directory are no concern of this test
+    with embedded_server(port), tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as \
+            profile, devtools_page(profile) as page:
         page.call("Page.enable")
         page.call("Page.navigate", url=f"http://127.0.0.1:{port}/docs")
         page.evaluate(_WAIT_FOR_UI)
