@@ -130,7 +130,10 @@ PROBLEM_EXAMPLES: dict[int, list[tuple[str, str, dict]]] = {
     404: [("not_found", "No such todo (or not yours)",
            _problem(404, "No todo with this id."))],
     409: [("username_taken", "The username is taken",
-           _problem(409, "The username 'demo' is taken."))],
+           _problem(409, "The username 'demo' is taken.")),
+          ("quota_exceeded", "The account holds as many todos as it may",
+           _problem(409, "You hold 10000 todos, the most one account may hold: delete some "
+                         "before creating more.", "quota-exceeded"))],
     412: [("stale_etag", "Someone changed it since you read it",
            _problem(412, "The todo has changed since that ETag; fetch it again."))],
     413: [("too_large", "The body is over the limit",

@@ -267,7 +267,7 @@ def test_rate_limited_and_unavailable_responses_document_their_headers(spec):
 def test_each_error_status_has_its_own_valid_examples(spec):
     from openapi_schema_validator import OAS30Validator
 
-    from mongo_todos.errors import default_type, type_uri
+    from mongo_todos.errors import PROBLEM_STATUS, PROBLEM_TYPES, default_type, type_uri
 
     problem_schema = {**spec["components"]["schemas"]["Problem"],
                       "components": spec["components"]}
@@ -286,8 +286,12 @@ def test_each_error_status_has_its_own_valid_examples(spec):
             body = example["value"]
             validator.validate(body)
             assert body["status"] == status
-            if status != 401 and default_type(status):
-                assert body["type"] == type_uri(default_type(status))
+            # about:blank, or a type that comes with this status
+            slugs = {slug for slug, code in PROBLEM_STATUS.items()
+                     if code == status and slug in PROBLEM_TYPES}
+            assert body["type"] in {"about:blank", *map(type_uri, slugs)}, body
+            if default_type(status) is None:
+                assert body["type"] == "about:blank" or status in (401, 403), body
             assert body["detail"] not in seen_details  # not one example copied everywhere
             seen_details.add(body["detail"])
 
@@ -345,6 +349,19 @@ def test_error_examples_are_what_the_api_really_answers(spec, make_app):
     }
     for (name, example), response in real.items():
         assert response.get_json() == _example(spec, name, example), (name, example)
+    from mongo_todos.models import Todo, User
+
+    full = make_app(TODO_QUOTA=10000)  # the default quota
+    full_client = full.test_client()
+    full_client.post("/api/v1/users", json={"username": "demo", "password": "demo-password"})
+    full_token = full_client.post("/api/v1/tokens", auth=("demo", "demo-password")).get_json()
+    with full.app_context():  # the quota already held (inserted directly: quicker)
+        owner = User.objects.get(username="demo").id
+        Todo._get_collection().insert_many([{"owner": owner, "name": str(n)}
+                                            for n in range(10000)])
+    over = full_client.post("/api/v1/todos", json={"name": "one more"},
+                            headers={"Authorization": f"Bearer {full_token['access_token']}"})
+    assert over.get_json() == _example(spec, "CONFLICT", "quota_exceeded")
     closed = make_app(REGISTRATION_OPEN=False).test_client().post(
         "/api/v1/users", json={"username": "someone", "password": "long enough"})
     assert closed.get_json() == _example(spec, "FORBIDDEN", "registration_closed")
