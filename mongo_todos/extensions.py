@@ -7,9 +7,10 @@ its storage) keep per-app state, so ``create_app`` makes one of each per app ins
 from __future__ import annotations
 
 import http
+import json
 import time
 
-from flask import current_app
+from flask import current_app, request
 from flask_jwt_extended import JWTManager
 from flask_smorest import Api as _Api
 from flask_smorest import Blueprint as _Blueprint
@@ -84,7 +85,7 @@ class Api(_Api):
     def __init__(self, app=None, *, spec_kwargs=None):
         spec_kwargs = dict(spec_kwargs or {})
         spec_kwargs.setdefault("extra_plugins", []).append(ContractPlugin())
-        # a relative server: the document is right for whatever host serves it
+        # relative: right for whatever host serves it (the served copy adds a proxy's prefix)
         spec_kwargs.setdefault("servers", [{"url": "/", "description": "The server this "
                                             "document was served from"}])
         info = spec_kwargs.setdefault("info", {})
@@ -93,6 +94,16 @@ class Api(_Api):
 
     def handle_http_exception(self, error):
         return errors.handle_http_exception(error)
+
+    def _openapi_json(self):
+        # the server is where this request came in: "/" on the host, or the prefix a trusted
+        # proxy mounts the API under (X-Forwarded-Prefix), so /docs and clients call the API
+        # there
+        document = self.spec.to_dict()
+        document["servers"] = [{"url": request.script_root or "/",
+                                "description": "The server this document was served from"}]
+        return current_app.response_class(json.dumps(document, indent=2),
+                                          mimetype="application/json")
 
     def _register_responses(self):
         for status in http.HTTPStatus:

@@ -365,3 +365,10 @@ def test_error_examples_are_what_the_api_really_answers(spec, make_app):
     closed = make_app(REGISTRATION_OPEN=False).test_client().post(
         "/api/v1/users", json={"username": "someone", "password": "long enough"})
     assert closed.get_json() == _example(spec, "FORBIDDEN", "registration_closed")
+
+
+def test_servers_follow_the_prefix_a_trusted_proxy_mounts_the_api_under(make_app):
+    client = make_app(env={"TRUSTED_PROXY_COUNT": "1"}).test_client()
+    spec = client.get("/api/v1/openapi.json", headers={"X-Forwarded-Prefix": "/todo-api"}).get_json()
+    assert spec["servers"][0]["url"] == "/todo-api"
+    assert client.get("/api/v1/openapi.json").get_json()["servers"][0]["url"] == "/"
