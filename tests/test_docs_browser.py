@@ -133,10 +133,10 @@ _RUN_OPERATION = """
 """
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
 def test_docs_list_operation_executes_as_the_demo_user():
     """In /docs: authorize with the demo account's credentials, log in with the documented
     example, authorize with the token, then execute the list operation as pre-filled."""
+    need_chromium()
     port = free_port()
     # Chromium's helper processes may still write to the profile for a moment after the
     # browser exits: leftovers in a temporary directory are no concern of this test
