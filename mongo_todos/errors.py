@@ -66,8 +66,7 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
 }
 
 #: The status each problem type comes with (documentation and ``GET /api/v1/problems``);
-#: every PROBLEM_TYPES slug needs one (a test checks). The last four belong to types that
-#: changes developed alongside this one add (quotas, sessions, weak ETags).
+#: every PROBLEM_TYPES slug needs one (a test checks).
 PROBLEM_STATUS: dict[str, int] = {
     "token-missing": 401, "token-expired": 401, "token-revoked": 401, "token-invalid": 401,
     "credentials-invalid": 401, "validation-failed": 422, "not-found": 404, "conflict": 409,

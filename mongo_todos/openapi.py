@@ -31,6 +31,9 @@ OPERATION_IDS = {
     "tokens.new": "logIn",
     "tokens.refresh": "refreshTokens",
     "tokens.delete": "logOut",
+    "users.delete": "deleteAccount",
+    "users.change_password": "changePassword",
+    "sessions.delete_others": "endOtherSessions",
     "root.index": "getRoot",
     "root.problems": "listProblemTypes",
     "root.problem": "getProblemType",
@@ -46,11 +49,6 @@ DESCRIPTIONS = {
                   "`/api/v1/problems/credentials-invalid`, whether or not the user exists. "
                   "In /docs: *Authorize* with basicAuth (demo / demo-password), execute, then "
                   "*Authorize* bearerAuth with the `access_token`.",
-    "tokens.refresh": "Send `Authorization: Bearer <refresh token>`. The refresh token is "
-                      "spent: presenting it again revokes every token of the login "
-                      "(`/api/v1/problems/token-revoked`).",
-    "tokens.delete": "Ends the login: the access token and every refresh token of its "
-                     "family stop working at once.",
 }
 #: What a path parameter means, by name; others get a generic line.
 PATH_PARAMETERS = {
