@@ -39,7 +39,16 @@ class FullMatch(validate.Regexp):
 #: What the OpenAPI document says of text fields (Text enforces it): no NUL, and for names
 #: at least one character that is not white space.
 NO_NUL = {"pattern": "^[^\\x00]*$"}
-NOT_BLANK = {"pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"}
+#: What a trimmed field loses at either end: Python's ``str.isspace()`` characters, spelled out
+#: so that the OpenAPI pattern says exactly the same (``\s`` differs between ECMA-262, which
+#: JSON Schema uses, and Python: ECMA's has no U+001C..U+001F, so a client validating with the
+#: document would accept a name the API refuses as blank).
+WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+_WHITESPACE_CLASS = (
+    "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029"
+    "\\u202f\\u205f\\u3000"
+)
+NOT_BLANK = {"pattern": f"^[^\\x00]*[^{_WHITESPACE_CLASS}\\x00][^\\x00]*$"}
 
 
 class Text(fields.String):
@@ -59,7 +68,7 @@ class Text(fields.String):
             raise ValidationError("Not valid Unicode text.") from None
         if "\x00" in text:
             raise ValidationError("Must not contain NUL characters.")
-        return text.strip() if self.trim else text
+        return text.strip(WHITESPACE) if self.trim else text
 
 
 class StrictBoolean(fields.Boolean):
