@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from flask import abort, g, request
+from gunicorn.http.errors import ParseException
 from webargs.core import missing
 from webargs.flaskparser import FlaskParser
 
@@ -25,7 +26,13 @@ def json_object() -> dict | None:
     """The body as a JSON object, parsed once per request; ``None`` when there is no body."""
     if "json_body" in g:
         return g.json_body
-    data = request.get_data(cache=True)
+    try:
+        if g.get("body_unreadable"):  # a second reader (the login limit's key, then the view)
+            raise OSError
+        data = request.get_data(cache=True)
+    except (OSError, ParseException):  # gunicorn: a malformed chunked stream (bad chunk size)
+        g.body_unreadable = True
+        abort(400, "The body could not be read: its chunked encoding is malformed.")
     _refuse_cut_short_stream(data)
     if not data:
         return None

@@ -109,3 +109,26 @@ def test_a_chunked_login_one_byte_over_the_limit_is_413_for_the_view_too(make_ap
         environ_overrides={"wsgi.input_terminated": True},
     )
     assert_problem(response, 413, type=None)
+
+
+class MalformedChunks(io.BytesIO):
+    """gunicorn's request stream for a chunked body with a bad chunk size."""
+
+    def read(self, size=-1):
+        from gunicorn.http.errors import InvalidChunkSize
+        raise InvalidChunkSize(b"zz")
+
+    readinto = read1 = readline = read
+
+
+@pytest.mark.parametrize("ratelimit", ["false", "true"])
+def test_a_malformed_chunked_body_is_400_not_500(make_app, ratelimit):
+    # review: "zz\r\n" as a chunk size raised gunicorn's InvalidChunkSize out of the view (500)
+    app = make_app(env={"RATELIMIT_ENABLED": ratelimit})
+    for path in ("/api/v1/users", "/api/v1/tokens"):
+        response = app.test_client().post(
+            path, headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+            environ_overrides={"wsgi.input": MalformedChunks(), "wsgi.input_terminated": True},
+        )
+        assert_problem(response, 400, type=None)
+        assert "chunked" in response.get_json()["detail"]
