@@ -25,7 +25,10 @@ _credentials = CredentialsSchema()
 
 def _credentials_from_request() -> tuple[str, str] | None:
     """HTTP Basic credentials, else a JSON body's; None when neither was sent."""
-    basic = request.authorization
+    try:
+        basic = request.authorization
+    except ValueError:  # Werkzeug: a Basic header with non-ASCII characters
+        basic = None
     if basic is not None and basic.type == "basic":
         return basic.username or "", basic.password or ""
     body = json_object()

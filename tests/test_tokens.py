@@ -168,3 +168,12 @@ def test_access_token_is_refused_for_refresh(client, auth):
 def test_token_without_family_is_refused(app, client):
     token = _token(app, "access")  # validly signed, but not issued by a login
     assert "revoked" in assert_problem(client.get("/api/v1/todos", headers=bearer(token)), 401)["detail"]
+
+
+@pytest.mark.parametrize("ratelimit", ["false", "true"])
+def test_a_basic_header_with_non_ascii_characters_is_401_not_500(make_app, ratelimit):
+    # review: Werkzeug's Authorization parser raised ValueError on "Basic éé" (a 500)
+    client = make_app(env={"RATELIMIT_ENABLED": ratelimit}).test_client()
+    response = client.post("/api/v1/tokens", headers={"Authorization": "Basic éé"})
+    assert_problem(response, 401, type="token-missing")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
