@@ -101,6 +101,11 @@ def conditional_filter(todo_id: str) -> dict:
     """:func:`owned_filter` plus the request's ``If-Match`` as a condition on ``version``."""
     query = owned_filter(todo_id)
     if_match = request.if_match
+    if not if_match and request.headers.get("If-Match", "").strip():
+        # sent but unparseable (an unterminated quote, say): it matches no version, it is
+        # not a missing header (which would write unconditionally)
+        query["version"] = {"$in": []}
+        return query
     if not if_match:
         if current_app.config["REQUIRE_IF_MATCH"]:
             abort(428, message="This write needs an If-Match header with the todo's ETag.")
