@@ -150,6 +150,10 @@ def test_an_over_limit_body_gets_the_proxys_413_problem(deployment):
     (b"GET /healthz HTTP/1.1\r\n\r\n", 400),  # HTTP/1.1 without Host
     (b"GET /api/v1/todos?q=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431),
+    # review: these three were nginx's HTML pages
+    (b"TRACE /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+    (b"POST /api/v1/users HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+    (b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505),
 ])
 def test_malformed_requests_get_problem_json_from_the_proxy(deployment, request_bytes, status):
     base, port, api, proxy = deployment
