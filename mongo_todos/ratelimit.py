@@ -79,7 +79,10 @@ def login_username_key() -> str:
     from .body import json_object
 
     name = None
-    basic = request.authorization
+    try:
+        basic = request.authorization
+    except ValueError:  # Werkzeug: a Basic header with non-ASCII characters (as the view reads it)
+        basic = None
     if basic is not None and basic.type == "basic":
         name = basic.username
     else:

@@ -239,3 +239,18 @@ def test_429_detail_says_the_real_number_of_seconds(limited):
     assert 0 < int(seconds) <= 60
     assert body["detail"] == f"Rate limit exceeded (1 per 1 minute); retry after {seconds} seconds."
     assert response.get_data().endswith(b"\n")
+
+
+def test_an_unparseable_basic_header_does_not_switch_the_login_limit_off(limited, auth):
+    # review: the key function raised on "Basic é", the limiter swallowed the error and skipped
+    # every limit, while the view read the JSON body's credentials: unlimited password guessing
+    app, client = limited(RATELIMIT_DEFAULT="100 per minute", RATELIMIT_TOKEN="3 per minute")
+    auth.client = client
+    auth.register("alice")
+    guesses = [client.post("/api/v1/tokens", json={"username": "alice", "password": f"guess {n}"},
+                           headers={"Authorization": "Basic é"}) for n in range(3)]
+    assert [r.status_code for r in guesses] == [401, 401, 401]
+    assert [r.headers["X-RateLimit-Remaining"] for r in guesses] == ["2", "1", "0"]
+    right = client.post("/api/v1/tokens", json={"username": "alice", "password": "correct horse"},
+                        headers={"Authorization": "Basic é"})
+    assert_problem(right, 429)
