@@ -23,7 +23,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
 from collections.abc import Mapping
 
 from flask import Flask, current_app, request
@@ -33,10 +35,31 @@ from werkzeug.exceptions import HTTPException
 
 from . import limiter_storage
 
+log = logging.getLogger(__name__)
+
 #: Seconds the Redis client waits before the storage counts as down (not the request's time).
 STORAGE_TIMEOUT = 0.5
 #: Endpoints an attacker reaches without an account: always counted per client address.
 ANONYMOUS_ENDPOINTS = frozenset({"users.new", "tokens.new", "tokens.refresh"})
+
+
+def never_raises(key_func):
+    """``key_func``, counting the client's address if it ever raises.
+
+    RATELIMIT_SWALLOW_ERRORS is there for storage outages, but flask-limiter also swallows an
+    exception from a key function, and then skips that limit for the request: a key function
+    that can raise is a way past the limit (review found one: an unparseable Basic header).
+    """
+
+    @functools.wraps(key_func)
+    def safe() -> str:
+        try:
+            return key_func()
+        except Exception:
+            log.exception("rate-limit key %s failed: counting the address", key_func.__name__)
+            return f"{key_func.__name__}-addr:{client_address()}"
+
+    return safe
 
 
 def client_address() -> str:
@@ -148,7 +171,7 @@ def init_app(app: Flask) -> Limiter:
     # registered before the limiter's own after_request, so it runs after it
     app.after_request(_drop_stray_retry_after)
     limiter = Limiter(
-        key_func=rate_limit_key,
+        key_func=never_raises(rate_limit_key),
         application_limits=[lambda: current_app.config["RATELIMIT_DEFAULT"]],
         # RATELIMIT_DEFAULT is also flask-limiter's name for per-route defaults: the budget
         # is the application limit above, so the per-route copy is switched off
@@ -159,7 +182,7 @@ def init_app(app: Flask) -> Limiter:
     limiter.request_filter(lambda: request.method == "OPTIONS")
 
     login = app.view_functions["tokens.new"]
-    for key_func in (client_address, login_username_key):
+    for key_func in (client_address, never_raises(login_username_key)):
         login = limiter.limit(lambda: current_app.config["RATELIMIT_TOKEN"], key_func=key_func)(login)
     app.view_functions["tokens.new"] = login
     # the requests that check a password (password change, account deletion) get the login's

@@ -254,3 +254,18 @@ def test_an_unparseable_basic_header_does_not_switch_the_login_limit_off(limited
     right = client.post("/api/v1/tokens", json={"username": "alice", "password": "correct horse"},
                         headers={"Authorization": "Basic é"})
     assert_problem(right, 429)
+
+
+def test_a_key_function_that_raises_counts_the_address(app):
+    """flask-limiter skips a limit whose key function raises (RATELIMIT_SWALLOW_ERRORS): every
+    key function the service registers is wrapped so an error counts the address instead."""
+    from mongo_todos import ratelimit
+
+    def broken_key():
+        raise RuntimeError("boom")
+
+    with app.test_request_context(environ_base={"REMOTE_ADDR": "203.0.113.9"}):
+        assert ratelimit.never_raises(broken_key)() == "broken_key-addr:203.0.113.9"
+        assert ratelimit.never_raises(lambda: "user:1")() == "user:1"
+    limiter = app.extensions["mongo_todos_limiter"]
+    assert limiter._key_func.__wrapped__.__name__ == "rate_limit_key"
