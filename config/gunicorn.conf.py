@@ -34,6 +34,8 @@ keepalive = 5
 # one JSON object per line for every log line (access and error), escaped by a JSON encoder;
 # human-readable lines instead when the output is a terminal (mongo_todos/logs.py)
 logger_class = "mongo_todos.logs.GunicornLogger"
+# requests gunicorn cannot parse get problem+json, not its HTML page (mongo_todos/server_errors.py)
+__import__("mongo_todos.server_errors").server_errors.install()
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()

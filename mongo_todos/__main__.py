@@ -38,6 +38,9 @@ class _Server(BaseApplication):
         super().__init__()
 
     def load_config(self):
+        from . import server_errors
+
+        server_errors.install()  # no HTML error page from gunicorn either
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
