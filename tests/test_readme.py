@@ -101,3 +101,18 @@ def test_readme_seed_commands_run_as_printed():
         assert "todos: 1500 created, 0 already present" in out
         assert "accounts: 3 created, 0 already present" in out
         assert "username=demo3 password=demo-password" in out
+
+
+def test_readme_performance_names_the_worker_class_bench_runs():
+    """The Performance section says which gunicorn worker the harness measures: the one
+    config/gunicorn.conf.py picks for the embedded store (bench.py labels its report with it)."""
+    import runpy
+
+    bench = runpy.run_path(str(ROOT / "scripts" / "bench.py"), run_name="bench")
+    section = (ROOT / "README.md").read_text().split("## Performance", 1)[1].split("\n## ", 1)[0]
+    prose = " ".join(section.split())
+    worker = bench["worker_class"]()
+    assert worker in ("gevent", "sync")
+    other = {"gevent": "sync", "sync": "gevent"}[worker]
+    assert f"one {worker} worker" in prose
+    assert f"one {other} worker" not in prose
