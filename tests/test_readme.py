@@ -161,3 +161,32 @@ def test_readme_startup_warnings_of_a_command_look_as_described_in_a_terminal():
     records = [json.loads(line) for line in piped.stderr.splitlines() if line.startswith("{")]
     assert any(r["logger"] == "mongo_todos.settings" and r["level"] == "WARNING"
                and r["message"].startswith("SECRET_KEY is not set") for r in records), piped.stderr
+
+
+def test_readme_quick_start_stops_with_ctrl_c_without_a_traceback(tmp_path):
+    """"Stop it with Ctrl-C": a terminal's Ctrl-C signals the whole process group, master and
+    worker alike; the server stops at once, and says so without a traceback."""
+    import os
+    import signal
+    import sys
+
+    from servers import wait_for_http
+
+    port = free_port()
+    log = tmp_path / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "RATELIMIT_"))}
+    with open(log, "ab") as out:
+        process = subprocess.Popen([sys.executable, "-m", "mongo_todos", "--port", str(port)],
+                                   cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", process)
+        os.killpg(process.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    output = log.read_text(errors="replace")
+    assert "Handling signal: int" in output and "Shutting down: Master" in output, output
+    assert "Traceback" not in output and "SystemExit" not in output, output
