@@ -18,6 +18,7 @@ import errno
 import logging
 import os
 import re
+import signal
 import socket
 import sys
 
@@ -59,6 +60,13 @@ class _Server(BaseApplication):
             with app.app_context():
                 seed(users=1, todos_per_user=self.demo_todos)
         return app
+
+
+def _leave_ctrl_c_to_the_master(worker) -> None:
+    """Ctrl-C in a terminal signals the whole process group: the master stops the worker
+    anyway (SIGQUIT), and the worker's own SIGINT, arriving as it exits, made gevent print a
+    traceback of ``SystemExit: 0``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 #: Demo todos the embedded store is measured with: the default TODO_QUOTA of an account. A list
@@ -156,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
             "accesslog": "-",
             "graceful_timeout": 10,
             "control_socket_disable": True,
+            "post_worker_init": _leave_ctrl_c_to_the_master,
         },
         args.demo_todos,
     ).run()

@@ -101,3 +101,92 @@ def test_readme_seed_commands_run_as_printed():
         assert "todos: 1500 created, 0 already present" in out
         assert "accounts: 3 created, 0 already present" in out
         assert "username=demo3 password=demo-password" in out
+
+
+def test_readme_performance_names_the_worker_class_bench_runs():
+    """The Performance section says which gunicorn worker the harness measures: the one
+    config/gunicorn.conf.py picks for the embedded store (bench.py labels its report with it)."""
+    import runpy
+
+    bench = runpy.run_path(str(ROOT / "scripts" / "bench.py"), run_name="bench")
+    section = (ROOT / "README.md").read_text().split("## Performance", 1)[1].split("\n## ", 1)[0]
+    prose = " ".join(section.split())
+    worker = bench["worker_class"]()
+    assert worker in ("gevent", "sync")
+    other = {"gevent": "sync", "sync": "gevent"}[worker]
+    assert f"one {worker} worker" in prose
+    assert f"one {other} worker" not in prose
+
+
+def test_readme_startup_warnings_of_a_command_look_as_described_in_a_terminal():
+    """"Command line": in a terminal a command's start-up warnings are the readable log lines
+    the README quotes; elsewhere they are JSON."""
+    import json
+    import os
+    import pty
+    import sys
+    from pathlib import Path
+
+    section = (ROOT / "README.md").read_text().split("## Command line", 1)[1].split("\n## ", 1)[0]
+    prose = " ".join(section.split())
+    quoted = re.search(r"in a terminal \(`([^`]*)`\)", prose).group(1)
+    assert quoted.endswith(" ...")
+    pattern = re.compile(r"\d\d:\d\d:\d\d" + re.escape(quoted[len("12:00:01"):-len(" ...")]))
+    flask = str(Path(sys.executable).parent / "flask")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MONGODB_", "SECRET_KEY", "JWT_SECRET_KEY"))}
+    primary, secondary = pty.openpty()
+    try:
+        process = subprocess.Popen([flask, "--app", "mongo_todos", "users", "list"], cwd=ROOT,
+                                   env=env, stdin=subprocess.DEVNULL, stdout=secondary,
+                                   stderr=secondary)
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # EIO: the command closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert process.wait(timeout=60) == 0
+    finally:
+        os.close(primary)
+    terminal = b"".join(chunks).decode().replace("\r\n", "\n").splitlines()
+    assert any(pattern.match(line) for line in terminal), terminal
+    piped = subprocess.run([flask, "--app", "mongo_todos", "users", "list"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0
+    records = [json.loads(line) for line in piped.stderr.splitlines() if line.startswith("{")]
+    assert any(r["logger"] == "mongo_todos.settings" and r["level"] == "WARNING"
+               and r["message"].startswith("SECRET_KEY is not set") for r in records), piped.stderr
+
+
+def test_readme_quick_start_stops_with_ctrl_c_without_a_traceback(tmp_path):
+    """"Stop it with Ctrl-C": a terminal's Ctrl-C signals the whole process group, master and
+    worker alike; the server stops at once, and says so without a traceback."""
+    import os
+    import signal
+    import sys
+
+    from servers import wait_for_http
+
+    port = free_port()
+    log = tmp_path / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "RATELIMIT_"))}
+    with open(log, "ab") as out:
+        process = subprocess.Popen([sys.executable, "-m", "mongo_todos", "--port", str(port)],
+                                   cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", process)
+        os.killpg(process.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    output = log.read_text(errors="replace")
+    assert "Handling signal: int" in output and "Shutting down: Master" in output, output
+    assert "Traceback" not in output and "SystemExit" not in output, output
