@@ -32,7 +32,9 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 30) -> N
         try:
             if requests.get(url, timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        # a read timeout too: the socket listens (gunicorn's master) before a worker, still
+        # booting on a busy machine, answers
+        except (requests.ConnectionError, requests.Timeout):
             pass
         time.sleep(0.1)
     raise TimeoutError(f"{url} did not answer within {timeout}s")

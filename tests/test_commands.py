@@ -25,9 +25,11 @@ KEYS = {"SECRET_KEY": "k" * 40, "JWT_SECRET_KEY": "j" * 40}
 
 
 def run(args: list[str], env: dict | None = None, timeout: float = 60, **kwargs):
-    """``args`` in the project directory, with a clean environment (plus ``env``)."""
+    """``args`` in the project directory, with a clean environment (plus ``env``). PORT is a
+    free port: the server checks its port before its settings, and 5000 (the default) may be
+    taken on the machine running the suite (a developer's own ./scripts/serve)."""
     clean = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"),
-             **(env or {})}
+             "PORT": str(free_port()), **(env or {})}
     return subprocess.run(args, cwd=ROOT, env=clean, capture_output=True, text=True,
                           timeout=timeout, **kwargs)
 

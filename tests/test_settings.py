@@ -86,9 +86,13 @@ def test_entry_points_stop_with_one_clear_line(command):
     import subprocess
     import sys
 
+    from servers import free_port
+
     result = subprocess.run(
         [sys.executable, *command], capture_output=True, text=True, timeout=60,
-        env={"PATH": "/usr/bin:/bin", "MONGODB_URI": "mongodb://db:27017/x"},
+        # a free PORT: 5000 (the default) may be taken, and the port is checked first
+        env={"PATH": "/usr/bin:/bin", "MONGODB_URI": "mongodb://db:27017/x",
+             "PORT": str(free_port())},
     )
     assert result.returncode != 0
     assert "mongo_todos: invalid setting: SECRET_KEY is required when MONGODB_URI is set" in result.stderr

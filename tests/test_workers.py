@@ -70,7 +70,7 @@ def test_a_replaced_embedded_worker_refuses_the_previous_workers_tokens():
             try:
                 if replacements and requests.get(f"{base}/healthz", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # the new worker still booting
                 pass
             time.sleep(0.2)
         else:
