@@ -82,7 +82,19 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
     ``config`` overriding them (tests use it). Raises ConfigError on an invalid setting."""
     from flask_mongoengine import MongoEngine
 
-    from . import auth, docs, errors, models, ratelimit, root, security, sessions, todos, tokens, users
+    from . import (
+        auth,
+        docs,
+        errors,
+        models,
+        ratelimit,
+        root,
+        security,
+        sessions,
+        todos,
+        tokens,
+        users,
+    )
     from .extensions import Api
 
     app = Flask(__name__)

@@ -29,8 +29,8 @@ from .extensions import Blueprint
 from .models import IdempotencyRecord, Todo
 from .pagination import SORTS, paginate
 from .quota import check_todo_quota
-from .search import fold, search_match
 from .schemas import Text, Timestamp, TodoInSchema, TodoPatchSchema, TodoSchema
+from .search import fold, search_match
 
 blp = Blueprint("todos", __name__, url_prefix="/api/v1/todos", description="Todos")
 

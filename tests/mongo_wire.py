@@ -11,7 +11,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import bson
 
@@ -23,7 +23,7 @@ _HANDSHAKE = {"ismaster", "isMaster", "hello"}
 def hello_reply() -> dict:
     return {"ismaster": True, "isWritablePrimary": True, "helloOk": True,
             "maxBsonObjectSize": 16 * 1024 * 1024, "maxMessageSizeBytes": 48_000_000,
-            "maxWriteBatchSize": 100_000, "localTime": datetime.now(timezone.utc),
+            "maxWriteBatchSize": 100_000, "localTime": datetime.now(UTC),
             "connectionId": 1, "minWireVersion": 0, "maxWireVersion": 21, "readOnly": False,
             "ok": 1.0}
 

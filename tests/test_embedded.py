@@ -300,7 +300,7 @@ def _unstable_descending(monkeypatch):
         if any(column is None for column in columns):
             return None
         order = list(range(len(documents)))
-        for column, direction in reversed(list(zip(columns, sort.values()))):
+        for column, direction in reversed(list(zip(columns, sort.values(), strict=True))):
             order.sort(key=column.__getitem__)
             if direction < 0:
                 order.reverse()

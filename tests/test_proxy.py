@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from proxy import nginx
-from servers import ROOT, free_port, running
 from slow_clients import slow_body_clients, slow_header_clients
+
+from servers import ROOT, free_port, running
 from test_deploy import dockerfile_command
 
 #: More slow connections than gunicorn has workers behind the proxy (one sync worker here).

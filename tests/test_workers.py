@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import requests
+from slow_clients import slow_header_clients
 
 from servers import free_port, gunicorn_server, running
-from slow_clients import slow_header_clients
 
 #: More slow connections than the server has workers (1) or threads (gthread's default pool).
 SLOW_CLIENTS = 12

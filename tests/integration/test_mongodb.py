@@ -173,7 +173,7 @@ def test_filters_never_change_the_plan_to_an_in_memory_sort(app, client, user, p
         pipelines.clear()
         client.get(page["links"]["next"], headers=headers)
         runs += pipelines
-    for (pipeline, hint), plan_doc in zip(runs, explain_all(app, runs)):
+    for (pipeline, hint), plan_doc in zip(runs, explain_all(app, runs), strict=True):
         field = next(iter(pipeline[1]["$sort"]))
         assert hint == f"owner_{field}_id"
         assert_index_only(plan_doc, hint)
