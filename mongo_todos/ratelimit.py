@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import ipaddress
 import logging
 from collections.abc import Mapping
 
@@ -63,7 +64,18 @@ def never_raises(key_func):
 
 
 def client_address() -> str:
-    return request.remote_addr or "unknown"
+    """The client's address as a rate-limit bucket: an IPv4 address, or an IPv6 address's /64.
+
+    One IPv6 subscriber usually holds a whole /64 (2^64 addresses): keyed by the full address,
+    each request could come from a fresh bucket.
+    """
+    address = request.remote_addr or "unknown"
+    if ":" not in address:
+        return address
+    try:
+        return str(ipaddress.IPv6Network(f"{address.split('%')[0]}/64", strict=False))
+    except ValueError:
+        return address
 
 
 def _address_key() -> str:

@@ -269,3 +269,17 @@ def test_a_key_function_that_raises_counts_the_address(app):
         assert ratelimit.never_raises(lambda: "user:1")() == "user:1"
     limiter = app.extensions["mongo_todos_limiter"]
     assert limiter._key_func.__wrapped__.__name__ == "rate_limit_key"
+
+
+def test_ipv6_clients_are_counted_per_64_prefix(limited):
+    """A /64 is one subscriber's: its 2^64 addresses must not be as many buckets."""
+    app, client = limited(RATELIMIT_DEFAULT="3 per minute")
+    for n in range(1, 4):
+        response = client.get("/api/v1/users/me", environ_base={"REMOTE_ADDR": f"2001:db8::{n}"})
+        assert response.status_code == 401
+    assert_problem(client.get("/api/v1/users/me",
+                              environ_base={"REMOTE_ADDR": "2001:db8::ffff:1"}), 429)
+    other = client.get("/api/v1/users/me", environ_base={"REMOTE_ADDR": "2001:db8:0:1::1"})
+    assert other.status_code == 401 and other.headers["X-RateLimit-Remaining"] == "2"
+    v4 = client.get("/api/v1/users/me", environ_base={"REMOTE_ADDR": "192.0.2.1"})
+    assert v4.status_code == 401 and v4.headers["X-RateLimit-Remaining"] == "2"
