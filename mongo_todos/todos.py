@@ -67,6 +67,17 @@ def _authenticate():
         verify_jwt_in_request()
 
 
+@blp.before_request
+def _refuse_repeated_parameters():
+    # every query parameter takes one value; webargs would silently use the first of several,
+    # so `?limit=5&limit=50` would answer for a request the client did not mean
+    repeated = sorted(k for k, values in request.args.lists() if len(values) > 1)
+    if repeated:
+        abort(422, message="A query parameter was given more than once: "
+              + ", ".join(repeated) + ".",
+              messages={k: ["Give this parameter once."] for k in repeated})
+
+
 # --- storage helpers ------------------------------------------------------------------------
 
 def collection():

@@ -365,3 +365,12 @@ def test_pipeline_has_no_skip_and_sorts_on_an_indexed_key(app, client, user, mon
     # the sort's index is pinned, so a filter can never make MongoDB sort a page in memory
     assert hints == ["owner_due_sort_id"] * len(seen)
     assert FAR_FUTURE.year == 9999
+
+
+@pytest.mark.parametrize("query", ["limit=5&limit=6", "sort=name&sort=-name", "q=a&q=b&done=true"])
+def test_a_repeated_query_parameter_is_422(client, user, query):
+    headers, _ = user
+    repeated = {pair.split("=")[0] for pair in query.split("&")
+                if query.count(pair.split("=")[0] + "=") > 1}
+    body = assert_problem(client.get(f"/api/v1/todos?{query}", headers=headers), 422, *repeated)
+    assert "more than once" in body["detail"]
