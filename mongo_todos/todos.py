@@ -203,7 +203,10 @@ def update(todo_id: str, changes: dict):
 
 def _query_flag(**kwargs) -> fields.Boolean:
     """A boolean query parameter: exactly ``true`` or ``false`` (not 1, yes, on...)."""
-    return fields.Boolean(truthy={"true"}, falsy={"false"}, **kwargs)
+    flag = fields.Boolean(truthy={"true"}, falsy={"false"}, **kwargs)
+    # the same words as a body's boolean field (StrictBoolean)
+    flag.error_messages = {**flag.error_messages, "invalid": "Not a valid boolean: use true or false."}
+    return flag
 
 
 class ListArgsSchema(Schema):

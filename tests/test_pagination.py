@@ -374,3 +374,11 @@ def test_a_repeated_query_parameter_is_422(client, user, query):
                 if query.count(pair.split("=")[0] + "=") > 1}
     body = assert_problem(client.get(f"/api/v1/todos?{query}", headers=headers), 422, *repeated)
     assert "more than once" in body["detail"]
+
+
+@pytest.mark.parametrize("query", ["done=yes", "count=1"])
+def test_a_query_flag_says_which_words_it_takes(client, user, query):
+    headers, _ = user
+    body = assert_problem(client.get(f"/api/v1/todos?{query}", headers=headers), 422,
+                          query.split("=")[0])
+    assert body["errors"][query.split("=")[0]] == ["Not a valid boolean: use true or false."]
