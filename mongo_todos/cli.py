@@ -187,8 +187,9 @@ def _session_counts() -> dict:
     """Active sessions per account id, counted by the database (one $group)."""
     from . import dates
     from .models import Session
+    from .sessions import active_filter
 
-    pipeline = [{"$match": {"expires_at": {"$gt": dates.utcnow()}}},
+    pipeline = [{"$match": active_filter(dates.utcnow())},
                 {"$group": {"_id": "$user", "n": {"$sum": 1}}}]
     return {row["_id"]: row["n"] for row in Session._get_collection().aggregate(pipeline)}
 

@@ -28,7 +28,7 @@ import calendar
 import logging
 import re
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 from bson import ObjectId
 from flask import current_app, g, request
@@ -67,6 +67,17 @@ USER_AGENT_MAX = 512
 
 def _epoch(value: datetime) -> int:
     return calendar.timegm(value.utctimetuple())
+
+
+#: What a session listing shows: never the jtis that would let a reader forge a refresh.
+_LISTED = {"current_jti": 0, "access_jti": 0, "previous_jti": 0}
+
+
+def active_filter(now: datetime) -> dict:
+    """The sessions still active at ``now``: their record has not expired, and they started
+    less than SESSION_MAX_AGE ago (the setting may have been lowered since they were issued)."""
+    return {"expires_at": {"$gt": now},
+            "started_at": {"$gt": now - current_app.config["SESSION_MAX_AGE"]}}
 
 
 def _token_lifetime():
@@ -140,7 +151,9 @@ def rotate(claims: dict):
             "access_jti": rotated["access_jti"],
             "issued_at": rotated["issued_at"],
             "last_refreshed_at": now,
-            "expires_at": now + _token_lifetime(),
+            # never past the session's end: no token of the new pair outlives it either
+            "expires_at": min(now + _token_lifetime(),
+                              datetime.fromtimestamp(ends_at, UTC).replace(tzinfo=None)),
         }},
     ).matched_count == 1:
         # the new pair needs nothing the update would have to return: the signed claims
@@ -204,9 +217,7 @@ def active_sessions(user_id: ObjectId) -> list[dict]:
     """The account's active sessions, oldest first."""
     now = dates.utcnow()
     return list(Session._get_collection().find(
-        {"user": user_id, "expires_at": {"$gt": now},
-         "started_at": {"$gt": now - current_app.config["SESSION_MAX_AGE"]}},
-        {"current_jti": 0, "access_jti": 0, "previous_jti": 0},
+        {"user": user_id, **active_filter(now)}, _LISTED,
     ).sort([("started_at", 1), ("_id", 1)]))
 
 
@@ -230,10 +241,7 @@ def _own_session(session_id: str) -> dict:
     if _SESSION_ID.fullmatch(session_id):
         now = dates.utcnow()
         session = Session._get_collection().find_one(
-            {"_id": session_id, "user": current_owner(), "expires_at": {"$gt": now},
-             "started_at": {"$gt": now - current_app.config["SESSION_MAX_AGE"]}},
-            {"current_jti": 0, "access_jti": 0, "previous_jti": 0},
-        )
+            {"_id": session_id, "user": current_owner(), **active_filter(now)}, _LISTED)
     if session is None:
         abort(404, message=_NOT_FOUND)
     session["current"] = session["_id"] == get_jwt()["fam"]

@@ -288,3 +288,38 @@ def test_a_token_expired_with_its_session_says_the_session_is_over(app, client, 
     # expired before its session's end: an ordinary expiry (refreshing may help)
     expired = _signed(app, kind, iat=past - 60, nbf=past - 60, exp=past, sxp=past + 3600)
     assert_problem(method(path, headers=bearer(expired)), 401, type="token-expired")
+
+
+def test_a_refreshed_session_record_expires_with_the_session(make_app):
+    """Rotation keeps the record's expiry at the session's end, like login does: the CLI's
+    count, the API's list and MongoDB's TTL monitor then agree on which sessions are active."""
+    from conftest import Auth
+    from mongo_todos.models import Session
+
+    app = make_app(SESSION_MAX_AGE=timedelta(seconds=600))
+    client = app.test_client()
+    auth = Auth(client)
+    auth.register()
+    tokens = auth.login()
+    refreshed = _refresh(client, tokens)
+    assert refreshed.status_code == 200, refreshed.get_json()
+    with app.app_context():
+        [record] = Session._get_collection().find({})
+    assert record["last_refreshed_at"] is not None
+    assert record["expires_at"] <= record["started_at"] + timedelta(seconds=601)
+
+
+def test_the_cli_counts_the_sessions_the_api_lists(app, client, auth, clock):
+    """`users list`, `users show` and GET /users/me/sessions share one notion of active."""
+    auth.register()
+    tokens = auth.login()
+    assert _refresh(client, tokens).status_code == 200
+    runner = app.test_cli_runner()
+    assert "sessions 1" in runner.invoke(args=["users", "list"]).output
+    app.config["SESSION_MAX_AGE"] = timedelta(days=1)  # lowered after the login
+    clock.advance(days=2)
+    listed = runner.invoke(args=["users", "list"])
+    shown = runner.invoke(args=["users", "show", "alice"])
+    assert listed.exit_code == 0 and shown.exit_code == 0, listed.output + shown.output
+    assert "sessions 0" in listed.output
+    assert "sessions: 0" in shown.output
