@@ -1,12 +1,12 @@
 """Account lifecycle: password change, account deletion (and its retry after a failure
 halfway), and the one username normalisation shared by registration and login."""
 
-import mongomock
 import pytest
 from bson import ObjectId
 from pymongo.errors import ServerSelectionTimeoutError
 
 from conftest import assert_problem, bearer
+from mongo_todos.embedded import EmbeddedCollection
 
 PASSWORD = "/api/v1/users/me/password"
 ME = "/api/v1/users/me"
@@ -142,7 +142,7 @@ def test_deleting_the_account_needs_the_password_in_the_body(client, auth, paylo
 
 def _fail_once(monkeypatch, collection: str, method: str, skip: int):
     """The ``skip + 1``-th ``method`` on ``collection`` fails as if the database went away."""
-    original = getattr(mongomock.collection.Collection, method)
+    original = getattr(EmbeddedCollection, method)
     state = {"calls": 0}
 
     def failing(self, *args, **kwargs):
@@ -152,7 +152,7 @@ def _fail_once(monkeypatch, collection: str, method: str, skip: int):
                 raise ServerSelectionTimeoutError("injected outage")
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(mongomock.collection.Collection, method, failing)
+    monkeypatch.setattr(EmbeddedCollection, method, failing)
 
 
 @pytest.mark.parametrize("collection, method, skip", [

@@ -5,6 +5,7 @@ on the embedded store."""
 import pytest
 
 from conftest import assert_problem, bearer
+from mongo_todos.embedded import EmbeddedCollection
 
 EMBEDDED_WARNING = "warning: MONGODB_URI is not set"
 
@@ -80,21 +81,20 @@ def test_unknown_account_exits_1_with_one_line(runner, command):
 
 
 def test_users_delete_finishes_an_interrupted_deletion(app, runner, client, alice, monkeypatch):
-    import mongomock
     from pymongo.errors import AutoReconnect
 
-    original = mongomock.collection.Collection.delete_many
+    original = EmbeddedCollection.delete_many
 
     def todos_down(self, *args, **kwargs):
         if self.name == "todos":
             raise AutoReconnect("connection reset")
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(mongomock.collection.Collection, "delete_many", todos_down)
+    monkeypatch.setattr(EmbeddedCollection, "delete_many", todos_down)
     failed = client.delete("/api/v1/users/me", json={"password": "correct horse"},
                            headers=bearer(alice[0]["access_token"]))
     assert_problem(failed, 503)
-    monkeypatch.setattr(mongomock.collection.Collection, "delete_many", original)
+    monkeypatch.setattr(EmbeddedCollection, "delete_many", original)
     listed = runner.invoke(args=["users", "list"])
     assert "alice" in listed.stdout and "(deletion unfinished)" in listed.stdout
     result = runner.invoke(args=["users", "delete", "alice", "--yes"])

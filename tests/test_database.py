@@ -3,12 +3,12 @@ todo query and write."""
 
 from __future__ import annotations
 
-import mongomock
 import pytest
 
 from conftest import TEST_ENV, assert_problem
 from mongo_todos import ConfigError, create_app
 from mongo_todos.database import client_options
+from mongo_todos.embedded import EmbeddedCollection
 from mongo_todos.models import SHARD_KEY_INDEX, Todo, User
 
 
@@ -82,8 +82,8 @@ def test_every_todo_query_and_write_carries_the_shard_key(client, auth, monkeypa
         return spy
 
     for name in _OPERATIONS:
-        monkeypatch.setattr(mongomock.collection.Collection, name,
-                            spying(name, getattr(mongomock.collection.Collection, name)))
+        monkeypatch.setattr(EmbeddedCollection, name,
+                            spying(name, getattr(EmbeddedCollection, name)))
     created = client.post("/api/v1/todos", json={"name": "a", "task": "x"}, headers=headers)
     url, etag = created.headers["Location"], created.headers["ETag"]
     client.post("/api/v1/todos", json={"name": "b"}, headers={**headers, "Idempotency-Key": "k"})

@@ -434,16 +434,3 @@ def test_hint_is_accepted_and_ignored(crowded):
     assert len(list(collection.find({"owner": mine}, hint=hint))) == 5
     assert len(list(collection.aggregate([{"$match": {"owner": mine}}], hint=hint))) == 5
     assert collection.count_documents({"owner": mine}, hint=hint) == 5
-
-
-def test_a_spy_on_mongomocks_aggregate_sees_the_call(crowded, monkeypatch):
-    collection, mine = crowded
-    seen = []
-    original = mongomock.collection.Collection.aggregate
-
-    def spy(self, pipeline, *args, **kwargs):
-        seen.append(pipeline)
-        return original(self, pipeline, *args, **kwargs)
-    monkeypatch.setattr(mongomock.collection.Collection, "aggregate", spy)
-    assert len(list(collection.aggregate([{"$match": {"owner": mine}}]))) == 5
-    assert seen == [[{"$match": {"owner": mine}}]]

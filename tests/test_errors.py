@@ -4,6 +4,7 @@ import pytest
 from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from conftest import assert_problem
+from mongo_todos.embedded import EmbeddedCollection
 
 
 @pytest.fixture
@@ -74,12 +75,11 @@ def test_unexpected_exception_is_500_without_trace(app, client, headers, monkeyp
 
 @pytest.mark.parametrize("error", [ServerSelectionTimeoutError("down"), AutoReconnect("gone")])
 def test_database_outage_is_503_with_retry_after(client, headers, monkeypatch, error):
-    import mongomock
 
     def unreachable(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(mongomock.collection.Collection, "find_one", unreachable)
+    monkeypatch.setattr(EmbeddedCollection, "find_one", unreachable)
     response = client.get("/api/v1/todos/6560f0c2a1b2c3d4e5f60718", headers=headers)
     assert_problem(response, 503)
     assert int(response.headers["Retry-After"]) > 0

@@ -4,6 +4,7 @@
 import pytest
 
 from conftest import assert_problem, race_patches
+from mongo_todos.embedded import EmbeddedCollection
 
 
 @pytest.fixture
@@ -47,18 +48,17 @@ def test_token_responses_are_never_cached(client, auth):
 def test_concurrent_writes_with_one_etag_exactly_one_wins(app, headers, monkeypatch):
     import time
 
-    import mongomock
 
     # widen the gap between finding and changing the document, as a slow database would:
     # the check and the write must still act as one
-    find_one = mongomock.collection.Collection.find_one
+    find_one = EmbeddedCollection.find_one
 
     def slow_find_one(self, *args, **kwargs):
         found = find_one(self, *args, **kwargs)
         time.sleep(0.01)
         return found
 
-    monkeypatch.setattr(mongomock.collection.Collection, "find_one", slow_find_one)
+    monkeypatch.setattr(EmbeddedCollection, "find_one", slow_find_one)
     statuses, url, etag = race_patches(app, headers)
     assert sorted(statuses) == [200] + [412] * 7
     final = app.test_client().get(url, headers=headers)

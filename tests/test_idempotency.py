@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from conftest import assert_problem
+from mongo_todos.embedded import EmbeddedCollection
 from mongo_todos.models import IdempotencyRecord
 from mongo_todos.todos import IDEMPOTENCY_TTL
 
@@ -120,11 +121,10 @@ def test_records_expire_by_ttl(app, client, headers):
 
 def test_a_record_removed_by_ttl_between_the_conflict_and_the_lookup_frees_the_key(
         client, headers, monkeypatch):
-    import mongomock
 
     keyed = {**headers, "Idempotency-Key": "k5"}
     client.post("/api/v1/todos", json={"name": "old"}, headers=keyed)
-    original = mongomock.collection.Collection.find_one
+    original = EmbeddedCollection.find_one
     removed = []
 
     def find_one_after_ttl(self, *args, **kwargs):
@@ -134,7 +134,7 @@ def test_a_record_removed_by_ttl_between_the_conflict_and_the_lookup_frees_the_k
             return None
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(mongomock.collection.Collection, "find_one", find_one_after_ttl)
+    monkeypatch.setattr(EmbeddedCollection, "find_one", find_one_after_ttl)
     response = client.post("/api/v1/todos", json={"name": "new"}, headers=keyed)
     monkeypatch.undo()
     assert removed == [1]

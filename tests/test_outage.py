@@ -9,6 +9,7 @@ from pymongo.errors import AutoReconnect
 
 from conftest import TEST_CONFIG, TEST_ENV, assert_problem, bearer
 from mongo_todos import create_app
+from mongo_todos.embedded import EmbeddedCollection
 from servers import free_port
 
 OPERATIONS = [
@@ -64,39 +65,37 @@ def test_probes_during_an_outage(unreachable_app):
 
 
 def test_service_recovers_without_restart(client, auth, monkeypatch):
-    import mongomock
 
     headers = auth.headers()
-    original = mongomock.collection.Collection.find
+    original = EmbeddedCollection.find
 
     def down(*args, **kwargs):
         raise AutoReconnect("connection reset")
 
-    monkeypatch.setattr(mongomock.collection.Collection, "find", down)
+    monkeypatch.setattr(EmbeddedCollection, "find", down)
     body = assert_problem(client.get("/api/v1/users/me", headers=headers), 503)
     assert "Nothing was changed" in body["detail"]  # a read changes nothing
-    monkeypatch.setattr(mongomock.collection.Collection, "find", original)
+    monkeypatch.setattr(EmbeddedCollection, "find", original)
     assert client.get("/api/v1/users/me", headers=headers).status_code == 200
 
 
 @pytest.mark.parametrize("applied", [False, True], ids=["before-the-write", "reply-lost"])
 def test_refresh_interrupted_by_an_outage_leaves_the_token_usable(client, auth, monkeypatch,
                                                                    applied):
-    import mongomock
 
     auth.register()
     tokens = auth.login()
-    original = mongomock.collection.Collection.update_one
+    original = EmbeddedCollection.update_one
 
     def down(self, *args, **kwargs):
         if applied:  # the rotation happened, but its reply never reached the service
             original(self, *args, **kwargs)
         raise AutoReconnect("connection reset")
 
-    monkeypatch.setattr(mongomock.collection.Collection, "update_one", down)
+    monkeypatch.setattr(EmbeddedCollection, "update_one", down)
     failed = client.post("/api/v1/tokens/refresh", headers=bearer(tokens["refresh_token"]))
     assert_problem(failed, 503)
-    monkeypatch.setattr(mongomock.collection.Collection, "update_one", original)
+    monkeypatch.setattr(EmbeddedCollection, "update_one", original)
     # the retry is not mistaken for a stolen token (when the rotation had happened, it is
     # within the reuse leeway and gets the pair that rotation made)
     retry = client.post("/api/v1/tokens/refresh", headers=bearer(tokens["refresh_token"]))
@@ -107,10 +106,9 @@ def test_refresh_interrupted_by_an_outage_leaves_the_token_usable(client, auth, 
 
 
 def test_failed_create_stores_nothing(client, auth, monkeypatch):
-    import mongomock
 
     headers = auth.headers()
-    monkeypatch.setattr(mongomock.collection.Collection, "insert_one",
+    monkeypatch.setattr(EmbeddedCollection, "insert_one",
                         lambda *a, **k: (_ for _ in ()).throw(AutoReconnect("reset")))
     body = assert_problem(client.post("/api/v1/todos", json={"name": "x"}, headers=headers), 503)
     # a connection lost during a write: the client is not told that nothing changed

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from conftest import assert_problem
 from mongo_todos.dates import FAR_FUTURE, isoformat
+from mongo_todos.embedded import EmbeddedCollection
 from mongo_todos.models import Todo
 from mongo_todos.pagination import SORTS
 from mongo_todos.todos import stored_fields
@@ -339,10 +340,9 @@ def test_cursor_signed_by_another_deployment_is_refused(make_app, client, user, 
 
 
 def test_pipeline_has_no_skip_and_sorts_on_an_indexed_key(app, client, user, monkeypatch):
-    import mongomock
 
     seen = []
-    original = mongomock.collection.Collection.aggregate
+    original = EmbeddedCollection.aggregate
 
     def spy(self, pipeline, *args, **kwargs):
         seen.append(pipeline)
@@ -350,13 +350,14 @@ def test_pipeline_has_no_skip_and_sorts_on_an_indexed_key(app, client, user, mon
         return original(self, pipeline, *args, **kwargs)
 
     hints = []
-    monkeypatch.setattr(mongomock.collection.Collection, "aggregate", spy)
+    monkeypatch.setattr(EmbeddedCollection, "aggregate", spy)
     headers, owner = user
     insert(app, owner, [{"name": f"t{i}"} for i in range(3)])
     body = client.get("/api/v1/todos?limit=1&sort=due_at", headers=headers).get_json()
     client.get(body["links"]["next"], headers=headers)
     with app.app_context():
         indexes = [list(dict(i["key"])) for i in Todo._get_collection().index_information().values()]
+    assert len(seen) == 2  # the first page and the next: one exact range each
     for pipeline in seen:
         stages = [next(iter(stage)) for stage in pipeline]
         assert stages == ["$match", "$sort", "$limit", "$project"]

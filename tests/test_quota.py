@@ -48,7 +48,14 @@ def test_an_idempotent_retry_at_the_quota_replays_the_original(quota_client, aut
 
 def test_zero_turns_the_quota_off_and_the_default_is_ten_thousand(make_app):
     assert make_app().config["TODO_QUOTA"] == 10000
-    assert make_app(env={"TODO_QUOTA": "0"}).config["TODO_QUOTA"] == 0
+    app = make_app(env={"TODO_QUOTA": "0"})
+    assert app.config["TODO_QUOTA"] == 0
+    client = app.test_client()
+    from conftest import Auth
+
+    headers = Auth(client).headers("alice")
+    created = client.post("/api/v1/todos", json={"name": "first"}, headers=headers)
+    assert created.status_code == 201, created.get_json()  # a quota of 0 enforced would refuse it
 
 
 def test_the_quota_problem_type_is_registered_with_advice():

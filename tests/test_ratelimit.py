@@ -4,6 +4,7 @@ the login limit, exemptions."""
 import pytest
 
 from conftest import assert_problem, bearer
+from mongo_todos.embedded import EmbeddedCollection
 
 
 @pytest.fixture
@@ -211,20 +212,19 @@ def test_limits_can_be_switched_off(make_app):
 
 
 def test_the_revocation_lookup_is_made_once_per_request_with_limits_on(limited, auth, monkeypatch):
-    import mongomock
 
     app, client = limited(RATELIMIT_DEFAULT="100 per minute", RATELIMIT_TOKEN="100 per minute")
     auth.client = client
     headers = auth.headers("alice")
     lookups = []
-    original = mongomock.collection.Collection.find_one
+    original = EmbeddedCollection.find_one
 
     def counted(self, *args, **kwargs):
         if self.name == "revoked_families":
             lookups.append(args)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(mongomock.collection.Collection, "find_one", counted)
+    monkeypatch.setattr(EmbeddedCollection, "find_one", counted)
     response = client.get("/api/v1/todos", headers=headers)
     assert response.status_code == 200 and response.headers["X-RateLimit-Remaining"] == "99"
     assert len(lookups) == 1  # the limiter asked, the view reused the answer

@@ -4,10 +4,10 @@ API, outermost only (mongomock's find_one calls its own find, which is still one
 
 import threading
 
-import mongomock
 import pytest
 
 from conftest import bearer
+from mongo_todos.embedded import EmbeddedCollection
 
 OPERATIONS = ["find", "find_one", "insert_one", "insert_many", "update_one", "update_many",
               "find_one_and_update", "find_one_and_delete", "delete_one", "delete_many",
@@ -32,8 +32,8 @@ def round_trips(monkeypatch):
         return counted
 
     for name in OPERATIONS:
-        monkeypatch.setattr(mongomock.collection.Collection, name,
-                            wrap(name, getattr(mongomock.collection.Collection, name)))
+        monkeypatch.setattr(EmbeddedCollection, name,
+                            wrap(name, getattr(EmbeddedCollection, name)))
 
     class Counter:
         def during(self, action):

@@ -1,8 +1,8 @@
 """Demo data: deterministic, idempotent, batched; the CLI prints credentials."""
 
-import mongomock
 import pytest
 
+from mongo_todos.embedded import EmbeddedCollection
 from mongo_todos.models import Todo, User
 from mongo_todos.seed import BATCH_SIZE, seed
 
@@ -48,13 +48,13 @@ def test_reset_replaces_the_demo_todos(app):
 
 def test_inserts_in_batches(app, monkeypatch):
     calls = []
-    original = mongomock.collection.Collection.insert_many
+    original = EmbeddedCollection.insert_many
 
     def spy(self, documents, *args, **kwargs):
         calls.append(len(documents))
         return original(self, documents, *args, **kwargs)
 
-    monkeypatch.setattr(mongomock.collection.Collection, "insert_many", spy)
+    monkeypatch.setattr(EmbeddedCollection, "insert_many", spy)
     with app.app_context():
         seed(users=1, todos_per_user=2 * BATCH_SIZE + 5, seed=0)
     assert calls == [BATCH_SIZE, BATCH_SIZE, 5]
