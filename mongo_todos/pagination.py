@@ -15,8 +15,9 @@ all share one ``due_sort``) is quadratic. A page after a cursor therefore runs u
 queries, each a contiguous range of the index:
 
 1. the rest of the run of equal keys: ``key = k AND _id > id`` (bounds on all three fields),
-   skipped when the previous page's look-ahead item showed that the run ended at the cursor
-   (the usual case for distinct keys: such a page is one query);
+   skipped when the previous page showed that the run ended at the cursor (its look-ahead
+   item going forward; going back, its edge item's key differing from its own cursor's): the
+   usual case for distinct keys, where a page is one query either way;
 2. only if (1) returned fewer than ``limit + 1`` items: keys strictly beyond ``k``.
 
 So a page reads at most ``limit + 2`` index entries and ``limit + 1`` documents however deep it
@@ -229,10 +230,13 @@ def paginate(
     if direction == "prev":
         items.reverse()
         has_prev, has_next = more, True
-        next_tie, prev_tie = True, tie_ahead
+        # the cursor's item follows items[-1]: any todo between them sharing items[-1]'s key
+        # would have been read instead, so a different key at the cursor ends that run
+        next_tie, prev_tie = (not items or items[-1][field] == key), tie_ahead
     else:
         has_next, has_prev = more, cursor is not None
-        next_tie, prev_tie = tie_ahead, True
+        # likewise the cursor's item precedes items[0]
+        next_tie, prev_tie = tie_ahead, (cursor is None or not items or items[0][field] == key)
     return Page(
         items=items,
         limit=limit,

@@ -91,9 +91,10 @@ def test_round_trips_of_pages_after_a_cursor(client, auth, round_trips):
     # distinct keys: the first page's look-ahead showed the key run ends at the cursor
     links, calls = trips(links["next"])
     assert calls == [revocation, "todos.aggregate"]
-    # back: no look-ahead that way, so the rest of the equal-key run is read first
+    # back: the page's first key differs from its cursor's, so that key's run cannot go on
+    # before it either, and one query reads the previous page
     _, calls = trips(links["prev"])
-    assert calls == [revocation, "todos.aggregate", "todos.aggregate"]
+    assert calls == [revocation, "todos.aggregate"]
     # a run of equal keys that goes on past the page: one query for the rest of the run ...
     links, _ = trips("/api/v1/todos?sort=due_at&limit=1")
     links, calls = trips(links["next"])
