@@ -127,9 +127,14 @@ def login_username_key() -> str:
             body = None
         if isinstance(body, dict) and isinstance(body.get("username"), str):
             name = body["username"]
-    if not name:
+    from .auth import username_key
+
+    # the accounts' own normalisation; a name registration refuses can never log in, so its
+    # attempts are counted by address alone
+    key = username_key(name) if name else None
+    if key is None:
         return f"login-addr:{client_address()}"
-    digest = hashlib.sha256(name.strip().lower().encode("utf-8", "replace")).hexdigest()
+    digest = hashlib.sha256(key.encode()).hexdigest()
     return f"login-user:{digest[:32]}"
 
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from bson import ObjectId
 from pymongo.errors import BulkWriteError
 
-from .dates import FAR_FUTURE, utcnow
+from .dates import utcnow
 from .models import Todo, User
 
 DEMO_PASSWORD = "demo-password"
@@ -100,16 +100,13 @@ def _todo(rng: random.Random, owner: ObjectId, _id: ObjectId, now) -> dict:
     # a done todo was touched when it was ticked off, some time after it was written down
     updated = min(now, created + timedelta(minutes=rng.randrange(5, 60 * 24 * 5))) if done \
         else created
+    from .todos import stored_fields  # the search and sort keys, exactly as the API stores them
+
     return {
         "_id": _id,
         "owner": owner,
-        "name": name,
-        "name_key": name.casefold(),
-        "task": task,
-        "task_key": task.casefold(),
+        **stored_fields({"name": name, "task": task, "due_at": due}),
         "done": done,
-        "due_at": due,
-        "due_sort": due or FAR_FUTURE,
         "tags": list(tags),
         "created_at": created,
         "updated_at": updated,
