@@ -21,6 +21,8 @@ _RFC3339 = re.compile(
     re.ASCII,  # \d means 0-9 only
 )
 #: In JSON Schema (ECMAScript) terms for the OpenAPI document; :class:`FullMatch` enforces it.
+#: The one password rule: registration, password change and the CLI.
+PASSWORD_LENGTH = validate.Length(8, 128)
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}$"
 #: A date-time whose "+01:00" lost its plus: in a URL's query string "+" decodes to a space.
 _PLUS_AS_SPACE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)? \d{2}:\d{2}$")
@@ -255,7 +257,7 @@ class UserInSchema(Schema):
         ),
         metadata={"example": "new_user"},
     )
-    password = Text(required=True, load_only=True, validate=validate.Length(8, 128),
+    password = Text(required=True, load_only=True, validate=PASSWORD_LENGTH,
                     metadata={"example": "a long passphrase"})
 
 
@@ -332,7 +334,7 @@ class PasswordChangeSchema(Schema):
     """A password change: the current password confirms it."""
 
     current_password = Text(required=True, load_only=True, validate=validate.Length(1, 1024))
-    new_password = Text(required=True, load_only=True, validate=validate.Length(8, 128))
+    new_password = Text(required=True, load_only=True, validate=PASSWORD_LENGTH)
 
 
 class AccountDeletionSchema(Schema):
