@@ -12,10 +12,10 @@ import re
 import secrets
 from collections.abc import Mapping
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from limits import parse_many
-from pymongo import uri_parser
+from pymongo import common, uri_parser
 from pymongo.errors import PyMongoError
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,10 @@ EMBEDDED_TOKEN_LIMIT = "60 per minute"
 
 class ConfigError(ValueError):
     """An environment variable holds a value the service cannot run with."""
+
+
+# MongoDB URI option names the driver accepts, case-insensitively
+_KNOWN_URI_OPTIONS = frozenset(name.lower() for name in common.URI_OPTIONS_VALIDATOR_MAP)
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -99,6 +103,16 @@ def _mongodb_uri(env: Mapping[str, str]) -> str | None:
         # the driver's own parser, so a bad port or option stops the start-up here rather than
         # as a traceback from the driver (a mongodb+srv:// URI needs DNS: checked on connect).
         # Its message names the part at fault, never the password.
+        # Unknown options are named here, in our words: the driver's wording changes between
+        # releases (4.20 stopped naming the option).
+        unknown = [
+            key for key, _ in parse_qsl(parts.query, keep_blank_values=True)
+            if key.lower() not in _KNOWN_URI_OPTIONS
+        ]
+        if unknown:
+            raise ConfigError(
+                "MONGODB_URI is not a valid MongoDB URI: unknown option(s) " + ", ".join(unknown)
+            )
         try:
             uri_parser.parse_uri(raw)
         except (ValueError, PyMongoError) as err:

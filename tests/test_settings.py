@@ -55,9 +55,10 @@ def test_values_are_parsed():
     "env, message",
     [
         ({"MONGODB_URI": "http://db"}, "MONGODB_URI"),
-        ({"MONGODB_URI": "mongodb://db:port/x"},
-         "MONGODB_URI is not a valid MongoDB URI: Port contains non-digit"),
-        ({"MONGODB_URI": "mongodb://db/x?badopt=1"}, "Unknown option: badopt"),
+        # the driver's own wording is not pinned (it changes between releases), only ours
+        ({"MONGODB_URI": "mongodb://db:port/x"}, "^MONGODB_URI is not a valid MongoDB URI: "),
+        ({"MONGODB_URI": "mongodb://db/x?badopt=1&w=1"},
+         r"^MONGODB_URI is not a valid MongoDB URI: unknown option\(s\) badopt$"),
         ({"MONGODB_URI": "mongodb://db"}, "SECRET_KEY is required"),
         ({"SECRET_KEY": "short"}, "at least 32 bytes"),
         ({"JWT_ACCESS_TOKEN_EXPIRES": "soon"}, "JWT_ACCESS_TOKEN_EXPIRES='soon' is not a whole"),
