@@ -12,6 +12,7 @@ worker (one sync worker, or a gthread worker's 4 threads, stopped answering with
 clients; gevent answered /healthz in 3 ms).
 """
 
+import importlib
 import multiprocessing
 import os
 
@@ -32,10 +33,11 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = 5
 # one JSON object per line for every log line (access and error), escaped by a JSON encoder;
-# human-readable lines instead when the output is a terminal (mongo_todos/logs.py)
-logger_class = "mongo_todos.logs.GunicornLogger"
-# requests gunicorn cannot parse get problem+json, not its HTML page (mongo_todos/server_errors.py)
-__import__("mongo_todos.server_errors").server_errors.install()
+# human-readable lines instead when the output is a terminal (mongo_todos/web/logs.py)
+logger_class = "mongo_todos.web.logs.GunicornLogger"
+# requests gunicorn cannot parse get problem+json, not its HTML page
+# (mongo_todos/web/gunicorn_errors.py)
+importlib.import_module("mongo_todos.web.gunicorn_errors").install()
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
@@ -45,7 +47,7 @@ control_socket_disable = True
 
 def when_ready(server):
     """Say loudly when several workers would each count rate limits alone."""
-    from mongo_todos.ratelimit import shared_storage_warning
+    from mongo_todos.web.ratelimit import shared_storage_warning
 
     warning = shared_storage_warning(os.environ, server.cfg.workers)
     if warning:

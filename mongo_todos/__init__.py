@@ -27,8 +27,9 @@ from flask.sessions import SessionInterface
 from pymongo.errors import PyMongoError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import logs, settings
-from .settings import ConfigError
+from mongo_todos import settings
+from mongo_todos.settings import ConfigError
+from mongo_todos.web import logs
 
 __all__ = ["create_app", "ConfigError"]
 __version__ = "0.1.0"
@@ -41,7 +42,7 @@ READY_TIMEOUT = 1.0
 
 def _mongodb_settings(config: Mapping) -> dict:
     # the client's defaults (majority writes, primary reads, timeouts) live in database.py
-    from .database import settings_from
+    from mongo_todos.store.mongodb import settings_from
 
     return settings_from(config)
 
@@ -82,20 +83,12 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
     ``config`` overriding them (tests use it). Raises ConfigError on an invalid setting."""
     from flask_mongoengine import MongoEngine
 
-    from . import (
-        auth,
-        docs,
-        errors,
-        models,
-        ratelimit,
-        root,
-        security,
-        sessions,
-        todos,
-        tokens,
-        users,
-    )
-    from .extensions import Api
+    from mongo_todos.accounts import auth, sessions, tokens, users
+    from mongo_todos.store import documents as models
+    from mongo_todos.todos import views as todos
+    from mongo_todos.web import docs, errors, ratelimit, root
+    from mongo_todos.web import headers as security
+    from mongo_todos.web.api import Api
 
     app = Flask(__name__)
     # a token API keeps no cookie session: skip opening and signing one on every request
@@ -128,7 +121,7 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
         models.create_indexes()
         app.wsgi_app = _one_request_at_a_time(app.wsgi_app)
     else:
-        from .database import time_budget
+        from mongo_todos.store.mongodb import time_budget
 
         # outermost but for the proxy fix: a request's database work fits in one budget
         app.wsgi_app = time_budget(app.wsgi_app, app.config["MONGODB_REQUEST_TIMEOUT_MS"])
@@ -159,14 +152,14 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
     app.extensions["mongo_todos_limiter"] = ratelimit.init_app(app)
     _configure_cors(app)
     if app.config.get("PUBLIC_BASE_URL"):
-        from .public_url import PublicBaseURL
+        from mongo_todos.web.public_url import PublicBaseURL
 
         app.wsgi_app = PublicBaseURL(app.wsgi_app, app.config["PUBLIC_BASE_URL"])
     if app.config["TRUSTED_PROXY_COUNT"]:
         n = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
 
-    from .cli import register as register_cli
+    from mongo_todos.cli.commands import register as register_cli
 
     register_cli(app)
     return app
@@ -176,7 +169,7 @@ def __getattr__(name: str):
     # `flask --app mongo_todos` looks for an `app` attribute before calling create_app():
     # this one is built for a person at a terminal (one line on a bad setting, a quiet --help)
     if name == "app":
-        from .console import app_for_flask_cli
+        from mongo_todos.cli.terminal import app_for_flask_cli
 
         return app_for_flask_cli()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -192,9 +185,9 @@ def _register_probes(app: Flask) -> None:
     def readyz():
         """MongoDB answers and has every declared index (and a remote rate-limit storage
         answers): the process can serve."""
-        from .database import missing_indexes
-        from .errors import problem
-        from .models import DOCUMENTS, User
+        from mongo_todos.store.documents import DOCUMENTS, User
+        from mongo_todos.store.mongodb import missing_indexes
+        from mongo_todos.web.errors import problem
 
         checks = {}
         try:

@@ -25,9 +25,10 @@ import sys
 from gunicorn.app.base import BaseApplication
 from pymongo.errors import PyMongoError
 
-from . import ConfigError, logs, settings
-from .console import describe_database_error
-from .seed import DEMO_PASSWORD, demo_usernames
+from mongo_todos import ConfigError, settings
+from mongo_todos.cli.terminal import describe_database_error
+from mongo_todos.seed import DEMO_PASSWORD, demo_usernames
+from mongo_todos.web import logs
 
 log = logging.getLogger("mongo_todos")
 
@@ -39,7 +40,7 @@ class _Server(BaseApplication):
         super().__init__()
 
     def load_config(self):
-        from . import server_errors
+        from mongo_todos.web import gunicorn_errors as server_errors
 
         server_errors.install()  # no HTML error page from gunicorn either
         for key, value in self.options.items():
@@ -47,8 +48,8 @@ class _Server(BaseApplication):
 
     def load(self):
         """Called in the worker: a new app, new keys and (embedded) a new demo store."""
-        from . import create_app
-        from .seed import seed
+        from mongo_todos import create_app
+        from mongo_todos.seed import seed
 
         try:
             app = create_app()
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
             "workers": 1,  # the embedded store lives in one process
             # no proxy in front: slow clients must not hold the only worker
             "worker_class": "gevent",
-            "logger_class": "mongo_todos.logs.GunicornLogger",
+            "logger_class": "mongo_todos.web.logs.GunicornLogger",
             "accesslog": "-",
             "graceful_timeout": 10,
             "control_socket_disable": True,

@@ -5,7 +5,7 @@ An invalid setting stops the process with one clear line instead of a traceback.
 
 import sys
 
-from . import ConfigError, create_app
+from mongo_todos import ConfigError, create_app
 
 try:
     app = create_app()

@@ -27,7 +27,7 @@ from bson import ObjectId  # noqa: E402
 
 from mongo_todos import create_app  # noqa: E402
 from mongo_todos.dates import FAR_FUTURE, utcnow  # noqa: E402
-from mongo_todos.models import Todo  # noqa: E402
+from mongo_todos.store.documents import Todo  # noqa: E402
 
 ENV = {"SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
        "JWT_SECRET_KEY": "bench-jwt-secret-key-that-is-long-enough-0123",

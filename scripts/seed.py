@@ -12,8 +12,8 @@ A bad setting, an unreachable MongoDB or a wrong argument ends it with one line 
 
 import sys
 
-from mongo_todos.cli import seed_command
-from mongo_todos.console import app_for_script
+from mongo_todos.cli.commands import seed_command
+from mongo_todos.cli.terminal import app_for_script
 
 if __name__ == "__main__":
     with app_for_script().app_context():

@@ -116,7 +116,7 @@ def race_patches(app, headers: dict, writers: int = 8) -> tuple[list[int], str, 
 def assert_problem(response, status: int, *fields: str, type: str | None = "") -> dict:
     """The response is a problem+json of ``status``, with errors for exactly ``fields``, and
     of problem ``type`` (a slug; ``None`` for about:blank; default: the status's usual type)."""
-    from mongo_todos.errors import _TYPE_BY_STATUS, type_uri
+    from mongo_todos.web.errors import _TYPE_BY_STATUS, type_uri
 
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/problem+json"

@@ -6,7 +6,7 @@ from bson import ObjectId
 from pymongo.errors import ServerSelectionTimeoutError
 
 from conftest import assert_problem, bearer
-from mongo_todos.embedded import EmbeddedCollection
+from mongo_todos.store.embedded import EmbeddedCollection
 
 PASSWORD = "/api/v1/users/me/password"
 ME = "/api/v1/users/me"
@@ -86,7 +86,7 @@ def _account_with_data(client, auth):
 
 
 def _stored(app, owner):
-    from mongo_todos.models import IdempotencyRecord, Session, Todo, User
+    from mongo_todos.store.documents import IdempotencyRecord, Session, Todo, User
 
     with app.app_context():
         return {

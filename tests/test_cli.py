@@ -1,6 +1,6 @@
 """``flask --app mongo_todos users create NAME`` and ``db init``."""
 
-from mongo_todos.models import User
+from mongo_todos.store.documents import User
 
 
 def test_users_create_prompts_for_a_hidden_password(app, runner, client):
@@ -48,7 +48,7 @@ def test_users_create_needs_matching_passwords(runner):
 
 
 def test_db_init_creates_indexes(app, runner):
-    from mongo_todos.models import Todo
+    from mongo_todos.store.documents import Todo
 
     with app.app_context():
         Todo._get_collection().drop_indexes()

@@ -5,7 +5,7 @@ on the embedded store."""
 import pytest
 
 from conftest import assert_problem, bearer
-from mongo_todos.embedded import EmbeddedCollection
+from mongo_todos.store.embedded import EmbeddedCollection
 
 EMBEDDED_WARNING = "warning: MONGODB_URI is not set"
 

@@ -7,9 +7,9 @@ import pytest
 
 from conftest import TEST_ENV, assert_problem
 from mongo_todos import ConfigError, create_app
-from mongo_todos.database import client_options
-from mongo_todos.embedded import EmbeddedCollection
-from mongo_todos.models import SHARD_KEY_INDEX, Todo, User
+from mongo_todos.store.documents import SHARD_KEY_INDEX, Todo, User
+from mongo_todos.store.embedded import EmbeddedCollection
+from mongo_todos.store.mongodb import client_options
 
 
 def test_client_defaults_majority_writes_primary_reads_and_timeouts():

@@ -16,8 +16,8 @@ from bson import ObjectId
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from mongo_todos import embedded
-from mongo_todos.embedded import EmbeddedClient, EmbeddedCollection
+from mongo_todos.store import embedded
+from mongo_todos.store.embedded import EmbeddedClient, EmbeddedCollection
 
 #: Enough generated cases to reach multi-stage pipelines over ties and mixed types; CI runs
 #: them all (about 15 s on a shared machine); the broken-wrapper tests below stop at

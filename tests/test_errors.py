@@ -4,7 +4,7 @@ import pytest
 from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from conftest import assert_problem
-from mongo_todos.embedded import EmbeddedCollection
+from mongo_todos.store.embedded import EmbeddedCollection
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def test_body_over_the_limit_is_413(make_app, auth):
 
 
 def test_unexpected_exception_is_500_without_trace(app, client, headers, monkeypatch, caplog):
-    from mongo_todos import todos
+    from mongo_todos.todos import views as todos
 
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
@@ -124,7 +124,7 @@ def test_missing_token_is_its_own_problem_type(client):
 
 
 def test_a_typed_problem_carries_its_types_title(client):
-    from mongo_todos.errors import PROBLEM_TYPES
+    from mongo_todos.web.errors import PROBLEM_TYPES
 
     body = client.get("/api/v1/users/me").get_json()
     assert body["title"] == PROBLEM_TYPES["token-missing"][0]

@@ -4,7 +4,7 @@
 import pytest
 
 from conftest import assert_problem, race_patches
-from mongo_todos.embedded import EmbeddedCollection
+from mongo_todos.store.embedded import EmbeddedCollection
 
 
 @pytest.fixture

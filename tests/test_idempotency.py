@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 
 from conftest import assert_problem
-from mongo_todos.embedded import EmbeddedCollection
-from mongo_todos.models import IdempotencyRecord
-from mongo_todos.todos import IDEMPOTENCY_TTL
+from mongo_todos.store.documents import IdempotencyRecord
+from mongo_todos.store.embedded import EmbeddedCollection
+from mongo_todos.todos.views import IDEMPOTENCY_TTL
 
 
 @pytest.fixture
@@ -145,8 +145,8 @@ def test_a_record_removed_by_ttl_between_the_conflict_and_the_lookup_frees_the_k
 
 def test_an_expired_record_the_ttl_monitor_has_not_removed_yet_counts_as_expired(
         app, client, headers, monkeypatch):
-    from mongo_todos import todos
     from mongo_todos.dates import utcnow
+    from mongo_todos.todos import views as todos
 
     keyed = {**headers, "Idempotency-Key": "k6"}
     first = client.post("/api/v1/todos", json={"name": "old"}, headers=keyed)

@@ -6,7 +6,7 @@ import time
 import limits.storage.memory
 import pytest
 
-from mongo_todos.limiter_storage import SWEEP_INTERVAL, InlineExpiryStorage
+from mongo_todos.web.ratelimit_storage import SWEEP_INTERVAL, InlineExpiryStorage
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_expired_counters_are_swept_inline_at_most_once_per_interval(monkeypatch
     # the sweep's clock stands still: on a busy machine a second can pass between two lines
     import types
 
-    from mongo_todos import limiter_storage
+    from mongo_todos.web import ratelimit_storage as limiter_storage
 
     now = 1000.0
     monkeypatch.setattr(limiter_storage, "time", types.SimpleNamespace(monotonic=lambda: now))

@@ -37,7 +37,7 @@ def record(message: str, *args, **extra) -> logging.LogRecord:
 
 
 def test_json_formatter_escapes_what_a_format_string_would_not():
-    from mongo_todos.logs import JsonFormatter
+    from mongo_todos.web.logs import JsonFormatter
 
     nasty = 'a\nb\r\x00\x1b[31m"}\\'
     line = JsonFormatter().format(record("user said %s", nasty, request_id="r-1", path=nasty))
@@ -49,7 +49,7 @@ def test_json_formatter_escapes_what_a_format_string_would_not():
 
 
 def test_human_formatter_shows_control_characters_escaped_on_one_line():
-    from mongo_todos.logs import HumanFormatter
+    from mongo_todos.web.logs import HumanFormatter
 
     line = HumanFormatter().format(record("path %s", "/a\nb\x1b[31m\\", request_id="r-1"))
     assert "\n" not in line and "\x1b" not in line

@@ -267,7 +267,7 @@ def test_rate_limited_and_unavailable_responses_document_their_headers(spec):
 def test_each_error_status_has_its_own_valid_examples(spec):
     from openapi_schema_validator import OAS30Validator
 
-    from mongo_todos.errors import PROBLEM_STATUS, PROBLEM_TYPES, default_type, type_uri
+    from mongo_todos.web.errors import PROBLEM_STATUS, PROBLEM_TYPES, default_type, type_uri
 
     problem_schema = {**spec["components"]["schemas"]["Problem"],
                       "components": spec["components"]}
@@ -305,7 +305,7 @@ def test_servers_and_no_unused_components(spec):
 
 
 def test_problem_types_are_documented_in_the_document(spec):
-    from mongo_todos.errors import PROBLEM_TYPES, type_uri
+    from mongo_todos.web.errors import PROBLEM_TYPES, type_uri
 
     description = spec["info"]["description"]
     type_doc = spec["components"]["schemas"]["Problem"]["properties"]["type"]["description"]
@@ -349,7 +349,7 @@ def test_error_examples_are_what_the_api_really_answers(spec, make_app):
     }
     for (name, example), response in real.items():
         assert response.get_json() == _example(spec, name, example), (name, example)
-    from mongo_todos.models import Todo, User
+    from mongo_todos.store.documents import Todo, User
 
     full = make_app(TODO_QUOTA=10000)  # the default quota
     full_client = full.test_client()

@@ -9,7 +9,7 @@ from pymongo.errors import AutoReconnect
 
 from conftest import TEST_CONFIG, TEST_ENV, assert_problem, bearer
 from mongo_todos import create_app
-from mongo_todos.embedded import EmbeddedCollection
+from mongo_todos.store.embedded import EmbeddedCollection
 from servers import free_port
 
 OPERATIONS = [

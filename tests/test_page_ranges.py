@@ -18,8 +18,8 @@ import pytest
 from bson import ObjectId
 from mongomock.filtering import filter_applies
 
-from mongo_todos.embedded import EmbeddedCollection
-from mongo_todos.models import Todo
+from mongo_todos.store.documents import Todo
+from mongo_todos.store.embedded import EmbeddedCollection
 from test_pagination import BASE, insert, walk
 
 _OPS = {"$gt": lambda a, b: a > b, "$gte": lambda a, b: a >= b,

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from conftest import assert_problem
 from mongo_todos.dates import FAR_FUTURE, isoformat
-from mongo_todos.embedded import EmbeddedCollection
-from mongo_todos.models import Todo
-from mongo_todos.pagination import SORTS
-from mongo_todos.todos import stored_fields
+from mongo_todos.store.documents import Todo
+from mongo_todos.store.embedded import EmbeddedCollection
+from mongo_todos.todos.pagination import SORTS
+from mongo_todos.todos.views import stored_fields
 
 BASE = datetime(2026, 1, 1)
 
@@ -331,7 +331,7 @@ def test_cursor_of_another_user_is_refused(client, auth, user, cursor):
 def test_cursor_signed_by_another_deployment_is_refused(make_app, client, user, cursor):
     other = make_app(SECRET_KEY="another-secret-key-that-is-long-enough-0123")
     with other.test_request_context():
-        from mongo_todos.pagination import seal
+        from mongo_todos.todos.pagination import seal
 
         forged = seal({"k": ["s", "t1"], "i": str(ObjectId()), "s": "name", "d": "next", "f": "x"})
     response = client.get("/api/v1/todos", headers=user[0],

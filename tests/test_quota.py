@@ -59,7 +59,7 @@ def test_zero_turns_the_quota_off_and_the_default_is_ten_thousand(make_app):
 
 
 def test_the_quota_problem_type_is_registered_with_advice():
-    from mongo_todos.errors import PROBLEM_TYPES
+    from mongo_todos.web.errors import PROBLEM_TYPES
 
     title, advice = PROBLEM_TYPES["quota-exceeded"]
     assert title == "Quota exceeded" and "delete" in advice

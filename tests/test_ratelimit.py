@@ -4,7 +4,7 @@ the login limit, exemptions."""
 import pytest
 
 from conftest import assert_problem, bearer
-from mongo_todos.embedded import EmbeddedCollection
+from mongo_todos.store.embedded import EmbeddedCollection
 
 
 @pytest.fixture
@@ -171,7 +171,7 @@ def test_a_login_body_the_view_refuses_is_still_counted_not_a_server_error(limit
 
 
 def test_several_workers_on_memory_storage_are_warned_about():
-    from mongo_todos.ratelimit import shared_storage_warning
+    from mongo_todos.web.ratelimit import shared_storage_warning
 
     warning = shared_storage_warning({}, workers=3)
     assert "3 workers" in warning and "redis://" in warning
@@ -259,7 +259,7 @@ def test_an_unparseable_basic_header_does_not_switch_the_login_limit_off(limited
 def test_a_key_function_that_raises_counts_the_address(app):
     """flask-limiter skips a limit whose key function raises (RATELIMIT_SWALLOW_ERRORS): every
     key function the service registers is wrapped so an error counts the address instead."""
-    from mongo_todos import ratelimit
+    from mongo_todos.web import ratelimit
 
     def broken_key():
         raise RuntimeError("boom")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import assert_problem, bearer
-from mongo_todos.errors import PROBLEM_STATUS, PROBLEM_TYPES, type_uri
+from mongo_todos.web.errors import PROBLEM_STATUS, PROBLEM_TYPES, type_uri
 
 
 def test_root_lists_every_entry_point_as_absolute_links(client):

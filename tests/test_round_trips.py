@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from conftest import bearer
-from mongo_todos.embedded import EmbeddedCollection
+from mongo_todos.store.embedded import EmbeddedCollection
 
 OPERATIONS = ["find", "find_one", "insert_one", "insert_many", "update_one", "update_many",
               "find_one_and_update", "find_one_and_delete", "delete_one", "delete_many",

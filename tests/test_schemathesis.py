@@ -14,7 +14,7 @@ from schemathesis.checks import positive_data_acceptance
 
 from conftest import TEST_CONFIG, TEST_ENV
 from mongo_todos import create_app
-from mongo_todos.models import IdempotencyRecord, Todo
+from mongo_todos.store.documents import IdempotencyRecord, Todo
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
 

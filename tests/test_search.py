@@ -9,8 +9,8 @@ import pytest
 from bson import ObjectId
 
 from mongo_todos.dates import FAR_FUTURE
-from mongo_todos.models import Todo
-from mongo_todos.search import search_match
+from mongo_todos.store.documents import Todo
+from mongo_todos.todos.search import search_match
 from test_pagination import BASE, insert
 
 

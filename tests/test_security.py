@@ -12,7 +12,7 @@ from conftest import bearer
 
 def test_unknown_user_and_wrong_password_cost_the_same(app, client, auth, monkeypatch):
     """Both paths check exactly one hash made with the configured method and cost."""
-    import mongo_todos.auth as auth_module
+    import mongo_todos.accounts.auth as auth_module
 
     auth.register("alice")
     checked = []
@@ -87,7 +87,7 @@ def test_client_request_id_is_kept_when_sane(client):
 
 
 def test_log_lines_are_json_with_the_request_id(client, headers_for_error, capsys):
-    from mongo_todos.logs import JsonFormatter, RequestIdFilter
+    from mongo_todos.web.logs import JsonFormatter, RequestIdFilter
 
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
@@ -107,7 +107,7 @@ def test_log_lines_are_json_with_the_request_id(client, headers_for_error, capsy
 
 @pytest.fixture
 def headers_for_error(auth, monkeypatch):
-    from mongo_todos import todos
+    from mongo_todos.todos import views as todos
 
     monkeypatch.setattr(todos, "paginate", lambda *a, **k: 1 / 0)
     return auth.headers()

@@ -2,9 +2,9 @@
 
 import pytest
 
-from mongo_todos.embedded import EmbeddedCollection
-from mongo_todos.models import Todo, User
 from mongo_todos.seed import BATCH_SIZE, seed
+from mongo_todos.store.documents import Todo, User
+from mongo_todos.store.embedded import EmbeddedCollection
 
 
 def snapshot(app):

@@ -294,7 +294,7 @@ def test_a_refreshed_session_record_expires_with_the_session(make_app):
     """Rotation keeps the record's expiry at the session's end, like login does: the CLI's
     count, the API's list and MongoDB's TTL monitor then agree on which sessions are active."""
     from conftest import Auth
-    from mongo_todos.models import Session
+    from mongo_todos.store.documents import Session
 
     app = make_app(SESSION_MAX_AGE=timedelta(seconds=600))
     client = app.test_client()

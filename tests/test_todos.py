@@ -283,9 +283,9 @@ def test_early_years_round_trip_as_rfc3339(client, headers):
 ])
 def test_stored_todos_match_the_document_and_the_documented_schema(app, client, headers, payload):
     """The hand-written serializer and raw insert agree with TodoSchema and the Todo document."""
-    from mongo_todos.models import Todo
-    from mongo_todos.schemas import TodoSchema
-    from mongo_todos.todos import to_json, todo_url_base
+    from mongo_todos.store.documents import Todo
+    from mongo_todos.todos.schemas import TodoSchema
+    from mongo_todos.todos.views import to_json, todo_url_base
 
     body = client.post("/api/v1/todos", json=payload, headers=headers).get_json()
     with app.test_request_context():

@@ -104,7 +104,7 @@ def test_logout_revokes_access_and_refresh_tokens(client, auth):
 
 
 def test_revocation_records_have_ttl_indexes(app):
-    from mongo_todos.models import RevokedFamily, Session
+    from mongo_todos.store.documents import RevokedFamily, Session
 
     with app.app_context():
         for document in (Session, RevokedFamily):

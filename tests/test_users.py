@@ -59,7 +59,7 @@ def test_me_returns_the_caller(client, auth):
 
 
 def test_password_hash_is_slow_and_salted(app, client, auth):
-    from mongo_todos.models import User
+    from mongo_todos.store.documents import User
 
     auth.register("alice", "same password")
     auth.register("bob", "same password")
@@ -72,6 +72,6 @@ def test_password_hash_is_slow_and_salted(app, client, auth):
 def test_production_hash_is_scrypt(make_app):
     app = make_app(PASSWORD_HASH_METHOD="scrypt")
     with app.app_context():
-        from mongo_todos.auth import hash_password
+        from mongo_todos.accounts.auth import hash_password
 
         assert hash_password("correct horse").startswith("scrypt:")

@@ -60,7 +60,7 @@ def make_app(database_uri):
         app = create_app({**TEST_CONFIG, **config},
                          env={**TEST_ENV, "MONGODB_URI": database_uri, **(env or {})})
         with app.app_context():
-            from mongo_todos.models import create_indexes
+            from mongo_todos.store.documents import create_indexes
 
             create_indexes()  # what `flask db init` does at deploy time
         return app

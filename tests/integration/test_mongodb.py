@@ -13,8 +13,8 @@ from pymongo.collection import Collection
 
 from conftest import race_patches
 from integration.plans import examined, plan_stages, winning_plan
-from mongo_todos.models import Todo
-from mongo_todos.pagination import SORTS
+from mongo_todos.store.documents import Todo
+from mongo_todos.todos.pagination import SORTS
 from test_pagination import BASE, expected_order, insert, random_rows, walk
 
 pytestmark = pytest.mark.mongodb

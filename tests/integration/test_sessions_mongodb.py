@@ -10,7 +10,7 @@ import pytest
 from bson import ObjectId
 
 from conftest import bearer
-from mongo_todos.models import IdempotencyRecord, Session, Todo, User
+from mongo_todos.store.documents import IdempotencyRecord, Session, Todo, User
 
 pytestmark = pytest.mark.mongodb
 

@@ -22,15 +22,16 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from werkzeug.urls import iri_to_uri
 
-from .auth import current_owner
-from .body import json_object
-from .dates import FAR_FUTURE, isoformat, utcnow
-from .extensions import Blueprint
-from .models import IdempotencyRecord, Todo
-from .pagination import SORTS, paginate
-from .quota import check_todo_quota
-from .schemas import Text, Timestamp, TodoInSchema, TodoPatchSchema, TodoSchema
-from .search import fold, search_match
+from mongo_todos.accounts.auth import current_owner
+from mongo_todos.dates import FAR_FUTURE, isoformat, utcnow
+from mongo_todos.store.documents import IdempotencyRecord, Todo
+from mongo_todos.todos.pagination import SORTS, paginate
+from mongo_todos.todos.quota import check_todo_quota
+from mongo_todos.todos.schemas import TodoInSchema, TodoPatchSchema, TodoSchema
+from mongo_todos.todos.search import fold, search_match
+from mongo_todos.web.api import Blueprint
+from mongo_todos.web.fields import Text, Timestamp
+from mongo_todos.web.request_body import json_object
 
 blp = Blueprint("todos", __name__, url_prefix="/api/v1/todos", description="Todos")
 

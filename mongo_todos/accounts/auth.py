@@ -1,9 +1,9 @@
 """Passwords, usernames, token building and revocation, and every token error as a 401.
 
-A login is a *session* (:mod:`mongo_todos.sessions`): a random id carried (claim ``fam``, the
+A login is a *session* (:mod:`mongo_todos.accounts.sessions`): a random id carried (claim ``fam``, the
 token *family*) by its access and refresh tokens and by every pair later rotated from them.
 Ending a session (logout, "log out everywhere", a password change, account deletion, refresh
-token reuse) writes one :class:`~mongo_todos.models.RevokedFamily` record; every authenticated
+token reuse) writes one :class:`~mongo_todos.store.documents.RevokedFamily` record; every authenticated
 request checks its family against them: one indexed ``_id`` lookup, the only database read an
 ordinary request adds to its own operation.
 
@@ -22,11 +22,11 @@ from flask import Flask, current_app, g
 from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import errors
-from .dates import utcnow
-from .extensions import jwt
-from .models import RevokedFamily, User
-from .schemas import USERNAME_PATTERN
+from mongo_todos.accounts.schemas import USERNAME_PATTERN
+from mongo_todos.dates import utcnow
+from mongo_todos.store.documents import RevokedFamily, User
+from mongo_todos.web import errors
+from mongo_todos.web.api import jwt
 
 DEFAULT_HASH_METHOD = "scrypt"
 REALM = 'realm="mongo_todos"'

@@ -182,10 +182,10 @@ def _direction(value):
 
 def settings_from(config: Mapping) -> dict:
     """``MONGODB_SETTINGS`` for flask-mongoengine (embedded store: mongomock, through
-    :class:`~mongo_todos.embedded.EmbeddedClient`)."""
+    :class:`~mongo_todos.store.embedded.EmbeddedClient`)."""
     uri = config["MONGODB_URI"]
     if uri is None:
-        from .embedded import EmbeddedClient
+        from mongo_todos.store.embedded import EmbeddedClient
 
         return {
             "host": f"mongodb://localhost/{DEFAULT_DB}",

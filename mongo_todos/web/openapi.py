@@ -19,7 +19,7 @@ import http
 
 from apispec import BasePlugin
 
-from . import errors
+from mongo_todos.web import errors
 
 #: Names a generated client gets for the views that have a conventional verb name.
 _VERBS = {"new": "create", "all": "list", "get": "get", "put": "replace", "patch": "update",

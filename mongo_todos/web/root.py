@@ -10,10 +10,59 @@ from __future__ import annotations
 import flask
 from flask import url_for
 from flask_smorest import abort
+from marshmallow import Schema, fields
 
-from . import errors
-from .extensions import Blueprint
-from .schemas import ProblemTypeListSchema, ProblemTypeSchema, RootSchema
+from mongo_todos.web import errors
+from mongo_todos.web.api import Blueprint
+
+
+class RootLinksSchema(Schema):
+    """Where everything is, as absolute URLs."""
+
+    users = fields.String(required=True, metadata={
+        "format": "uri", "description": "POST here to create an account."})
+    me = fields.String(required=True, metadata={
+        "format": "uri", "description": "Your account (needs a token)."})
+    tokens = fields.String(required=True, metadata={
+        "format": "uri", "description": "POST to log in, DELETE to log out."})
+    refresh = fields.String(required=True, metadata={
+        "format": "uri", "description": "POST a refresh token for a new pair."})
+    todos = fields.String(required=True, metadata={
+        "format": "uri", "description": "Your todos (needs a token)."})
+    problems = fields.String(required=True, metadata={
+        "format": "uri", "description": "The problem types errors can have."})
+    openapi = fields.String(required=True, metadata={
+        "format": "uri", "description": "This API's OpenAPI 3 document."})
+    docs = fields.String(required=True, metadata={
+        "format": "uri", "description": "Interactive documentation."})
+
+
+class RootSchema(Schema):
+    """The API's entry point."""
+
+    name = fields.String(required=True, metadata={"example": "mongo_todos"})
+    version = fields.String(required=True, metadata={"example": "v1"})
+    links = fields.Nested(RootLinksSchema, required=True)
+
+
+class ProblemTypeSchema(Schema):
+    """One kind of error a client can act on."""
+
+    type = fields.String(required=True, metadata={
+        "format": "uri-reference", "example": "/api/v1/problems/token-expired",
+        "description": "The `type` member of problems of this kind (compare it as a string)."})
+    title = fields.String(required=True, metadata={"example": "Token expired"})
+    status = fields.Integer(required=True, metadata={"example": 401})
+    advice = fields.String(required=True, metadata={
+        "example": "Refresh the token pair, or log in again.",
+        "description": "What a client should do about it."})
+
+
+class ProblemTypeListSchema(Schema):
+    """Every problem type the API uses besides `about:blank`."""
+
+    items = fields.List(fields.Nested(ProblemTypeSchema), required=True)
+
 
 blp = Blueprint("root", __name__, url_prefix="/api/v1",
                 description="Entry point and problem types (no token needed)")

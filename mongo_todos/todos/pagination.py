@@ -56,7 +56,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from flask_smorest import abort
 
-from .models import SORT_FIELDS, index_name
+from mongo_todos.store.documents import SORT_FIELDS, index_name
 
 _EPOCH = datetime(1970, 1, 1)
 _MS = timedelta(milliseconds=1)

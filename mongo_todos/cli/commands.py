@@ -15,9 +15,9 @@ from flask.cli import ScriptInfo, with_appcontext
 from marshmallow import ValidationError
 from mongoengine.errors import NotUniqueError
 
-from . import console
-from .models import create_indexes
-from .schemas import UserInSchema
+from mongo_todos.accounts.schemas import UserInSchema
+from mongo_todos.cli import terminal as console
+from mongo_todos.store.documents import create_indexes
 
 users_cli = console.Group("users", help="Manage accounts.")
 db_cli = console.Group("db", help="Manage the database.")
@@ -54,7 +54,7 @@ def create_user_command(username: str, password: str) -> None:
     gone when it exits (a warning says so): register on a running embedded server with
     POST /api/v1/users instead.
     """
-    from .users import create_user
+    from mongo_todos.accounts.users import create_user
 
     try:
         data = UserInSchema().load({"username": username, "password": password})
@@ -75,8 +75,8 @@ def create_user_command(username: str, password: str) -> None:
 def init_db_command() -> None:
     """Create the collections' indexes and fill in stored keys that older versions did not
     write (idempotent; run once per deploy)."""
-    from .models import Todo
-    from .search import backfill
+    from mongo_todos.store.documents import Todo
+    from mongo_todos.todos.search import backfill
 
     create_indexes()
     click.echo("indexes are in place")
@@ -113,7 +113,7 @@ def seed_command(users, todos_per_user, seed_value, reset, password):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .seed import DEMO_PASSWORD, plant
+    from mongo_todos.seed import DEMO_PASSWORD, plant
 
     if current_app.config["EMBEDDED_DB"]:
         click.echo(
@@ -174,7 +174,7 @@ def _embedded_store_warning() -> None:
 
 def _account(username: str):
     """The account named ``username`` (any case), or exit 1 saying there is none."""
-    from .users import find_user
+    from mongo_todos.accounts.users import find_user
 
     user = find_user(username)
     if user is None:
@@ -185,9 +185,9 @@ def _account(username: str):
 
 def _session_counts() -> dict:
     """Active sessions per account id, counted by the database (one $group)."""
-    from . import dates
-    from .models import Session
-    from .sessions import active_filter
+    from mongo_todos import dates
+    from mongo_todos.accounts.sessions import active_filter
+    from mongo_todos.store.documents import Session
 
     pipeline = [{"$match": active_filter(dates.utcnow())},
                 {"$group": {"_id": "$user", "n": {"$sum": 1}}}]
@@ -197,8 +197,8 @@ def _session_counts() -> dict:
 @users_cli.command("list")
 def list_users_command() -> None:
     """List the accounts: name, id, creation time and number of sessions."""
-    from .dates import isoformat
-    from .models import User
+    from mongo_todos.dates import isoformat
+    from mongo_todos.store.documents import User
 
     _embedded_store_warning()
     counts = _session_counts()
@@ -214,8 +214,8 @@ def list_users_command() -> None:
 @click.argument("username")
 def show_user_command(username: str) -> None:
     """Show one account and its active sessions."""
-    from .dates import isoformat
-    from .sessions import active_sessions
+    from mongo_todos.accounts.sessions import active_sessions
+    from mongo_todos.dates import isoformat
 
     _embedded_store_warning()
     user = _account(username)
@@ -238,7 +238,7 @@ def show_user_command(username: str) -> None:
 @click.password_option(help="Prompted (hidden, asked twice) when not given.")
 def set_password_command(username: str, password: str) -> None:
     """Set an account's password; every session of the account ends."""
-    from .users import set_password
+    from mongo_todos.accounts.users import set_password
 
     _embedded_store_warning()
     user = _account(username)
@@ -255,7 +255,7 @@ def set_password_command(username: str, password: str) -> None:
 @click.argument("username")
 def end_sessions_command(username: str) -> None:
     """End every session of an account (its tokens stop working at once)."""
-    from .sessions import end_sessions
+    from mongo_todos.accounts.sessions import end_sessions
 
     _embedded_store_warning()
     user = _account(username)
@@ -267,7 +267,7 @@ def end_sessions_command(username: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def delete_user_command(username: str, yes: bool) -> None:
     """Delete an account with its todos and sessions (safe to run again if interrupted)."""
-    from .users import delete_account
+    from mongo_todos.accounts.users import delete_account
 
     _embedded_store_warning()
     user = _account(username)

@@ -18,7 +18,7 @@ from mongoengine import (
     StringField,
 )
 
-from .dates import FAR_FUTURE, utcnow
+from mongo_todos.dates import FAR_FUTURE, utcnow
 
 #: The sorts a todo list offers: API name -> stored field that serves it.
 SORT_FIELDS = {
@@ -46,7 +46,7 @@ class User(Document):
     """An account. ``username_key`` makes usernames unique case-insensitively.
 
     ``deleted_at`` is set when a deletion starts: logins are refused from then on, and a retry
-    of an interrupted deletion finishes the job (see :func:`mongo_todos.users.delete_account`).
+    of an interrupted deletion finishes the job (see :func:`mongo_todos.accounts.users.delete_account`).
     """
 
     username = StringField(required=True, max_length=32)
@@ -71,7 +71,7 @@ class Todo(Document):
     in the future and the keyset bound never compares against null), and ``name_key`` is the
     case-folded name (names sort case-insensitively without collation support). ``name_key``
     and ``task_key`` (the case-folded task) are also what ``q`` searches, without the regex
-    ``i`` flag (see :mod:`mongo_todos.search`). ``version``
+    ``i`` flag (see :mod:`mongo_todos.todos.search`). ``version``
     grows on every write; the ETag is made from it and conditional writes filter on it.
     """
 

@@ -34,9 +34,9 @@ from flask_jwt_extended import decode_token
 from flask_limiter import Limiter
 from werkzeug.exceptions import HTTPException
 
-from . import limiter_storage
+from mongo_todos.web import ratelimit_storage as limiter_storage
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("mongo_todos.ratelimit")
 
 #: Seconds the Redis client waits before the storage counts as down (not the request's time).
 STORAGE_TIMEOUT = 0.5
@@ -96,7 +96,7 @@ def rate_limit_key() -> str:
     header = request.headers.get("Authorization", "")
     if header[:7].lower() != "bearer ":
         return _address_key()
-    from .auth import token_is_revoked
+    from mongo_todos.accounts.auth import token_is_revoked
 
     try:
         claims = decode_token(header[7:].strip())
@@ -111,7 +111,7 @@ def login_username_key() -> str:
     """The login limit's second key: the username tried (hashed: a bounded, opaque storage
     key), or the address when the request names none. Never raises: a body the view will
     refuse (415/400/413) is counted by address."""
-    from .body import json_object
+    from mongo_todos.web.request_body import json_object
 
     name = None
     try:
@@ -127,7 +127,7 @@ def login_username_key() -> str:
             body = None
         if isinstance(body, dict) and isinstance(body.get("username"), str):
             name = body["username"]
-    from .auth import username_key
+    from mongo_todos.accounts.auth import username_key
 
     # the accounts' own normalisation; a name registration refuses can never log in, so its
     # attempts are counted by address alone
@@ -146,7 +146,7 @@ def _request_identifier() -> str:
 
 def shared_storage_warning(env: Mapping[str, str], workers: int) -> str | None:
     """A warning when ``workers`` processes would each keep their own rate-limit counters."""
-    from .settings import ConfigError, _bool, _storage_uri
+    from mongo_todos.settings import ConfigError, _bool, _storage_uri
 
     try:
         if not _bool(env, "RATELIMIT_ENABLED", True):

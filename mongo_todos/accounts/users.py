@@ -13,12 +13,24 @@ from flask import abort, current_app, url_for
 from flask_jwt_extended import get_jwt, jwt_required
 from mongoengine.errors import NotUniqueError
 
-from . import dates, errors
-from .auth import check_password, current_owner, hash_password, revoke_family, username_key
-from .extensions import Blueprint
-from .models import IdempotencyRecord, Session, Todo, User
-from .schemas import AccountDeletionSchema, PasswordChangeSchema, UserInSchema, UserSchema
-from .sessions import end_sessions
+from mongo_todos import dates
+from mongo_todos.accounts.auth import (
+    check_password,
+    current_owner,
+    hash_password,
+    revoke_family,
+    username_key,
+)
+from mongo_todos.accounts.schemas import (
+    AccountDeletionSchema,
+    PasswordChangeSchema,
+    UserInSchema,
+    UserSchema,
+)
+from mongo_todos.accounts.sessions import end_sessions
+from mongo_todos.store.documents import IdempotencyRecord, Session, Todo, User
+from mongo_todos.web import errors
+from mongo_todos.web.api import Blueprint
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Accounts")
 

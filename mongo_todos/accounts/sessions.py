@@ -1,7 +1,7 @@
 """Sessions: one per login; start, rotate and end them, and the ``/users/me/sessions`` views.
 
 A session is the family of tokens one ``POST /api/v1/tokens`` issued and every pair rotated
-from it; its id is the family id (claim ``fam``). Its :class:`~mongo_todos.models.Session`
+from it; its id is the family id (claim ``fam``). Its :class:`~mongo_todos.store.documents.Session`
 document exists while it is active and holds what a user needs to recognise it (when it started
 and was last refreshed, the client's user agent and address at login).
 
@@ -36,8 +36,8 @@ from flask_jwt_extended import get_jwt, jwt_required
 from flask_smorest import abort
 from pymongo.errors import BulkWriteError
 
-from . import dates
-from .auth import (
+from mongo_todos import dates
+from mongo_todos.accounts.auth import (
     current_owner,
     new_jti,
     revocation_expiry,
@@ -45,11 +45,11 @@ from .auth import (
     token_pair,
     unauthorized,
 )
-from .extensions import Blueprint
-from .models import RevokedFamily, Session
-from .schemas import SessionListSchema, SessionSchema
+from mongo_todos.accounts.schemas import SessionListSchema, SessionSchema
+from mongo_todos.store.documents import RevokedFamily, Session
+from mongo_todos.web.api import Blueprint
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("mongo_todos.sessions")
 blp = Blueprint(
     "sessions", __name__, url_prefix="/api/v1/users/me/sessions",
     description="Sessions: the account's active logins",

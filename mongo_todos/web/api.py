@@ -17,9 +17,9 @@ from flask_smorest import Blueprint as _Blueprint
 from flask_smorest.spec import prepare_response
 from marshmallow import Schema, fields
 
-from . import errors
-from .body import parser
-from .openapi import ContractPlugin, problem_response, problem_types_markdown
+from mongo_todos.web import errors
+from mongo_todos.web.openapi import ContractPlugin, problem_response, problem_types_markdown
+from mongo_todos.web.request_body import parser
 
 
 class CachingJWTManager(JWTManager):
@@ -78,7 +78,7 @@ class ProblemSchema(Schema):
 
 class Api(_Api):
     """flask-smorest's Api with problem+json error bodies, in responses and in the spec, and
-    the document completed by :class:`~mongo_todos.openapi.ContractPlugin`."""
+    the document completed by :class:`~mongo_todos.web.openapi.ContractPlugin`."""
 
     ERROR_SCHEMA = ProblemSchema
 
@@ -124,6 +124,6 @@ class Api(_Api):
 
 
 class Blueprint(_Blueprint):
-    """flask-smorest's Blueprint reading bodies through :mod:`mongo_todos.body`."""
+    """flask-smorest's Blueprint reading bodies through :mod:`mongo_todos.web.request_body`."""
 
     ARGUMENTS_PARSER = parser

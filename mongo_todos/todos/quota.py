@@ -17,7 +17,7 @@ from bson import ObjectId
 from flask import current_app
 from flask_smorest import abort
 
-from .models import Todo
+from mongo_todos.store.documents import Todo
 
 
 def check_todo_quota(owner: ObjectId) -> None:

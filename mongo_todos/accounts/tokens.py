@@ -9,13 +9,13 @@ from flask_jwt_extended import get_jwt, jwt_required
 from flask_smorest import abort
 from marshmallow import ValidationError
 
-from .auth import authenticate, unauthorized
-from .body import json_object
-from .extensions import Blueprint
-from .schemas import CredentialsSchema, TokenPairSchema
-from .sessions import end_session, rotate, start_session
+from mongo_todos.accounts.auth import authenticate, unauthorized
+from mongo_todos.accounts.schemas import CredentialsSchema, TokenPairSchema
+from mongo_todos.accounts.sessions import end_session, rotate, start_session
+from mongo_todos.web.api import Blueprint
+from mongo_todos.web.request_body import json_object
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("mongo_todos.tokens")
 blp = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens", description="Tokens")
 
 #: Token responses must never be cached by a browser or a proxy.

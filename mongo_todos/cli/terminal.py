@@ -31,7 +31,7 @@ from pymongo.errors import (
     PyMongoError,
 )
 
-from .settings import ConfigError
+from mongo_todos.settings import ConfigError
 
 #: Exit status of a command stopped by a bad setting or an unusable database.
 FAILURE = 1
@@ -76,7 +76,7 @@ def _replay(records: list[logging.LogRecord]) -> None:
 
 def _build_app_holding_warnings():
     """create_app(), with its start-up warnings held back; an invalid setting is one line."""
-    from . import create_app
+    from mongo_todos import create_app
 
     # (logs.configure(), called by create_app, writes JSON for machines and text in a terminal)
     # the start-up warnings (random keys, embedded store) are about running something: held

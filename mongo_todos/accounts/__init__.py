@@ -1,0 +1,1 @@
+"""Accounts: registration, passwords, logins (sessions) and the tokens they issue."""

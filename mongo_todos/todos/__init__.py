@@ -1,0 +1,1 @@
+"""Todos: the resource, its storage, its list (keyset pages, search) and its limits."""
