@@ -158,7 +158,7 @@ def test_writes_ask_for_majority_and_reads_go_to_the_primary():
 def test_a_page_on_a_database_without_its_indexes_is_a_503_not_a_500():
     # a deploy that skipped `db init`: MongoDB refuses the list's hint
     bad_hint = {"ok": 0.0, "code": 2, "codeName": "BadValue",
-                "errmsg": "error processing query: ns=mongo_todos.todos.views planner returned error "
+                "errmsg": "error processing query: ns=mongo_todos.todos planner returned error "
                           ":: caused by :: hint provided does not correspond to an existing index"}
     with FakeMongo(lambda name, command: bad_hint if name == "aggregate" else None) as server:
         app = app_for(server)
