@@ -142,7 +142,7 @@ def test_seed_script_runs_standalone(tmp_path):
     import subprocess
     import sys
 
-    from servers import ROOT
+    from tests.support.servers import ROOT
 
     result = subprocess.run(
         [sys.executable, "scripts/seed.py", "--users", "1", "--todos-per-user", "1200"],

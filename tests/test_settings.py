@@ -87,7 +87,7 @@ def test_entry_points_stop_with_one_clear_line(command):
     import subprocess
     import sys
 
-    from servers import free_port
+    from tests.support.servers import free_port
 
     result = subprocess.run(
         [sys.executable, *command], capture_output=True, text=True, timeout=60,

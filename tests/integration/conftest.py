@@ -16,9 +16,9 @@ import pytest
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from conftest import TEST_CONFIG, TEST_ENV
-from integration.uris import with_database
 from mongo_todos import create_app
+from tests.conftest import TEST_CONFIG, TEST_ENV
+from tests.integration.uris import with_database
 
 URI = os.environ.get("MONGODB_URI", "")
 

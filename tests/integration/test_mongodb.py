@@ -11,11 +11,11 @@ import pytest
 from bson import ObjectId
 from pymongo.collection import Collection
 
-from conftest import race_patches
-from integration.plans import examined, plan_stages, winning_plan
 from mongo_todos.store.documents import Todo
 from mongo_todos.todos.pagination import SORTS
-from test_pagination import BASE, expected_order, insert, random_rows, walk
+from tests.conftest import race_patches
+from tests.integration.plans import examined, plan_stages, winning_plan
+from tests.todos.test_pagination import BASE, expected_order, insert, random_rows, walk
 
 pytestmark = pytest.mark.mongodb
 
@@ -63,7 +63,7 @@ def test_walks_match_python_order(app, client, user, sort):
 
 
 def test_reused_refresh_token_revokes_family(make_app):
-    from conftest import Auth
+    from tests.conftest import Auth
 
     client = make_app(JWT_REFRESH_REUSE_LEEWAY=timedelta(0)).test_client()  # no leeway: reuse is theft
     auth = Auth(client)

@@ -9,8 +9,8 @@ import threading
 import pytest
 from bson import ObjectId
 
-from conftest import bearer
 from mongo_todos.store.documents import IdempotencyRecord, Session, Todo, User
+from tests.conftest import bearer
 
 pytestmark = pytest.mark.mongodb
 

@@ -1,0 +1,1 @@
+"""Accounts: registration, tokens, sessions, the account lifecycle, credentials kept secret."""

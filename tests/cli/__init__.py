@@ -1,0 +1,1 @@
+"""The operator commands and what every command prints."""

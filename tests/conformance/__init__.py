@@ -1,0 +1,1 @@
+"""The project's artefacts judged by outside tools and specifications."""

@@ -1,0 +1,1 @@
+"""The running deployment, end to end: real servers on loopback ports."""

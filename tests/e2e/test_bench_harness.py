@@ -1,0 +1,65 @@
+"""Smoke run of the benchmark harness: it starts, seeds, drives every row on a tiny store and
+writes its report and table. No timing is asserted (these machines are shared and noisy); the
+numbers are for the README's Performance section, from a full run."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.servers import ROOT
+
+ROWS = {"get_todo", "revalidate_304", "list_20", "list_page_10", "list_q", "patch_if_match",
+        "login", "create_todo", "delete_todo"}
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None,
+                    reason="wrk is not installed (.ci/run installs it with apt-get)")
+def test_bench_harness_smoke_run(tmp_path):
+    output = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "scripts/bench.py", "--duration", "2", "--sizes", "15+30",
+         "--search-todos", "3", "--output", str(output)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(output.read_text())
+    assert report["sizes"] == ["15+30"]
+    size = report["results"]["15+30"]
+    assert (size["own"], size["others"]) == (15, 30)
+    assert set(size["rows"]) == ROWS
+    search = report["results"]["search"]["rows"]
+    assert set(search) == {"search_list_20", "search_worst_q"}
+    ceiling = report["ceiling_rps"]
+    assert ceiling == (report["ceiling"]["first"]["rps"] + report["ceiling"]["last"]["rps"]) / 2
+    delete = size["rows"]["delete_todo"]
+    for name, stats in [*size["rows"].items(), *search.items()]:
+        assert stats["requests"] > 0, name
+        assert stats["non_2xx"] == 0 and stats["socket_errors"] == 0, (name, stats)
+        assert stats["p50_ms"] <= stats["p99_ms"]
+        assert stats["ratio_to_ceiling"] == round(stats["rps"] / ceiling, 3)
+    # DELETE removed todos the create rows made (never the seeded ones), each one once
+    assert delete["requests"] <= delete["pool"]
+    assert report["settings"]["load_generator"] == "wrk"
+    table = output.with_suffix(".md").read_text()
+    assert "| request | 15+30 |" in table and "| DELETE |" in table
+    assert "worst-case search / plain list" in table
+    assert "req/s" in result.stdout
+
+
+def test_bench_needs_no_package_beyond_the_runtime_ones():
+    # `./scripts/serve` installs only the runtime dependencies: the harness must run there
+    # (issue 15: it failed with ModuleNotFoundError: requests)
+    source = (ROOT / "scripts" / "bench.py").read_text()
+    imports = {line.split()[1].split(".")[0] for line in source.splitlines()
+               if line.startswith(("import ", "from "))}
+    assert "requests" not in imports
+    check = subprocess.run(
+        [sys.executable, "-c", "import runpy, sys; sys.modules['requests'] = None; "
+         "sys.argv = ['bench.py', '--help']; runpy.run_path('scripts/bench.py', "
+         "run_name='__main__')"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stderr
+    assert "--sizes" in check.stdout

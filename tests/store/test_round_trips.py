@@ -1,0 +1,131 @@
+"""Database round trips per request type, pinned: a regression (a read before a write, a
+lookup per item) shows up here. Counted on the embedded store as calls into the collection
+API, outermost only (mongomock's find_one calls its own find, which is still one round trip)."""
+
+import threading
+
+import pytest
+
+from mongo_todos.store.embedded import EmbeddedCollection
+from tests.conftest import bearer
+
+OPERATIONS = ["find", "find_one", "insert_one", "insert_many", "update_one", "update_many",
+              "find_one_and_update", "find_one_and_delete", "delete_one", "delete_many",
+              "aggregate", "count_documents", "replace_one"]
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    calls = []
+    depth = threading.local()
+
+    def wrap(name, original):
+        def counted(self, *args, **kwargs):
+            outermost = getattr(depth, "n", 0) == 0
+            if outermost:
+                calls.append(f"{self.name}.{name}")
+            depth.n = getattr(depth, "n", 0) + 1
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                depth.n -= 1
+        return counted
+
+    for name in OPERATIONS:
+        monkeypatch.setattr(EmbeddedCollection, name,
+                            wrap(name, getattr(EmbeddedCollection, name)))
+
+    class Counter:
+        def during(self, action):
+            calls.clear()
+            response = action()
+            return response, list(calls)
+
+    return Counter()
+
+
+def test_round_trips_per_request(client, auth, round_trips):
+    auth.register()
+    tokens = auth.login()
+    h = bearer(tokens["access_token"])
+    todo = client.post("/api/v1/todos", json={"name": "x"}, headers=h)
+    url, etag = todo.headers["Location"], todo.headers["ETag"]
+
+    def trips(action, status):
+        response, calls = round_trips.during(action)
+        assert response.status_code == status, response.get_data(as_text=True)
+        return calls
+
+    revocation = "revoked_families.find_one"
+    assert trips(lambda: client.post("/api/v1/users", json={"username": "bob", "password": "correct horse"}), 201) == ["users.insert_one"]
+    assert trips(lambda: client.post("/api/v1/tokens", auth=("bob", "correct horse")), 200) == ["users.find", "sessions.insert_one"]
+    assert trips(lambda: client.get("/api/v1/users/me", headers=h), 200) == [revocation, "users.find"]
+    assert trips(lambda: client.get(url, headers=h), 200) == [revocation, "todos.find_one"]
+    assert trips(lambda: client.get(url, headers={**h, "If-None-Match": etag}), 304) == [revocation, "todos.find_one"]
+    assert trips(lambda: client.get("/api/v1/todos", headers=h), 200) == [revocation, "todos.aggregate"]
+    assert trips(lambda: client.get("/api/v1/todos?count=true", headers=h), 200) == [revocation, "todos.aggregate", "todos.count_documents"]
+    assert trips(lambda: client.post("/api/v1/todos", json={"name": "y"}, headers=h), 201) == [revocation, "todos.count_documents", "todos.insert_one"]  # TODO_QUOTA
+    assert trips(lambda: client.patch(url, json={"done": True}, headers={**h, "If-Match": etag}), 200) == [revocation, "todos.find_one_and_update"]
+    assert trips(lambda: client.put(url, json={"name": "z"}, headers=h), 200) == [revocation, "todos.find_one_and_update"]
+    assert trips(lambda: client.patch(url, json={"done": False}, headers={**h, "If-Match": etag}), 412) == [revocation, "todos.find_one_and_update", "todos.find_one"]
+    keyed = {**h, "Idempotency-Key": "k"}
+    assert trips(lambda: client.post("/api/v1/todos", json={"name": "k"}, headers=keyed), 201) == [revocation, "idempotency_keys.insert_one", "todos.count_documents", "todos.insert_one", "idempotency_keys.update_one"]
+    assert trips(lambda: client.post("/api/v1/todos", json={"name": "k"}, headers=keyed), 201) == [revocation, "idempotency_keys.insert_one", "idempotency_keys.find_one"]
+    assert trips(lambda: client.delete(url, headers=h), 204) == [revocation, "todos.delete_one"]
+    assert trips(lambda: client.post("/api/v1/tokens/refresh", headers=bearer(tokens["refresh_token"])), 200) == [revocation, "sessions.update_one"]
+    assert trips(lambda: client.delete("/api/v1/tokens", headers=h), 204) == [revocation, "revoked_families.update_one", "sessions.delete_one"]
+
+
+def test_round_trips_of_pages_after_a_cursor(client, auth, round_trips):
+    h = auth.headers()
+    for name in ("a", "b", "c", "d"):  # distinct names; all four undated (one due_sort)
+        client.post("/api/v1/todos", json={"name": name}, headers=h)
+
+    def trips(url):
+        response, calls = round_trips.during(lambda: client.get(url, headers=h))
+        assert response.status_code == 200
+        return response.get_json()["links"], calls
+
+    revocation = "revoked_families.find_one"
+    links, _ = trips("/api/v1/todos?sort=name&limit=2")
+    # distinct keys: the first page's look-ahead showed the key run ends at the cursor
+    links, calls = trips(links["next"])
+    assert calls == [revocation, "todos.aggregate"]
+    # back: the page's first key differs from its cursor's, so that key's run cannot go on
+    # before it either, and one query reads the previous page
+    _, calls = trips(links["prev"])
+    assert calls == [revocation, "todos.aggregate"]
+    # a run of equal keys that goes on past the page: one query for the rest of the run ...
+    links, _ = trips("/api/v1/todos?sort=due_at&limit=1")
+    links, calls = trips(links["next"])
+    assert calls == [revocation, "todos.aggregate"]
+    # ... and two when the run ends inside the page (the rest of it, then the keys beyond)
+    _, calls = trips(links["next"].replace("limit=1", "limit=3"))
+    assert calls == [revocation, "todos.aggregate", "todos.aggregate"]
+
+
+def test_round_trips_of_account_and_session_requests(client, auth, round_trips):
+    """The account operations stay bounded: no lookup per session, whatever their number."""
+    auth.register()
+    h = bearer(auth.login()["access_token"])
+    for _ in range(3):
+        auth.login()
+
+    def trips(action, status):
+        response, calls = round_trips.during(action)
+        assert response.status_code == status, response.get_data(as_text=True)
+        return calls
+
+    revocation = "revoked_families.find_one"
+    assert trips(lambda: client.get("/api/v1/users/me/sessions", headers=h), 200) == [revocation, "sessions.find"]
+    other = client.get("/api/v1/users/me/sessions", headers=h).get_json()["items"][-1]["url"]
+    assert trips(lambda: client.delete(other, headers=h), 204) == [
+        revocation, "sessions.find_one", "revoked_families.update_one", "sessions.delete_one"]
+    assert trips(lambda: client.delete("/api/v1/users/me/sessions", headers=h), 204) == [
+        revocation, "sessions.find", "revoked_families.insert_many", "sessions.delete_many"]
+    assert trips(lambda: client.put("/api/v1/users/me/password", json={"current_password": "correct horse", "new_password": "battery staple"}, headers=h), 204) == [
+        revocation, "users.find", "users.update_one", "sessions.find"]  # no other session left
+    assert trips(lambda: client.delete("/api/v1/users/me", json={"password": "battery staple"}, headers=h), 204) == [
+        revocation, "users.find", "users.update_one", "sessions.find", "todos.delete_many",
+        "idempotency_keys.delete_many", "users.delete_one", "sessions.find",
+        "sessions.delete_one", "revoked_families.update_one"]

@@ -1,0 +1,106 @@
+"""The project's nginx configuration, run for real on loopback: Debian's nginx as a normal
+process (foreground, its own prefix, pid and temp directories), rendered from
+config/nginx/templates/default.conf.template the way the nginx image renders it (envsubst of
+the variables given, everything else left to nginx)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from string import Template
+
+from tests.support.servers import ROOT
+
+TEMPLATE = ROOT / "config" / "nginx" / "templates" / "default.conf.template"
+
+#: The main-context file the nginx image provides around conf.d; here, the test's own paths.
+MAIN = """\
+worker_processes 1;
+daemon off;
+pid $prefix/nginx.pid;
+error_log $prefix/error.log info;
+events { worker_connections 512; }
+http {
+    client_body_temp_path $prefix/body;
+    proxy_temp_path $prefix/proxy;
+    fastcgi_temp_path $prefix/fastcgi;
+    uwsgi_temp_path $prefix/uwsgi;
+    scgi_temp_path $prefix/scgi;
+    include $prefix/default.conf;
+}
+"""
+
+
+def render(variables: dict[str, str]) -> str:
+    """The template with ``variables`` substituted; nginx's own ``$vars`` are kept, as
+    envsubst keeps variables that are not defined."""
+    return Template(TEMPLATE.read_text()).safe_substitute(variables)
+
+
+class NginxServer:
+    def __init__(self, port: int, upstream: str, max_body: int = 1048576):
+        self.port = port
+        self.upstream = upstream
+        self.max_body = max_body
+        self.prefix = Path(tempfile.mkdtemp(prefix="nginx-"))
+        self.process: subprocess.Popen | None = None
+
+    def output(self) -> str:
+        log = self.prefix / "out.log"
+        return log.read_text(errors="replace") if log.exists() else ""
+
+    def error_log(self) -> str:
+        log = self.prefix / "error.log"
+        return log.read_text(errors="replace") if log.exists() else ""
+
+    def start(self) -> None:
+        # workers drop root to nobody when the suite runs as root: let them use the temp dirs
+        os.chmod(self.prefix, 0o777)
+        (self.prefix / "default.conf").write_text(render({
+            "API_UPSTREAM": self.upstream,
+            "NGINX_LISTEN": f"127.0.0.1:{self.port}",
+            "MAX_CONTENT_LENGTH": str(self.max_body),
+        }))
+        (self.prefix / "nginx.conf").write_text(Template(MAIN).substitute(prefix=self.prefix))
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        out = open(self.prefix / "out.log", "ab")
+        self.process = subprocess.Popen(
+            [nginx, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"), "-e", "stderr"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nginx exited: {self.output()}{self.error_log()}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise TimeoutError("nginx did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)  # graceful
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.prefix, ignore_errors=True)
+
+
+@contextmanager
+def nginx(port: int, upstream: str, max_body: int = 1048576):
+    server = NginxServer(port, upstream, max_body)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,1 @@
+"""Todos: CRUD, conditional requests, pagination, search, quotas, idempotent creates."""
