@@ -177,3 +177,12 @@ def test_a_basic_header_with_non_ascii_characters_is_401_not_500(make_app, ratel
     response = client.post("/api/v1/tokens", headers={"Authorization": "Basic éé"})
     assert_problem(response, 401, type="token-missing")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_token_responses_are_never_cached(client, auth):
+    auth.register()
+    tokens = client.post("/api/v1/tokens", auth=("alice", "correct horse"))
+    assert tokens.headers["Cache-Control"] == "no-store"
+    refreshed = client.post("/api/v1/tokens/refresh",
+                            headers={"Authorization": f"Bearer {tokens.get_json()['refresh_token']}"})
+    assert refreshed.headers["Cache-Control"] == "no-store"

@@ -1,5 +1,6 @@
-"""Settings that face clients: CORS origins matched exactly (wildcards included) and
-PUBLIC_BASE_URL pinning the links and Location headers the API builds."""
+"""CORS: off by default; with CORS_ORIGINS, origins matched exactly (a leading wildcard for
+subdomains, nothing looser), preflights answered without a token or a rate-limit count, and the
+API's headers readable by scripts."""
 
 import pytest
 
@@ -44,32 +45,43 @@ def test_origins_that_are_not_exact_or_a_leading_wildcard_are_refused(origins):
         from_env({"CORS_ORIGINS": origins})
 
 
-def test_links_and_location_come_from_the_public_base_url_when_set(make_app, auth):
-    app = make_app(env={"PUBLIC_BASE_URL": "https://todos.example.com/"})
-    client = app.test_client()
-    auth.client = client
-    hostile = {"Host": "evil.example"}
-    registered = client.post("/api/v1/users", json={"username": "alice", "password": "correct horse"},
-                             headers=hostile)
-    assert registered.headers["Location"] == "https://todos.example.com/api/v1/users/me"
-    headers = {**auth.headers("alice"), **hostile}
-    created = client.post("/api/v1/todos", json={"name": "x"}, headers=headers)
-    assert created.headers["Location"].startswith("https://todos.example.com/api/v1/todos/")
-    assert created.get_json()["url"] == created.headers["Location"]
-    listed = client.get("/api/v1/todos?limit=1", headers=headers).get_json()
-    links = [link for link in listed["links"].values() if link]
-    assert links and all(link.startswith("https://todos.example.com/api/v1/todos") for link in links)
+class TestCors:
+    ORIGIN = "https://app.example"
 
+    def test_off_by_default(self, client):
+        response = client.get("/api/v1/users/me", headers={"Origin": self.ORIGIN})
+        assert "Access-Control-Allow-Origin" not in response.headers
 
-def test_without_a_public_base_url_links_follow_the_request(client, auth):
-    created = client.post("/api/v1/todos", json={"name": "x"},
-                          headers={**auth.headers(), "Host": "api.local:8080"})
-    assert created.headers["Location"].startswith("http://api.local:8080/api/v1/todos/")
+    @pytest.fixture
+    def cors_client(self, make_app):
+        app = make_app(env={"CORS_ORIGINS": self.ORIGIN, "RATELIMIT_ENABLED": "true",
+                            "RATELIMIT_DEFAULT": "2 per minute"})
+        return app.test_client()
 
+    def test_preflight_needs_no_token_and_is_not_counted(self, cors_client):
+        for _ in range(5):
+            response = cors_client.options(
+                "/api/v1/todos/6560f0c2a1b2c3d4e5f60718",
+                headers={"Origin": self.ORIGIN, "Access-Control-Request-Method": "PATCH",
+                         "Access-Control-Request-Headers": "Authorization, If-Match, Content-Type"},
+            )
+            assert response.status_code == 200
+            assert response.headers["Access-Control-Allow-Origin"] == self.ORIGIN
+            assert "PATCH" in response.headers["Access-Control-Allow-Methods"]
+            allowed = response.headers["Access-Control-Allow-Headers"].lower()
+            assert {"authorization", "if-match", "content-type"} <= {h.strip() for h in allowed.split(",")}
+            assert "X-RateLimit-Limit" not in response.headers
+        # the budget is untouched by the preflights
+        actual = cors_client.get("/api/v1/users/me", headers={"Origin": self.ORIGIN})
+        assert actual.headers["X-RateLimit-Remaining"] == "1"
 
-@pytest.mark.parametrize("value", ["todos.example.com", "https://todos.example.com/api",
-                                   "ftp://todos.example.com", "https://u:p@todos.example.com",
-                                   "https://todos.example.com:notaport"])
-def test_an_unusable_public_base_url_is_refused(value):
-    with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
-        from_env({"PUBLIC_BASE_URL": value})
+    def test_scripts_can_read_the_api_headers(self, cors_client):
+        response = cors_client.get("/api/v1/users/me", headers={"Origin": self.ORIGIN})
+        exposed = {h.strip().lower() for h in response.headers["Access-Control-Expose-Headers"].split(",")}
+        assert {"etag", "link", "location", "x-ratelimit-limit", "x-ratelimit-remaining",
+                "x-ratelimit-reset", "retry-after"} <= exposed
+        assert response.headers["Access-Control-Allow-Origin"] == self.ORIGIN
+
+    def test_other_origins_are_not_allowed(self, cors_client):
+        response = cors_client.get("/api/v1/users/me", headers={"Origin": "https://evil.example"})
+        assert "Access-Control-Allow-Origin" not in response.headers
