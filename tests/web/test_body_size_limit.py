@@ -1,5 +1,6 @@
 """Request bodies over MAX_CONTENT_LENGTH: refused with 413 whether their length is declared
-(Content-Length) or not (Transfer-Encoding: chunked), in the app and on the real server."""
+(Content-Length) or not (Transfer-Encoding: chunked), in the app and on the real server; a
+chunked body the server cannot read (a bad chunk size) is a 400."""
 
 import io
 import json
@@ -132,3 +133,12 @@ def test_a_malformed_chunked_body_is_400_not_500(make_app, ratelimit):
         )
         assert_problem(response, 400, type=None)
         assert "chunked" in response.get_json()["detail"]
+
+
+def test_body_over_the_limit_is_413(make_app, auth):
+    client = make_app(MAX_CONTENT_LENGTH=2048).test_client()
+    auth.client = client
+    response = client.post(
+        "/api/v1/todos", json={"name": "x", "task": "t" * 4096}, headers=auth.headers()
+    )
+    assert_problem(response, 413)

@@ -1,5 +1,6 @@
-"""Log lines: valid JSON whatever a client sends (issue 10, point 5), human-readable with one
-format for every line on an interactive terminal."""
+"""Log lines and request ids: every request gets an id (the client's own when sane), echoed
+and carried by each log line; lines are valid JSON whatever a client sends (issue 10, point 5),
+and human-readable with one format for every line on an interactive terminal."""
 
 import json
 import logging
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import requests
 
 from tests.support.servers import ROOT, free_port, gunicorn_server, wait_for_http
@@ -120,3 +122,43 @@ def test_an_interactive_terminal_gets_one_human_readable_format_for_every_line()
     assert any("Booting worker" in line for line in lines)  # gunicorn's own lines
     access = [line for line in lines if "gunicorn.access" in line and " 404 " in line]
     assert len(access) == 1 and r"/api/v1/a\nb\r\n" in access[0]
+
+
+def test_request_id_is_generated_and_echoed(client):
+    response = client.get("/healthz")
+    assert len(response.headers["X-Request-ID"]) == 32
+    assert client.get("/healthz").headers["X-Request-ID"] != response.headers["X-Request-ID"]
+
+
+def test_client_request_id_is_kept_when_sane(client):
+    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
+    forged = client.get("/healthz", headers={"X-Request-ID": "x <script>"})
+    assert forged.headers["X-Request-ID"] != "x <script>"
+    assert len(client.get("/healthz", headers={"X-Request-ID": "y" * 200}).headers["X-Request-ID"]) == 32
+
+
+def test_log_lines_are_json_with_the_request_id(client, headers_for_error, capsys):
+    from mongo_todos.web.logs import JsonFormatter, RequestIdFilter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("mongo_todos")
+    logger.addHandler(handler)
+    try:
+        response = client.get("/api/v1/todos", headers={**headers_for_error, "X-Request-ID": "trace-me"})
+    finally:
+        logger.removeHandler(handler)
+    assert response.status_code == 500
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    entry = next(e for e in lines if e["level"] == "ERROR")
+    assert entry["request_id"] == "trace-me" and entry["logger"] == "mongo_todos.errors"
+    assert "Traceback" in entry["exception"] and entry["time"].endswith("Z")
+
+
+@pytest.fixture
+def headers_for_error(auth, monkeypatch):
+    from mongo_todos.todos import views as todos
+
+    monkeypatch.setattr(todos, "paginate", lambda *a, **k: 1 / 0)
+    return auth.headers()
