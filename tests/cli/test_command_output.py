@@ -1,6 +1,8 @@
-"""Every command a user types, run as they would run it (a subprocess), against each failure
-a first hour meets: one line on stderr naming the problem and the fix, no traceback, and the
-exit status (1 for a setting or the database, 2 for a wrong argument)."""
+"""What every command a user types prints, run as they would run it (a subprocess): against
+each failure a first hour meets, one line on stderr naming the problem and the fix, no
+traceback, and the exit status (1 for a setting or the database, 2 for a wrong argument);
+``--help`` as plain text; warnings as text in a terminal and JSON in a log; a progress bar in a
+terminal only. (The commands' effects, run in process: test_operator_commands.py.)"""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
-"""Operator commands on accounts: ``flask --app mongo_todos users list|show|set-password|
-end-sessions|delete``: one clear line of result, exit 1 for an unknown account, and a warning
-on the embedded store."""
+"""The operator commands, run in process: ``flask --app mongo_todos users create|list|show|
+set-password|end-sessions|delete`` and ``db init``: one clear line of result, exit 1 for an
+unknown account, 2 for an invalid value, and a warning on the embedded store."""
 
 import pytest
 
+from mongo_todos.store.documents import User
 from mongo_todos.store.embedded import EmbeddedCollection
 from tests.conftest import assert_problem, bearer
 
@@ -16,6 +17,50 @@ def alice(client, auth):
     tokens = [auth.login("alice"), auth.login("alice")]
     client.post("/api/v1/todos", json={"name": "x"}, headers=bearer(tokens[0]["access_token"]))
     return tokens
+
+
+def test_users_create_prompts_for_a_hidden_password(app, runner, client):
+    result = runner.invoke(args=["users", "create", "carol"], input="correct horse\ncorrect horse\n")
+    assert result.exit_code == 0, result.output
+    assert "created user carol" in result.output
+    assert "correct horse" not in result.output  # the prompt does not echo it
+    assert client.post("/api/v1/tokens", auth=("carol", "correct horse")).status_code == 200
+
+
+def test_users_create_on_the_embedded_store_warns_before_the_password_prompt(runner):
+    result = runner.invoke(args=["users", "create", "carol"], input="correct horse\ncorrect horse\n")
+    assert result.exit_code == 0, result.output
+    # output holds stdout and stderr in the order written: the warning, then the prompt
+    warning = result.output.index("warning: MONGODB_URI is not set")
+    assert warning < result.output.index("Password")
+    assert "created user carol" in result.stdout
+
+
+def test_users_create_works_with_registration_closed(make_app):
+    app = make_app(REGISTRATION_OPEN=False)
+    result = app.test_cli_runner().invoke(
+        args=["users", "create", "dave"], input="correct horse\ncorrect horse\n"
+    )
+    assert result.exit_code == 0
+    with app.app_context():
+        assert User.objects(username_key="dave").count() == 1
+
+
+def test_users_create_refuses_taken_and_invalid_names(runner):
+    runner.invoke(args=["users", "create", "carol"], input="correct horse\ncorrect horse\n")
+    taken = runner.invoke(args=["users", "create", "CAROL"], input="correct horse\ncorrect horse\n")
+    assert taken.exit_code == 1 and "taken" in taken.output
+    invalid = runner.invoke(args=["users", "create", "x"], input="short\nshort\n")
+    assert invalid.exit_code == 2
+    assert "username" in invalid.output and "password" in invalid.output
+
+
+def test_users_create_needs_matching_passwords(runner):
+    result = runner.invoke(
+        args=["users", "create", "erin"], input="correct horse\nother horse\n"
+    )
+    assert result.exit_code != 0
+    assert "do not match" in result.output.lower() or "don't match" in result.output.lower()
 
 
 def test_users_list_shows_every_account_with_its_sessions(runner, auth, alice):
@@ -101,3 +146,17 @@ def test_users_delete_finishes_an_interrupted_deletion(app, runner, client, alic
     assert result.exit_code == 0 and "1 todo(s)" in result.stdout
     assert_problem(client.get("/api/v1/todos", headers=bearer(alice[0]["access_token"])), 401)
     assert "0 account(s)" in runner.invoke(args=["users", "list"]).stdout
+
+
+def test_db_init_creates_indexes(app, runner):
+    from mongo_todos.store.documents import Todo
+
+    with app.app_context():
+        Todo._get_collection().drop_indexes()
+        assert "owner_created_at_id" not in Todo._get_collection().index_information()
+    result = runner.invoke(args=["db", "init"])
+    assert result.exit_code == 0 and "indexes are in place" in result.output
+    with app.app_context():
+        names = set(Todo._get_collection().index_information())
+    assert {"owner_created_at_id", "owner_updated_at_id", "owner_due_sort_id",
+            "owner_name_key_id"} <= names
