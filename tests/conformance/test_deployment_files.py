@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.servers import ROOT
+from tests.support.servers import ROOT, dockerfile_command
 
 BIN = Path(sys.executable).parent
 
@@ -148,13 +148,6 @@ def test_dockerfile_builds_a_small_non_root_image(dockerfile):
     assert "SECRET" not in dockerfile and "ENV MONGODB_URI" not in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "config/.env"} <= set(ignored)
-
-
-def dockerfile_command(dockerfile: str) -> str:
-    """The shell command of the runtime image's CMD."""
-    cmd = re.findall(r'^CMD \["sh", "-c", "(.*)"\]$', dockerfile, re.M)
-    assert len(cmd) == 1
-    return cmd[0]
 
 
 def test_container_command_inits_indexes_then_execs_gunicorn(dockerfile):

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import requests
 
-from tests.conformance.test_deployment_files import dockerfile_command
-from tests.support.servers import ROOT, free_port, wait_for_http
+from tests.support.servers import ROOT, dockerfile_command, free_port, wait_for_http
 
 
 def test_client_session_against_the_container_command_then_clean_sigterm():

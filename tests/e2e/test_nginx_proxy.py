@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conformance.test_deployment_files import dockerfile_command
 from tests.support.nginx import nginx
-from tests.support.servers import ROOT, free_port, running
+from tests.support.servers import ROOT, dockerfile_command, free_port, running
 from tests.support.slow_clients import slow_body_clients, slow_header_clients
 
 #: More slow connections than gunicorn has workers behind the proxy (one sync worker here).

@@ -1,8 +1,10 @@
-"""Real servers on loopback for end-to-end tests: free ports, start, wait, stop."""
+"""Real servers on loopback for end-to-end tests: free ports, start, wait, stop; and the
+container's command, read from the Dockerfile, for the tests that run it as the image would."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -66,6 +68,13 @@ def running(args: list[str], port: int, env: dict | None = None):
                 process.kill()
                 process.wait()
         log.close()
+
+
+def dockerfile_command(dockerfile: str) -> str:
+    """The shell command of the runtime image's CMD."""
+    cmd = re.findall(r'^CMD \["sh", "-c", "(.*)"\]$', dockerfile, re.M)
+    assert len(cmd) == 1
+    return cmd[0]
 
 
 def embedded_server(port: int):
