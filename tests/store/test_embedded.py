@@ -16,7 +16,7 @@ from bson import ObjectId
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from mongo_todos.store import embedded
+from mongo_todos.store import embedded, embedded_indexes, embedded_pipeline
 from mongo_todos.store.embedded import EmbeddedClient, EmbeddedCollection
 
 #: Enough generated cases to reach multi-stage pipelines over ties and mixed types; CI runs
@@ -260,43 +260,43 @@ def test_wrapped_store_returns_what_mongomock_returns(stored, operations, unique
 
 def _reverse_ties(monkeypatch):
     """A wrapper that returns an index's candidates in reverse store order."""
-    original = embedded._Index.positions
-    monkeypatch.setattr(embedded._Index, "positions",
+    original = embedded_indexes.Index.positions
+    monkeypatch.setattr(embedded_indexes.Index, "positions",
                         lambda self, values: sorted(original(self, values), reverse=True))
 
 
 def _project_before_sort(monkeypatch):
     """A wrapper that loses a sort on a field the projection drops (stages out of order)."""
-    original = embedded._split
+    original = embedded.split_pipeline
 
     def broken(pipeline):
         matches, sort, window, rest = original(pipeline)
         if sort is not None and rest and "$project" in rest[0]:
             return matches, None, window, [rest[0], {"$sort": sort}, *rest[1:]]
         return matches, sort, window, rest
-    monkeypatch.setattr(embedded, "_split", broken)
+    monkeypatch.setattr(embedded, "split_pipeline", broken)
 
 
 def _forget_lists(monkeypatch):
     """An equality index that forgets documents whose field is an array."""
-    original = embedded._Index.__init__
+    original = embedded_indexes.Index.__init__
 
     def broken(self, documents, field):
         original(self, [d if not isinstance(d.get(field), list) else {} for d in documents], field)
-    monkeypatch.setattr(embedded._Index, "__init__", broken)
+    monkeypatch.setattr(embedded_indexes.Index, "__init__", broken)
 
 
 def _first_key_last(monkeypatch):
     """A sort whose key priority is reversed (passes run first key first)."""
-    original = embedded._native_order
-    monkeypatch.setattr(embedded, "_native_order", lambda documents, sort: original(
+    original = embedded.native_order
+    monkeypatch.setattr(embedded, "native_order", lambda documents, sort: original(
         documents, dict(reversed(list(sort.items())))))
 
 
 def _unstable_descending(monkeypatch):
     """A native sort that sorts descending keys ascending and reverses: ties lose store order."""
     def broken(documents, sort):
-        columns = [embedded._native_column(documents, field) for field in sort]
+        columns = [embedded_pipeline.native_column(documents, field) for field in sort]
         if any(column is None for column in columns):
             return None
         order = list(range(len(documents)))
@@ -305,13 +305,13 @@ def _unstable_descending(monkeypatch):
             if direction < 0:
                 order.reverse()
         return order
-    monkeypatch.setattr(embedded, "_native_order", broken)
+    monkeypatch.setattr(embedded, "native_order", broken)
 
 
 def _window_one_short(monkeypatch):
     """A sorted walk that stops one document early."""
-    original = embedded._window_end
-    monkeypatch.setattr(embedded, "_window_end",
+    original = embedded.window_end
+    monkeypatch.setattr(embedded, "window_end",
                         lambda window: None if original(window) is None else
                         max(0, original(window) - 1))
 
@@ -324,7 +324,7 @@ def _forget_inserts(monkeypatch):
         self.documents.append(store._documents[key])
         self.size += 1
         return True
-    monkeypatch.setattr(embedded._Indexes, "appended", appended)
+    monkeypatch.setattr(embedded_indexes.Indexes, "appended", appended)
 
 
 def _index_during_writes(monkeypatch):
@@ -335,8 +335,8 @@ def _index_during_writes(monkeypatch):
         try:
             yield
         finally:
-            store.__dict__.pop(embedded._STATE, None)
-    monkeypatch.setattr(embedded, "_writing", drop_indexes_after)
+            store.__dict__.pop(embedded.STATE, None)
+    monkeypatch.setattr(embedded, "writing", drop_indexes_after)
 
 
 @pytest.mark.parametrize("bug", [_reverse_ties, _project_before_sort, _forget_lists,
