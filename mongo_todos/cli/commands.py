@@ -10,14 +10,20 @@ from __future__ import annotations
 import time
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import ScriptInfo, with_appcontext
 from marshmallow import ValidationError
 from mongoengine.errors import NotUniqueError
 
+from mongo_todos import dates
 from mongo_todos.accounts.schemas import UserInSchema
+from mongo_todos.accounts.sessions import active_filter, active_sessions, end_sessions
+from mongo_todos.accounts.users import create_user, delete_account, find_user, set_password
 from mongo_todos.cli import terminal as console
-from mongo_todos.store.documents import create_indexes
+from mongo_todos.dates import isoformat
+from mongo_todos.seed import DEMO_PASSWORD, plant
+from mongo_todos.store.documents import Session, Todo, User, create_indexes
+from mongo_todos.todos.search import backfill
 
 users_cli = console.Group("users", help="Manage accounts.")
 db_cli = console.Group("db", help="Manage the database.")
@@ -25,8 +31,6 @@ db_cli = console.Group("db", help="Manage the database.")
 
 def warn_if_embedded(what: str, instead: str = "") -> None:
     """Say on stderr, before any work, that ``what`` ends with this command's process."""
-    from flask import current_app
-
     if current_app.config["EMBEDDED_DB"]:
         click.echo(
             f"warning: MONGODB_URI is not set: {what} only in this command's in-memory store, "
@@ -54,8 +58,6 @@ def create_user_command(username: str, password: str) -> None:
     gone when it exits (a warning says so): register on a running embedded server with
     POST /api/v1/users instead.
     """
-    from mongo_todos.accounts.users import create_user
-
     try:
         data = UserInSchema().load({"username": username, "password": password})
     except ValidationError as err:
@@ -75,9 +77,6 @@ def create_user_command(username: str, password: str) -> None:
 def init_db_command() -> None:
     """Create the collections' indexes and fill in stored keys that older versions did not
     write (idempotent; run once per deploy)."""
-    from mongo_todos.store.documents import Todo
-    from mongo_todos.todos.search import backfill
-
     create_indexes()
     click.echo("indexes are in place")
     # todos stored before search keys existed: without task_key, q would not find their task
@@ -109,11 +108,10 @@ def _valid_password(value: str | None) -> str | None:
                    "[demo-password].")
 def seed_command(users, todos_per_user, seed_value, reset, password):
     """Create demo accounts and todos (idempotent: a second run adds nothing)."""
-    from flask import current_app
+    # rich (about 60 modules) loads only when a seed runs: create_app() imports this module
+    # for every server worker and test app, none of which draws a progress bar
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from mongo_todos.seed import DEMO_PASSWORD, plant
 
     if current_app.config["EMBEDDED_DB"]:
         click.echo(
@@ -161,8 +159,6 @@ def register(app: Flask) -> None:
 # --- operator commands on accounts: users list/show/set-password/end-sessions/delete ---------
 
 def _embedded_store_warning() -> None:
-    from flask import current_app
-
     if current_app.config["EMBEDDED_DB"]:
         click.echo(
             "warning: MONGODB_URI is not set; this command runs against the embedded in-memory "
@@ -174,8 +170,6 @@ def _embedded_store_warning() -> None:
 
 def _account(username: str):
     """The account named ``username`` (any case), or exit 1 saying there is none."""
-    from mongo_todos.accounts.users import find_user
-
     user = find_user(username)
     if user is None:
         click.echo(f"error: no account named {username!r}", err=True)
@@ -185,10 +179,6 @@ def _account(username: str):
 
 def _session_counts() -> dict:
     """Active sessions per account id, counted by the database (one $group)."""
-    from mongo_todos import dates
-    from mongo_todos.accounts.sessions import active_filter
-    from mongo_todos.store.documents import Session
-
     pipeline = [{"$match": active_filter(dates.utcnow())},
                 {"$group": {"_id": "$user", "n": {"$sum": 1}}}]
     return {row["_id"]: row["n"] for row in Session._get_collection().aggregate(pipeline)}
@@ -197,9 +187,6 @@ def _session_counts() -> dict:
 @users_cli.command("list")
 def list_users_command() -> None:
     """List the accounts: name, id, creation time and number of sessions."""
-    from mongo_todos.dates import isoformat
-    from mongo_todos.store.documents import User
-
     _embedded_store_warning()
     counts = _session_counts()
     users = list(User.objects.order_by("username_key"))
@@ -214,9 +201,6 @@ def list_users_command() -> None:
 @click.argument("username")
 def show_user_command(username: str) -> None:
     """Show one account and its active sessions."""
-    from mongo_todos.accounts.sessions import active_sessions
-    from mongo_todos.dates import isoformat
-
     _embedded_store_warning()
     user = _account(username)
     sessions = active_sessions(user.id)
@@ -238,8 +222,6 @@ def show_user_command(username: str) -> None:
 @click.password_option(help="Prompted (hidden, asked twice) when not given.")
 def set_password_command(username: str, password: str) -> None:
     """Set an account's password; every session of the account ends."""
-    from mongo_todos.accounts.users import set_password
-
     _embedded_store_warning()
     user = _account(username)
     try:
@@ -255,8 +237,6 @@ def set_password_command(username: str, password: str) -> None:
 @click.argument("username")
 def end_sessions_command(username: str) -> None:
     """End every session of an account (its tokens stop working at once)."""
-    from mongo_todos.accounts.sessions import end_sessions
-
     _embedded_store_warning()
     user = _account(username)
     click.echo(f"ended {end_sessions(user.id)} session(s) of {user.username}")
@@ -267,8 +247,6 @@ def end_sessions_command(username: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def delete_user_command(username: str, yes: bool) -> None:
     """Delete an account with its todos and sessions (safe to run again if interrupted)."""
-    from mongo_todos.accounts.users import delete_account
-
     _embedded_store_warning()
     user = _account(username)
     if not yes:

@@ -8,7 +8,7 @@ the problem (and the fix where there is one) and a non-zero exit, never a traceb
   ``app`` attribute points here), :func:`app_for_script` for ``scripts/seed.py``: an invalid
   setting stops it with one line, ``--help`` and usage errors come without the start-up
   warnings (held back until a command runs).
-- :class:`Group` and :class:`Command` are the click classes of every command in ``cli.py``:
+- :class:`Group` and :class:`Command` are the click classes of every command in ``commands.py``:
   a command added to the ``users`` or ``db`` group, or declared with ``cls=Command``, gets the
   same error handling without code of its own.
 
@@ -18,12 +18,14 @@ An error nobody foresaw (a bug) still shows its traceback: hiding it would not h
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 from pymongo.errors import (
     ConnectionFailure,
@@ -76,6 +78,8 @@ def _replay(records: list[logging.LogRecord]) -> None:
 
 def _build_app_holding_warnings():
     """create_app(), with its start-up warnings held back; an invalid setting is one line."""
+    # upward import, so lazy: the package __init__ (create_app) registers the commands that
+    # import this module, and reaches this function through its own lazy ``app`` attribute
     from mongo_todos import create_app
 
     # (logs.configure(), called by create_app, writes JSON for machines and text in a terminal)
@@ -117,8 +121,6 @@ def app_for_script():
 
 
 def _uri() -> str | None:
-    import os
-
     return os.environ.get("MONGODB_URI")
 
 
@@ -169,8 +171,6 @@ def one_line_errors() -> Iterator[None]:
         click.echo(f"error: invalid setting: {err}", err=True)
         raise click.exceptions.Exit(FAILURE) from None
     except PyMongoError as err:
-        from flask import current_app
-
         uri = current_app.config.get("MONGODB_URI") if current_app else None
         click.echo(f"error: {describe_database_error(err, uri)}", err=True)
         raise click.exceptions.Exit(FAILURE) from None
@@ -184,8 +184,6 @@ class Command(click.Command):
             return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
-        from flask import current_app
-
         if current_app:
             _replay(current_app.extensions.pop(_HELD, []))
         with one_line_errors():
