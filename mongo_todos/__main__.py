@@ -25,10 +25,13 @@ import sys
 from gunicorn.app.base import BaseApplication
 from pymongo.errors import PyMongoError
 
-from mongo_todos import ConfigError, settings
+# all loaded in gunicorn's master, before the worker's gevent patching: none of them opens a
+# socket or a thread at import time; the modules create_app() imports (web, accounts, todos)
+# load in the worker, after it
+from mongo_todos import ConfigError, create_app, settings
 from mongo_todos.cli.terminal import describe_database_error
-from mongo_todos.seed import DEMO_PASSWORD, demo_usernames
-from mongo_todos.web import logs
+from mongo_todos.seed import DEMO_PASSWORD, demo_usernames, seed
+from mongo_todos.web import gunicorn_errors, logs
 
 log = logging.getLogger("mongo_todos")
 
@@ -40,17 +43,12 @@ class _Server(BaseApplication):
         super().__init__()
 
     def load_config(self):
-        from mongo_todos.web import gunicorn_errors as server_errors
-
-        server_errors.install()  # no HTML error page from gunicorn either
+        gunicorn_errors.install()  # no HTML error page from gunicorn either
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
     def load(self):
         """Called in the worker: a new app, new keys and (embedded) a new demo store."""
-        from mongo_todos import create_app
-        from mongo_todos.seed import seed
-
         try:
             app = create_app()
         except ConfigError as err:  # checked in the master already; the environment changed?

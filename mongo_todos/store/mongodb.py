@@ -185,6 +185,8 @@ def settings_from(config: Mapping) -> dict:
     :class:`~mongo_todos.store.embedded.EmbeddedClient`)."""
     uri = config["MONGODB_URI"]
     if uri is None:
+        # lazy for its cost: a deployment on MongoDB never loads mongomock (about 14 ms and
+        # a test-grade library kept out of the production process)
         from mongo_todos.store.embedded import EmbeddedClient
 
         return {
