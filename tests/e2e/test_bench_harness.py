@@ -1,6 +1,6 @@
 """Smoke run of the benchmark harness: it starts, seeds, drives every row on a tiny store and
 writes its report and table. No timing is asserted (these machines are shared and noisy); the
-numbers are for the README's Performance section, from a full run."""
+numbers are for docs/benchmarks.md, from a full run."""
 
 import json
 import shutil

@@ -1,4 +1,5 @@
-"""The README's walk-through works as written, against a live server."""
+"""The README's walk-through works as written, against a live server, and so do the commands
+and quotes of the docs pages that tests run."""
 
 import ast
 import re
@@ -7,11 +8,17 @@ import subprocess
 from tests.support.servers import ROOT, embedded_server, free_port
 
 
-def readme_block(heading: str) -> str:
-    """The first bash block after ``heading`` in the README."""
-    readme = (ROOT / "README.md").read_text()
+def readme_block(heading: str, page: str = "README.md") -> str:
+    """The first bash block after ``heading`` in the README (or another page, e.g. docs/x.md)."""
+    readme = (ROOT / page).read_text()
     section = readme.split(heading, 1)[1]
     return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+
+
+def section_prose(page: str, heading: str) -> str:
+    """The text of one ``## heading`` section of a page, its whitespace folded."""
+    section = (ROOT / page).read_text().split(heading + "\n", 1)[1].split("\n## ", 1)[0]
+    return " ".join(section.split())
 
 
 def run_block(script: str, port: int) -> str:
@@ -76,13 +83,13 @@ def test_readme_helper_prints_a_failed_login_as_one_line():
 
 
 def test_readme_seed_commands_run_as_printed():
-    """The seeding section's commands, word for word (the venv's own bin directory standing
+    """docs/seeding.md's seed commands, word for word (the venv's own bin directory standing
     in for .venv/bin), on the embedded store: each says what it did."""
     import os
     import sys
     from pathlib import Path
 
-    block = readme_block("## Seeding data")
+    block = readme_block("## The seed command", "docs/seeding.md")
     assert "[" not in block  # nothing to fill in or leave out: it runs as printed
     commands = [line for line in block.strip().splitlines() if line]
     assert len(commands) == 3 and "--reset" in commands[1] and "scripts/seed.py" in commands[2]
@@ -104,13 +111,12 @@ def test_readme_seed_commands_run_as_printed():
 
 
 def test_readme_performance_names_the_worker_class_bench_runs():
-    """The Performance section says which gunicorn worker the harness measures: the one
+    """docs/benchmarks.md says which gunicorn worker the harness measures: the one
     config/gunicorn.conf.py picks for the embedded store (bench.py labels its report with it)."""
     import runpy
 
     bench = runpy.run_path(str(ROOT / "scripts" / "bench.py"), run_name="bench")
-    section = (ROOT / "README.md").read_text().split("## Performance", 1)[1].split("\n## ", 1)[0]
-    prose = " ".join(section.split())
+    prose = section_prose("docs/benchmarks.md", "## Running the benchmarks")
     worker = bench["worker_class"]()
     assert worker in ("gevent", "sync")
     other = {"gevent": "sync", "sync": "gevent"}[worker]
@@ -119,16 +125,15 @@ def test_readme_performance_names_the_worker_class_bench_runs():
 
 
 def test_readme_startup_warnings_of_a_command_look_as_described_in_a_terminal():
-    """"Command line": in a terminal a command's start-up warnings are the readable log lines
-    the README quotes; elsewhere they are JSON."""
+    """"Command line" (docs/api.md): in a terminal a command's start-up warnings are the
+    readable log lines the page quotes; elsewhere they are JSON."""
     import json
     import os
     import pty
     import sys
     from pathlib import Path
 
-    section = (ROOT / "README.md").read_text().split("## Command line", 1)[1].split("\n## ", 1)[0]
-    prose = " ".join(section.split())
+    prose = section_prose("docs/api.md", "## Command line")
     quoted = re.search(r"in a terminal \(`([^`]*)`\)", prose).group(1)
     assert quoted.endswith(" ...")
     pattern = re.compile(r"\d\d:\d\d:\d\d" + re.escape(quoted[len("12:00:01"):-len(" ...")]))

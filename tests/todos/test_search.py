@@ -111,7 +111,7 @@ def test_a_pathological_q_costs_about_what_a_plain_one_does(app, client, user):
 
 
 def test_search_benchmark_smoke_run(tmp_path):
-    # no timing asserted: the script is how the README's numbers were made
+    # no timing asserted: the script is how docs/benchmarks.md's numbers were made
     import json
     import subprocess
     import sys

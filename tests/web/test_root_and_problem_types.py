@@ -80,10 +80,10 @@ def test_every_problem_type_has_a_status():
     assert set(PROBLEM_TYPES) <= set(PROBLEM_STATUS)
 
 
-def test_readme_documents_every_problem_type():
+def test_api_guide_documents_every_problem_type():
     from tests.support.servers import ROOT
 
-    errors_section = (ROOT / "README.md").read_text().split("## Errors", 1)[1]
+    errors_section = (ROOT / "docs" / "api.md").read_text().split("## Errors", 1)[1]
     for slug in PROBLEM_TYPES:
         assert f"| `{type_uri(slug)}` | {PROBLEM_STATUS[slug]} |" in errors_section, slug
 
