@@ -271,6 +271,7 @@ def delete(session_id):
 
 
 @blp.route("", methods=["DELETE"])
+@blp.doc(operationId="endOtherSessions")
 @blp.response(204)
 @jwt_required()
 def delete_others():

@@ -49,6 +49,12 @@ def _credentials_from_request() -> tuple[str, str] | None:
         "description": "JSON credentials, when HTTP Basic is not used",
         "content": {"application/json": {"schema": CredentialsSchema}},
     },
+    operationId="logIn",
+    description="Send HTTP Basic credentials or a JSON body `{\"username\", \"password\"}`. "
+                "The response is not cacheable. Wrong credentials are a 401 of type "
+                "`/api/v1/problems/credentials-invalid`, whether or not the user exists. "
+                "In /docs: *Authorize* with basicAuth (demo / demo-password), execute, then "
+                "*Authorize* bearerAuth with the `access_token`.",
 )
 @blp.response(200, TokenPairSchema)
 def new():
@@ -64,6 +70,7 @@ def new():
 
 
 @blp.route("/refresh", methods=["POST"])
+@blp.doc(operationId="refreshTokens")
 @blp.response(200, TokenPairSchema)
 @jwt_required(refresh=True)
 def refresh():
@@ -82,6 +89,7 @@ def refresh():
 
 
 @blp.route("", methods=["DELETE"])
+@blp.doc(operationId="logOut")
 @blp.response(204)
 @jwt_required(verify_type=False)
 def delete():

@@ -104,7 +104,10 @@ def finish_deletion(user_id: ObjectId, caller_session: str | None = None) -> Non
 
 
 @blp.route("", methods=["POST"])
-@blp.doc(security=[])
+@blp.doc(security=[], operationId="createUser", description=(
+    "Usernames are 3 to 32 characters of letters, digits, `_`, `.` and `-`, unique regardless "
+    "of case; passwords 8 to 128 characters. Closed (403) when the operator has turned "
+    "registration off."))
 @blp.arguments(UserInSchema)
 @blp.response(201, UserSchema, headers={"Location": {"schema": {"type": "string"}}})
 @blp.alt_response(409, response="CONFLICT")  # username taken
@@ -121,6 +124,7 @@ def new(data):
 
 
 @blp.route("/me", methods=["GET"])
+@blp.doc(operationId="getMe", description="The account the access token belongs to.")
 @blp.response(200, UserSchema)
 @jwt_required()
 def me():
@@ -135,6 +139,7 @@ def _password_incorrect():
 
 
 @blp.route("/me/password", methods=["PUT"])
+@blp.doc(operationId="changePassword")
 @blp.arguments(PasswordChangeSchema)
 @blp.response(204)
 @blp.alt_response(403, response="FORBIDDEN", description="The current password is wrong "
@@ -152,6 +157,7 @@ def change_password(data):
 
 
 @blp.route("/me", methods=["DELETE"])
+@blp.doc(operationId="deleteAccount")
 @blp.arguments(AccountDeletionSchema)
 @blp.response(204)
 @blp.alt_response(403, response="FORBIDDEN", description="The password is wrong "
