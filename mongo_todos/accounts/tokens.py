@@ -9,10 +9,11 @@ from flask_jwt_extended import get_jwt, jwt_required
 from flask_smorest import abort
 from marshmallow import ValidationError
 
-from mongo_todos.accounts.auth import authenticate, unauthorized
+from mongo_todos.accounts.auth import authenticate, unauthorized, username_key
 from mongo_todos.accounts.schemas import CredentialsSchema, TokenPairSchema
 from mongo_todos.accounts.sessions import end_session, rotate, start_session
 from mongo_todos.web.api import Blueprint
+from mongo_todos.web.ratelimit import anonymous, login_limit
 from mongo_todos.web.request_body import json_object
 
 log = logging.getLogger("mongo_todos.tokens")
@@ -42,6 +43,8 @@ def _credentials_from_request() -> tuple[str, str] | None:
 
 
 @blp.route("", methods=["POST"])
+@anonymous
+@login_limit(username_key)
 @blp.doc(
     security=[{"basicAuth": []}, {}],
     requestBody={
@@ -70,6 +73,7 @@ def new():
 
 
 @blp.route("/refresh", methods=["POST"])
+@anonymous
 @blp.doc(operationId="refreshTokens")
 @blp.response(200, TokenPairSchema)
 @jwt_required(refresh=True)

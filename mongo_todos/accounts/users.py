@@ -31,6 +31,7 @@ from mongo_todos.accounts.sessions import end_sessions
 from mongo_todos.store.documents import IdempotencyRecord, Session, Todo, User
 from mongo_todos.web import errors
 from mongo_todos.web.api import Blueprint
+from mongo_todos.web.ratelimit import anonymous, password_check_limit
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Accounts")
 
@@ -104,6 +105,7 @@ def finish_deletion(user_id: ObjectId, caller_session: str | None = None) -> Non
 
 
 @blp.route("", methods=["POST"])
+@anonymous
 @blp.doc(security=[], operationId="createUser", description=(
     "Usernames are 3 to 32 characters of letters, digits, `_`, `.` and `-`, unique regardless "
     "of case; passwords 8 to 128 characters. Closed (403) when the operator has turned "
@@ -139,6 +141,7 @@ def _password_incorrect():
 
 
 @blp.route("/me/password", methods=["PUT"])
+@password_check_limit
 @blp.doc(operationId="changePassword")
 @blp.arguments(PasswordChangeSchema)
 @blp.response(204)
@@ -157,6 +160,7 @@ def change_password(data):
 
 
 @blp.route("/me", methods=["DELETE"])
+@password_check_limit
 @blp.doc(operationId="deleteAccount")
 @blp.arguments(AccountDeletionSchema)
 @blp.response(204)
