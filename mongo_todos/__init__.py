@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = None) -> Flask:
     """Build the app from environment variables (``env``, default ``os.environ``), with
     ``config`` overriding them (tests use it). Raises ConfigError on an invalid setting."""
-    # a cycle: the CLI (cli/terminal.py) imports create_app from this package
+    # the factory idiom: the commands (and the accounts they manage) load with an app, not
+    # with `import mongo_todos.settings` in a gunicorn master
     from mongo_todos.cli.commands import register as register_cli
 
     app = Flask(__name__)

@@ -21,11 +21,12 @@
 - CORS preflights (``OPTIONS``) and health probes are not counted.
 
 Each view says what applies to it with a decorator from here (:func:`anonymous`,
-:func:`login_limit`, :func:`password_check_limit`, :func:`exempt`); the decorators only mark
-the view, because the limiter is per app: :func:`init_app` applies the marks to every
-registered view, so it runs after the last one is registered. This module sits below the
-accounts, so what only they know (is a token revoked, how a username is normalised) they hand
-in: :func:`check_revocation_with` at init, :func:`login_limit`'s argument.
+:func:`login_limit`, :func:`password_check_limit`, :func:`exempt`), put right under
+``@blp.route``. The decorators only mark the view (an attribute that every decorator using
+``functools.wraps`` carries up), because the limiter is per app: :func:`init_app` applies the
+marks to every registered view, so it runs after the last one is registered. This module sits
+below the accounts, so what only they know (is a token revoked, how a username is normalised)
+they hand in: :func:`check_revocation_with` at init, :func:`login_limit`'s argument.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def exempt(view):
 
 
 def check_revocation_with(app: Flask, token_is_revoked: Callable[[dict], bool]) -> None:
-    """How :func:`rate_limit_key` tells a revoked token's claims (the accounts know)."""
+    """How :func:`rate_limit_key` tells a revoked token's claims (the accounts know);
+    without it every token counts against the address."""
     app.extensions[_REVOKED] = token_is_revoked
 
 
