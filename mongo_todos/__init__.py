@@ -21,30 +21,137 @@ import threading
 from collections.abc import Mapping
 
 import mongoengine
-import pymongo
 from flask import Flask
 from flask.sessions import SessionInterface
-from pymongo.errors import PyMongoError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mongo_todos import settings
 from mongo_todos.settings import ConfigError
-from mongo_todos.web import logs
+from mongo_todos.store import documents
+from mongo_todos.store.mongodb import settings_from, time_budget
+from mongo_todos.web import cors, errors, headers, logs
+from mongo_todos.web.public_url import PublicBaseURL
 
 __all__ = ["create_app", "ConfigError"]
 __version__ = "0.1.0"
 
 log = logging.getLogger(__name__)
 
-#: Seconds /readyz waits for MongoDB before reporting it unavailable.
-READY_TIMEOUT = 1.0
+
+def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = None) -> Flask:
+    """Build the app from environment variables (``env``, default ``os.environ``), with
+    ``config`` overriding them (tests use it). Raises ConfigError on an invalid setting."""
+    # the factory idiom: the commands (and the accounts they manage) load with an app, not
+    # with `import mongo_todos.settings` in a gunicorn master
+    from mongo_todos.cli.commands import register as register_cli
+
+    app = Flask(__name__)
+    # a token API keeps no cookie session: skip opening and signing one on every request
+    app.session_interface = _NoSessions()
+    _configure(app, config, env)
+    _bind_database(app)
+    logs.init_app(app)
+    headers.init_app(app)
+    errors.init_app(app)
+    _register_views_then_limits(app)
+    cors.init_app(app)
+    _trust_proxies(app)
+    register_cli(app)
+    return app
 
 
-def _mongodb_settings(config: Mapping) -> dict:
-    # the client's defaults (majority writes, primary reads, timeouts) live in database.py
-    from mongo_todos.store.mongodb import settings_from
+def __getattr__(name: str):
+    # `flask --app mongo_todos` looks for an `app` attribute before calling create_app():
+    # this one is built for a person at a terminal (one line on a bad setting, a quiet --help)
+    if name == "app":
+        # a cycle: the terminal's app is made by create_app
+        from mongo_todos.cli.terminal import app_for_flask_cli
 
-    return settings_from(config)
+        return app_for_flask_cli()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _configure(app: Flask, config: Mapping | None, env: Mapping[str, str] | None) -> None:
+    logs.configure("INFO")
+    app.config.update(settings.from_env(os.environ if env is None else env))
+    app.config.update(
+        API_TITLE="mongo_todos",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+    if config:
+        app.config.update(config)
+    logs.configure(app.config["LOG_LEVEL"])
+
+
+def _bind_database(app: Flask) -> None:
+    """Connect MongoEngine to MONGODB_URI, or to the embedded store, and shape the WSGI app
+    for it (one request at a time on the embedded store, a time budget on MongoDB)."""
+    from flask_mongoengine import MongoEngine  # start-up cost: only an app needs the binding
+
+    # one process, one connection: a new app (a test's, say) replaces the previous one's
+    mongoengine.disconnect_all()
+    # the client's defaults (majority writes, primary reads, timeouts) live in store/mongodb.py
+    app.config["MONGODB_SETTINGS"] = settings_from(app.config)
+    # one binding per app: flask-mongoengine keeps the first app's settings on its instance
+    MongoEngine().init_app(app)
+    # after the binding (it installs its own JSON provider): keep fields in documented order
+    app.json.sort_keys = False
+    if app.config["EMBEDDED_DB"]:
+        log.warning(
+            "MONGODB_URI is not set: using the embedded in-memory store. "
+            "Data lives only in this process and is lost when it stops."
+        )
+        documents.create_indexes()
+        app.wsgi_app = _one_request_at_a_time(app.wsgi_app)
+    else:
+        # outermost but for the proxy middlewares: a request's database work fits in one budget
+        app.wsgi_app = time_budget(app.wsgi_app, app.config["MONGODB_REQUEST_TIMEOUT_MS"])
+
+
+def _register_views_then_limits(app: Flask) -> None:
+    """Every view, then the rate limiter: it wraps the views registered when it starts, as
+    their decorators asked (see :mod:`mongo_todos.web.ratelimit`)."""
+    # the factory idiom: the views (flask-smorest, JWT, limiter) load with an app, not with
+    # `import mongo_todos.settings` in a gunicorn master or the CLI
+    from mongo_todos.accounts import auth, sessions, tokens, users
+    from mongo_todos.todos import views as todos
+    from mongo_todos.web import api, docs, probes, ratelimit, root
+
+    auth.init_app(app)
+    # one Api per app: it holds the app's OpenAPI document
+    openapi = api.Api(app, spec_kwargs=_openapi_document())
+    for blueprint in (root.blp, users.blp, sessions.blp, tokens.blp, todos.blp):
+        openapi.register_blueprint(blueprint)
+    app.register_blueprint(docs.blp)
+    root.init_app(app)
+    probes.init_app(app)
+    ratelimit.init_app(app)
+
+
+def _openapi_document() -> dict:
+    """What the OpenAPI document says beyond the views: the package docstring, the schemes."""
+    return {
+        "info": {"description": __doc__},
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "basicAuth": {"type": "http", "scheme": "basic"},
+            }
+        },
+        "security": [{"bearerAuth": []}],
+    }
+
+
+def _trust_proxies(app: Flask) -> None:
+    """The outermost middlewares: a pinned public URL, then the trusted proxies' headers."""
+    if app.config.get("PUBLIC_BASE_URL"):
+        app.wsgi_app = PublicBaseURL(app.wsgi_app, app.config["PUBLIC_BASE_URL"])
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        n = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
 
 
 class _NoSessions(SessionInterface):
@@ -76,156 +183,3 @@ def _one_request_at_a_time(wsgi_app):
             return wsgi_app(environ, start_response)
 
     return serialised
-
-
-def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = None) -> Flask:
-    """Build the app from environment variables (``env``, default ``os.environ``), with
-    ``config`` overriding them (tests use it). Raises ConfigError on an invalid setting."""
-    from flask_mongoengine import MongoEngine
-
-    from mongo_todos.accounts import auth, sessions, tokens, users
-    from mongo_todos.store import documents as models
-    from mongo_todos.todos import views as todos
-    from mongo_todos.web import docs, errors, ratelimit, root
-    from mongo_todos.web import headers as security
-    from mongo_todos.web.api import Api
-
-    app = Flask(__name__)
-    # a token API keeps no cookie session: skip opening and signing one on every request
-    app.session_interface = _NoSessions()
-    logs.configure("INFO")
-    app.config.update(settings.from_env(os.environ if env is None else env))
-    app.config.update(
-        API_TITLE="mongo_todos",
-        API_VERSION="v1",
-        OPENAPI_VERSION="3.0.3",
-        OPENAPI_URL_PREFIX="/api/v1",
-        OPENAPI_JSON_PATH="openapi.json",
-    )
-    if config:
-        app.config.update(config)
-    logs.configure(app.config["LOG_LEVEL"])
-
-    # one process, one connection: a new app (a test's, say) replaces the previous one's
-    mongoengine.disconnect_all()
-    app.config["MONGODB_SETTINGS"] = _mongodb_settings(app.config)
-    # one binding per app: flask-mongoengine keeps the first app's settings on its instance
-    MongoEngine().init_app(app)
-    # after the binding (it installs its own JSON provider): keep fields in documented order
-    app.json.sort_keys = False
-    if app.config["EMBEDDED_DB"]:
-        log.warning(
-            "MONGODB_URI is not set: using the embedded in-memory store. "
-            "Data lives only in this process and is lost when it stops."
-        )
-        models.create_indexes()
-        app.wsgi_app = _one_request_at_a_time(app.wsgi_app)
-    else:
-        from mongo_todos.store.mongodb import time_budget
-
-        # outermost but for the proxy fix: a request's database work fits in one budget
-        app.wsgi_app = time_budget(app.wsgi_app, app.config["MONGODB_REQUEST_TIMEOUT_MS"])
-
-    logs.init_app(app)
-    security.init_app(app)
-    errors.init_app(app)
-    auth.init_app(app)
-    # one Api per app: it holds the app's OpenAPI document
-    api = Api(
-        app,
-        spec_kwargs={
-            "info": {"description": __doc__},
-            "components": {
-                "securitySchemes": {
-                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-                    "basicAuth": {"type": "http", "scheme": "basic"},
-                }
-            },
-            "security": [{"bearerAuth": []}],
-        },
-    )
-    for blueprint in (root.blp, users.blp, sessions.blp, tokens.blp, todos.blp):
-        api.register_blueprint(blueprint)
-    app.register_blueprint(docs.blp)
-    root.init_app(app)
-    _register_probes(app)
-    app.extensions["mongo_todos_limiter"] = ratelimit.init_app(app)
-    _configure_cors(app)
-    if app.config.get("PUBLIC_BASE_URL"):
-        from mongo_todos.web.public_url import PublicBaseURL
-
-        app.wsgi_app = PublicBaseURL(app.wsgi_app, app.config["PUBLIC_BASE_URL"])
-    if app.config["TRUSTED_PROXY_COUNT"]:
-        n = app.config["TRUSTED_PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
-
-    from mongo_todos.cli.commands import register as register_cli
-
-    register_cli(app)
-    return app
-
-
-def __getattr__(name: str):
-    # `flask --app mongo_todos` looks for an `app` attribute before calling create_app():
-    # this one is built for a person at a terminal (one line on a bad setting, a quiet --help)
-    if name == "app":
-        from mongo_todos.cli.terminal import app_for_flask_cli
-
-        return app_for_flask_cli()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _register_probes(app: Flask) -> None:
-    @app.get("/healthz")
-    def healthz():
-        """The process is up."""
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    def readyz():
-        """MongoDB answers and has every declared index (and a remote rate-limit storage
-        answers): the process can serve."""
-        from mongo_todos.store.documents import DOCUMENTS, User
-        from mongo_todos.store.mongodb import missing_indexes
-        from mongo_todos.web.errors import problem
-
-        checks = {}
-        try:
-            with pymongo.timeout(READY_TIMEOUT):  # bounds server selection too
-                User._get_db().command("ping")
-                # a deploy that skipped `db init` would take duplicate usernames and sort
-                # pages in memory: not ready until the indexes exist
-                missing = missing_indexes(DOCUMENTS)
-            checks["mongodb"] = "ok"
-            checks["indexes"] = "ok" if not missing else (
-                "missing " + ", ".join(missing) + " (run: flask --app mongo_todos db init)")
-        except PyMongoError as err:
-            checks["mongodb"] = f"unavailable: {err.__class__.__name__}"
-        limiter = app.extensions.get("mongo_todos_limiter")
-        if limiter is not None and not app.config["RATELIMIT_STORAGE_URI"].startswith("memory"):
-            checks["ratelimit_storage"] = "ok" if limiter.storage.check() else "unavailable"
-        if all(v == "ok" for v in checks.values()):
-            return {"status": "ok", "checks": checks}
-        response = problem(503, "Not ready: " + ", ".join(
-            f"{k} {v}" for k, v in checks.items() if v != "ok"), headers={"Retry-After": "5"})
-        return response
-
-
-def _configure_cors(app: Flask) -> None:
-    origins = app.config["CORS_ORIGINS"]
-    if not origins:
-        return
-    from flask_cors import CORS
-
-    CORS(
-        app,
-        # compiled whole-origin patterns: a bare string would be a prefix regex to flask-cors
-        resources={r"/api/*": {"origins": settings.cors_origin_patterns(origins)}},
-        allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match",
-                       "Idempotency-Key", "X-Request-ID"],
-        expose_headers=["ETag", "Link", "Location", "Retry-After", "X-RateLimit-Limit",
-                        "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-Request-ID"],
-        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        max_age=600,
-        vary_header=True,
-    )

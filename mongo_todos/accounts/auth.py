@@ -25,7 +25,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from mongo_todos.accounts.schemas import USERNAME_PATTERN
 from mongo_todos.dates import utcnow
 from mongo_todos.store.documents import RevokedFamily, User
-from mongo_todos.web import errors
+from mongo_todos.web import errors, ratelimit
 from mongo_todos.web.api import jwt
 
 DEFAULT_HASH_METHOD = "scrypt"
@@ -185,6 +185,8 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("JWT_COOKIE_CSRF_PROTECT", False)
     jwt.init_app(app)
     jwt.token_in_blocklist_loader(_is_revoked)
+    # the rate limiter counts a revoked token's requests by address, not in its user's bucket
+    ratelimit.check_revocation_with(app, token_is_revoked)
     jwt.unauthorized_loader(
         lambda msg: unauthorized(
             "This request needs 'Authorization: Bearer <access token>'.", token_presented=False,

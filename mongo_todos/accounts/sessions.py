@@ -127,51 +127,73 @@ def rotate(claims: dict):
     maximum age, or the token was spent longer ago than the reuse leeway (then the session
     ends: someone else may hold the token).
     """
-    config = current_app.config
-    session_id, jti = claims["fam"], claims["jti"]
     now = dates.utcnow()
-    oldest_start = now - config["SESSION_MAX_AGE"]
-    sessions = Session._get_collection()
-    ends_at = claims.get("sxp")
-    rotated = {
-        "_id": session_id,
+    successor = _successor(claims)
+    # one conditional write decides: of several refreshes presenting this token, only one
+    # matches current_jti (a single-document update is atomic on MongoDB)
+    if _store_if_current(successor, claims["jti"], now):
+        # the new pair needs nothing the update would have to return: the signed claims
+        # carry the user and the session's end
+        return _pair(successor)
+    return _not_rotated(claims, now)
+
+
+def _oldest_start(now: datetime) -> datetime:
+    """Sessions that started at or before this are past SESSION_MAX_AGE."""
+    return now - current_app.config["SESSION_MAX_AGE"]
+
+
+def _successor(claims: dict) -> dict:
+    """The session's next pair, as :func:`_pair` reads it (fresh jtis, same session end)."""
+    return {
+        "_id": claims["fam"],
         "user": ObjectId(claims["sub"]),
         "current_jti": new_jti(),
         "access_jti": new_jti(),
         "issued_at": int(time.time()),
-        "ends_at": ends_at,
+        "ends_at": claims.get("sxp"),
     }
-    # one conditional write decides: of several refreshes presenting this token, only one
-    # matches current_jti (a single-document update is atomic on MongoDB)
-    if isinstance(ends_at, int) and sessions.update_one(
-        {"_id": session_id, "current_jti": jti, "started_at": {"$gt": oldest_start}},
+
+
+def _store_if_current(successor: dict, jti: str, now: datetime) -> bool:
+    """Make ``successor`` the session's pair if ``jti`` is still its current refresh token and
+    the session is younger than its maximum age; whether it did."""
+    ends_at = successor["ends_at"]
+    if not isinstance(ends_at, int):
+        return False
+    return Session._get_collection().update_one(
+        {"_id": successor["_id"], "current_jti": jti, "started_at": {"$gt": _oldest_start(now)}},
         {"$set": {
             "previous_jti": jti,
-            "current_jti": rotated["current_jti"],
-            "access_jti": rotated["access_jti"],
-            "issued_at": rotated["issued_at"],
+            "current_jti": successor["current_jti"],
+            "access_jti": successor["access_jti"],
+            "issued_at": successor["issued_at"],
             "last_refreshed_at": now,
             # never past the session's end: no token of the new pair outlives it either
             "expires_at": min(now + _token_lifetime(),
                               datetime.fromtimestamp(ends_at, UTC).replace(tzinfo=None)),
         }},
-    ).matched_count == 1:
-        # the new pair needs nothing the update would have to return: the signed claims
-        # carry the user and the session's end
-        return _pair(rotated)
-    # the rare paths: one more read to tell them apart
-    session = sessions.find_one({"_id": session_id})
+    ).matched_count == 1
+
+
+def _not_rotated(claims: dict, now: datetime):
+    """The rare paths, told apart with one more read: the session ended or aged out (401), or
+    the token was spent already: within the reuse leeway the pair it produced, else the
+    session ends (401)."""
+    session_id, jti = claims["fam"], claims["jti"]
+    session = Session._get_collection().find_one({"_id": session_id})
     if session is None:
         return unauthorized("This login has ended; log in again.", type="token-revoked")
-    if session["started_at"] <= oldest_start:
+    if session["started_at"] <= _oldest_start(now):
         end_session(session_id)
         return unauthorized(
             "This login reached its maximum age and has ended; log in again.",
             type="session-expired",
         )
     spent_for = _epoch(now) - session["issued_at"]
+    leeway = current_app.config["JWT_REFRESH_REUSE_LEEWAY"].total_seconds()
     # strictly less: a leeway of 0 tolerates no reuse at all
-    if session["previous_jti"] == jti and spent_for < config["JWT_REFRESH_REUSE_LEEWAY"].total_seconds():
+    if session["previous_jti"] == jti and spent_for < leeway:
         # an honest retry (two tabs, a lost response): the pair this token already produced
         return _pair(session, now=int(time.time()))
     end_session(session_id)
@@ -271,6 +293,7 @@ def delete(session_id):
 
 
 @blp.route("", methods=["DELETE"])
+@blp.doc(operationId="endOtherSessions")
 @blp.response(204)
 @jwt_required()
 def delete_others():

@@ -9,10 +9,11 @@ from flask_jwt_extended import get_jwt, jwt_required
 from flask_smorest import abort
 from marshmallow import ValidationError
 
-from mongo_todos.accounts.auth import authenticate, unauthorized
+from mongo_todos.accounts.auth import authenticate, unauthorized, username_key
 from mongo_todos.accounts.schemas import CredentialsSchema, TokenPairSchema
 from mongo_todos.accounts.sessions import end_session, rotate, start_session
 from mongo_todos.web.api import Blueprint
+from mongo_todos.web.ratelimit import anonymous, login_limit
 from mongo_todos.web.request_body import json_object
 
 log = logging.getLogger("mongo_todos.tokens")
@@ -42,6 +43,8 @@ def _credentials_from_request() -> tuple[str, str] | None:
 
 
 @blp.route("", methods=["POST"])
+@anonymous
+@login_limit(username_key)
 @blp.doc(
     security=[{"basicAuth": []}, {}],
     requestBody={
@@ -49,6 +52,12 @@ def _credentials_from_request() -> tuple[str, str] | None:
         "description": "JSON credentials, when HTTP Basic is not used",
         "content": {"application/json": {"schema": CredentialsSchema}},
     },
+    operationId="logIn",
+    description="Send HTTP Basic credentials or a JSON body `{\"username\", \"password\"}`. "
+                "The response is not cacheable. Wrong credentials are a 401 of type "
+                "`/api/v1/problems/credentials-invalid`, whether or not the user exists. "
+                "In /docs: *Authorize* with basicAuth (demo / demo-password), execute, then "
+                "*Authorize* bearerAuth with the `access_token`.",
 )
 @blp.response(200, TokenPairSchema)
 def new():
@@ -64,6 +73,8 @@ def new():
 
 
 @blp.route("/refresh", methods=["POST"])
+@anonymous
+@blp.doc(operationId="refreshTokens")
 @blp.response(200, TokenPairSchema)
 @jwt_required(refresh=True)
 def refresh():
@@ -82,6 +93,7 @@ def refresh():
 
 
 @blp.route("", methods=["DELETE"])
+@blp.doc(operationId="logOut")
 @blp.response(204)
 @jwt_required(verify_type=False)
 def delete():

@@ -31,6 +31,7 @@ from mongo_todos.accounts.sessions import end_sessions
 from mongo_todos.store.documents import IdempotencyRecord, Session, Todo, User
 from mongo_todos.web import errors
 from mongo_todos.web.api import Blueprint
+from mongo_todos.web.ratelimit import anonymous, password_check_limit
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Accounts")
 
@@ -104,7 +105,11 @@ def finish_deletion(user_id: ObjectId, caller_session: str | None = None) -> Non
 
 
 @blp.route("", methods=["POST"])
-@blp.doc(security=[])
+@anonymous
+@blp.doc(security=[], operationId="createUser", description=(
+    "Usernames are 3 to 32 characters of letters, digits, `_`, `.` and `-`, unique regardless "
+    "of case; passwords 8 to 128 characters. Closed (403) when the operator has turned "
+    "registration off."))
 @blp.arguments(UserInSchema)
 @blp.response(201, UserSchema, headers={"Location": {"schema": {"type": "string"}}})
 @blp.alt_response(409, response="CONFLICT")  # username taken
@@ -121,6 +126,7 @@ def new(data):
 
 
 @blp.route("/me", methods=["GET"])
+@blp.doc(operationId="getMe", description="The account the access token belongs to.")
 @blp.response(200, UserSchema)
 @jwt_required()
 def me():
@@ -135,6 +141,8 @@ def _password_incorrect():
 
 
 @blp.route("/me/password", methods=["PUT"])
+@password_check_limit
+@blp.doc(operationId="changePassword")
 @blp.arguments(PasswordChangeSchema)
 @blp.response(204)
 @blp.alt_response(403, response="FORBIDDEN", description="The current password is wrong "
@@ -152,6 +160,8 @@ def change_password(data):
 
 
 @blp.route("/me", methods=["DELETE"])
+@password_check_limit
+@blp.doc(operationId="deleteAccount")
 @blp.arguments(AccountDeletionSchema)
 @blp.response(204)
 @blp.alt_response(403, response="FORBIDDEN", description="The password is wrong "

@@ -24,6 +24,8 @@ from pymongo.errors import (
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
+from mongo_todos.store.mongodb import database_error, missing_index, outcome
+
 log = logging.getLogger("mongo_todos.errors")
 
 PROBLEM_JSON = "application/problem+json"
@@ -215,8 +217,6 @@ def handle_database_unavailable(error: Exception) -> Response:
     """503: the database did not answer in time (server selection, the request's time
     budget), dropped the connection, or could not confirm a write. The detail says what the
     request may have changed (see :mod:`mongo_todos.store.mongodb`)."""
-    from mongo_todos.store.mongodb import database_error, missing_index, outcome
-
     cause = database_error(error)
     if cause is None:  # e.g. MongoEngine's OperationError over something else: a bug
         return handle_unexpected(error)

@@ -4,8 +4,8 @@ flask-smorest builds the document from the views' decorators and schemas; the pl
 completes every operation the same way, so endpoints added later get it too:
 
 - an ``operationId`` derived from the endpoint (``todos.patch`` -> ``updateTodo``), which is
-  what a generated client names its functions after;
-- a description (the view docstring's body, else its summary);
+  what a generated client names its functions after, unless the view names its own;
+- a description (the view's own, from ``@blp.doc`` or its docstring's body, else its summary);
 - the error responses the service can give it, each status with its own problem+json
   examples, ``Retry-After`` and the ``X-RateLimit-*`` headers where they are sent;
 - the conditional headers (``If-Match`` where a 412/428 is possible, ``If-None-Match`` where a
@@ -24,32 +24,6 @@ from mongo_todos.web import errors
 #: Names a generated client gets for the views that have a conventional verb name.
 _VERBS = {"new": "create", "all": "list", "get": "get", "put": "replace", "patch": "update",
           "delete": "delete"}
-#: Names that read better than the generic rule gives (``users.me`` -> ``getMe``).
-OPERATION_IDS = {
-    "users.new": "createUser",
-    "users.me": "getMe",
-    "tokens.new": "logIn",
-    "tokens.refresh": "refreshTokens",
-    "tokens.delete": "logOut",
-    "users.delete": "deleteAccount",
-    "users.change_password": "changePassword",
-    "sessions.delete_others": "endOtherSessions",
-    "root.index": "getRoot",
-    "root.problems": "listProblemTypes",
-    "root.problem": "getProblemType",
-}
-#: Operation descriptions that live here rather than in the view docstring.
-DESCRIPTIONS = {
-    "users.new": "Usernames are 3 to 32 characters of letters, digits, `_`, `.` and `-`, unique "
-                 "regardless of case; passwords 8 to 128 characters. Closed (403) when the "
-                 "operator has turned registration off.",
-    "users.me": "The account the access token belongs to.",
-    "tokens.new": "Send HTTP Basic credentials or a JSON body `{\"username\", \"password\"}`. "
-                  "The response is not cacheable. Wrong credentials are a 401 of type "
-                  "`/api/v1/problems/credentials-invalid`, whether or not the user exists. "
-                  "In /docs: *Authorize* with basicAuth (demo / demo-password), execute, then "
-                  "*Authorize* bearerAuth with the `access_token`.",
-}
 #: What a path parameter means, by name; others get a generic line.
 PATH_PARAMETERS = {
     "todo_id": "The todo's id (24 hexadecimal digits), as in its `id` field; the todo's `url` "
@@ -194,9 +168,10 @@ def problem_response(status: int, schema) -> dict:
 
 
 def operation_id(endpoint: str) -> str:
-    """``todos.all`` -> ``listTodos``, ``todos.get`` -> ``getTodo``; else camelCase of both."""
-    if endpoint in OPERATION_IDS:
-        return OPERATION_IDS[endpoint]
+    """``todos.all`` -> ``listTodos``, ``todos.get`` -> ``getTodo``; else camelCase of both.
+
+    A view whose name reads better otherwise says so beside it (``@blp.doc(operationId=...)``).
+    """
     blueprint, _, view = endpoint.rpartition(".")
     noun = blueprint.capitalize()
     if view in _VERBS:
@@ -250,8 +225,7 @@ class ContractPlugin(BasePlugin):
         for method, operation in (operations or {}).items():
             if endpoint:
                 operation.setdefault("operationId", operation_id(endpoint))
-            operation.setdefault(
-                "description", DESCRIPTIONS.get(endpoint) or operation.get("summary", ""))
+            operation.setdefault("description", operation.get("summary", ""))
             # decorators key responses by int, the document by string
             responses = {str(k): v for k, v in operation.get("responses", {}).items()}
             operation["responses"] = responses

@@ -19,6 +19,14 @@
   per-process memory with the default limit, then returns to the shared storage once it answers
   again: requests never fail because of it.
 - CORS preflights (``OPTIONS``) and health probes are not counted.
+
+Each view says what applies to it with a decorator from here (:func:`anonymous`,
+:func:`login_limit`, :func:`password_check_limit`, :func:`exempt`), put right under
+``@blp.route``. The decorators only mark the view (an attribute that every decorator using
+``functools.wraps`` carries up), because the limiter is per app: :func:`init_app` applies the
+marks to every registered view, so it runs after the last one is registered. This module sits
+below the accounts, so what only they know (is a token revoked, how a username is normalised)
+they hand in: :func:`check_revocation_with` at init, :func:`login_limit`'s argument.
 """
 
 from __future__ import annotations
@@ -27,21 +35,64 @@ import functools
 import hashlib
 import ipaddress
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from flask import Flask, current_app, request
 from flask_jwt_extended import decode_token
 from flask_limiter import Limiter
 from werkzeug.exceptions import HTTPException
 
+from mongo_todos.settings import ConfigError, _bool, _storage_uri
 from mongo_todos.web import ratelimit_storage as limiter_storage
+from mongo_todos.web.request_body import json_object
 
 log = logging.getLogger("mongo_todos.ratelimit")
 
 #: Seconds the Redis client waits before the storage counts as down (not the request's time).
 STORAGE_TIMEOUT = 0.5
-#: Endpoints an attacker reaches without an account: always counted per client address.
-ANONYMOUS_ENDPOINTS = frozenset({"users.new", "tokens.new", "tokens.refresh"})
+#: The attribute a view's marks live in (functools.wraps carries it up the decorators).
+_MARKS = "_mongo_todos_rate_limits"
+#: app.extensions keys: the anonymous endpoints found at init, the accounts' revocation check.
+_ANONYMOUS = "mongo_todos_anonymous_endpoints"
+_REVOKED = "mongo_todos_token_revoked"
+
+
+def _mark(view, name: str, value: object = True):
+    view.__dict__.setdefault(_MARKS, {})[name] = value
+    return view
+
+
+def _marks(view) -> dict:
+    return getattr(view, _MARKS, {})
+
+
+def anonymous(view):
+    """Count ``view`` per client address whatever token is sent: it is reached without an
+    account (registration, login, refresh), so an attacker floods it without one."""
+    return _mark(view, "anonymous")
+
+
+def login_limit(username_key: Callable[[str], str | None]):
+    """Add ``RATELIMIT_TOKEN`` to a login view, counted per client address and per username
+    tried; ``username_key`` is the accounts' normalisation (None: a name that cannot log in)."""
+    return lambda view: _mark(view, "login", username_key)
+
+
+def password_check_limit(view):
+    """Give a view that checks the caller's password the login's budget, per user, shared by
+    every such view: a stolen access token is no faster a password oracle than login."""
+    return _mark(view, "password_check")
+
+
+def exempt(view):
+    """Never count ``view`` (health probes)."""
+    return _mark(view, "exempt")
+
+
+def check_revocation_with(app: Flask, token_is_revoked: Callable[[dict], bool]) -> None:
+    """How :func:`rate_limit_key` tells a revoked token's claims (the accounts know);
+    without it every token counts against the address."""
+    app.extensions[_REVOKED] = token_is_revoked
 
 
 def never_raises(key_func):
@@ -91,13 +142,12 @@ def rate_limit_key() -> str:
     failure, a database error included, counts the address: a database error must not look
     like a limiter storage failure, and the view still verifies the token fully.
     """
-    if request.endpoint in ANONYMOUS_ENDPOINTS:
+    if request.endpoint in current_app.extensions[_ANONYMOUS]:
         return _address_key()
     header = request.headers.get("Authorization", "")
-    if header[:7].lower() != "bearer ":
+    token_is_revoked = current_app.extensions.get(_REVOKED)
+    if header[:7].lower() != "bearer " or token_is_revoked is None:
         return _address_key()
-    from mongo_todos.accounts.auth import token_is_revoked
-
     try:
         claims = decode_token(header[7:].strip())
         if claims.get("type") != "access" or token_is_revoked(claims):
@@ -107,12 +157,22 @@ def rate_limit_key() -> str:
         return _address_key()
 
 
-def login_username_key() -> str:
-    """The login limit's second key: the username tried (hashed: a bounded, opaque storage
-    key), or the address when the request names none. Never raises: a body the view will
-    refuse (415/400/413) is counted by address."""
-    from mongo_todos.web.request_body import json_object
+def _login_username_key(username_key: Callable[[str], str | None]):
+    """The login limit's second key function, normalising names with ``username_key``."""
 
+    def login_username_key() -> str:
+        """The username tried (hashed: a bounded, opaque storage key), or the address when
+        the request names none. Never raises: a body the view will refuse (415/400/413) is
+        counted by address."""
+        key = _login_username(username_key)
+        if key is None:
+            return f"login-addr:{client_address()}"
+        return f"login-user:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+    return login_username_key
+
+
+def _login_username(username_key: Callable[[str], str | None]) -> str | None:
     name = None
     try:
         basic = request.authorization
@@ -127,15 +187,9 @@ def login_username_key() -> str:
             body = None
         if isinstance(body, dict) and isinstance(body.get("username"), str):
             name = body["username"]
-    from mongo_todos.accounts.auth import username_key
-
     # the accounts' own normalisation; a name registration refuses can never log in, so its
     # attempts are counted by address alone
-    key = username_key(name) if name else None
-    if key is None:
-        return f"login-addr:{client_address()}"
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    return f"login-user:{digest[:32]}"
+    return username_key(name) if name else None
 
 
 def _request_identifier() -> str:
@@ -146,8 +200,6 @@ def _request_identifier() -> str:
 
 def shared_storage_warning(env: Mapping[str, str], workers: int) -> str | None:
     """A warning when ``workers`` processes would each keep their own rate-limit counters."""
-    from mongo_todos.settings import ConfigError, _bool, _storage_uri
-
     try:
         if not _bool(env, "RATELIMIT_ENABLED", True):
             return None
@@ -172,19 +224,9 @@ def _drop_stray_retry_after(response):
 
 
 def init_app(app: Flask) -> Limiter:
-    """A limiter for ``app`` (one per app: it holds the app's storage)."""
-    config = app.config
-    config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
-    config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
-    config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
-    config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK", config["RATELIMIT_DEFAULT"])
-    config.setdefault("RATELIMIT_KEY_PREFIX", "mongo_todos")
-    config.setdefault("RATELIMIT_REQUEST_IDENTIFIER", _request_identifier)
-    if not config["RATELIMIT_STORAGE_URI"].startswith("memory"):
-        config.setdefault(
-            "RATELIMIT_STORAGE_OPTIONS",
-            {"socket_connect_timeout": STORAGE_TIMEOUT, "socket_timeout": STORAGE_TIMEOUT},
-        )
+    """A limiter for ``app`` (one per app: it holds the app's storage), applied to the views
+    as they are marked: call it once every view is registered (a later one goes unmarked)."""
+    _configure(app.config)
     # registered before the limiter's own after_request, so it runs after it
     app.after_request(_drop_stray_retry_after)
     limiter = Limiter(
@@ -197,20 +239,38 @@ def init_app(app: Flask) -> Limiter:
     limiter.init_app(app)
     limiter_storage.use_inline_expiry(limiter)  # no thread per request (limiter_storage.py)
     limiter.request_filter(lambda: request.method == "OPTIONS")
-
-    login = app.view_functions["tokens.new"]
-    for key_func in (client_address, never_raises(login_username_key)):
-        login = limiter.limit(lambda: current_app.config["RATELIMIT_TOKEN"], key_func=key_func)(login)
-    app.view_functions["tokens.new"] = login
-    # the requests that check a password (password change, account deletion) get the login's
-    # budget per user, shared: a stolen access token is no faster a password oracle than login
-    password_check_limit = limiter.shared_limit(
-        lambda: current_app.config["RATELIMIT_TOKEN"], scope="password-check"
-    )
-    for endpoint in ("users.change_password", "users.delete"):
-        if endpoint in app.view_functions:
-            app.view_functions[endpoint] = password_check_limit(app.view_functions[endpoint])
-    for endpoint in ("healthz", "readyz"):
-        if endpoint in app.view_functions:
-            app.view_functions[endpoint] = limiter.exempt(app.view_functions[endpoint])
+    _apply_marks(app, limiter)
+    app.extensions["mongo_todos_limiter"] = limiter  # /readyz checks its storage
     return limiter
+
+
+def _configure(config) -> None:
+    config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK", config["RATELIMIT_DEFAULT"])
+    config.setdefault("RATELIMIT_KEY_PREFIX", "mongo_todos")
+    config.setdefault("RATELIMIT_REQUEST_IDENTIFIER", _request_identifier)
+    if not config["RATELIMIT_STORAGE_URI"].startswith("memory"):
+        config.setdefault(
+            "RATELIMIT_STORAGE_OPTIONS",
+            {"socket_connect_timeout": STORAGE_TIMEOUT, "socket_timeout": STORAGE_TIMEOUT},
+        )
+
+
+def _apply_marks(app: Flask, limiter: Limiter) -> None:
+    """Wrap each registered view in the limits its decorators asked for."""
+    token_limit = lambda: current_app.config["RATELIMIT_TOKEN"]  # noqa: E731
+    password_check = limiter.shared_limit(token_limit, scope="password-check")
+    app.extensions[_ANONYMOUS] = frozenset(
+        endpoint for endpoint, view in app.view_functions.items() if _marks(view).get("anonymous"))
+    for endpoint, view in list(app.view_functions.items()):
+        marks = _marks(view)
+        if "login" in marks:
+            for key_func in (client_address, never_raises(_login_username_key(marks["login"]))):
+                view = limiter.limit(token_limit, key_func=key_func)(view)
+        if marks.get("password_check"):
+            view = password_check(view)
+        if marks.get("exempt"):
+            view = limiter.exempt(view)
+        app.view_functions[endpoint] = view

@@ -69,7 +69,7 @@ blp = Blueprint("root", __name__, url_prefix="/api/v1",
 
 
 @blp.route("", methods=["GET"], strict_slashes=False)  # /api/v1/ too
-@blp.doc(security=[])
+@blp.doc(security=[], operationId="getRoot")
 @blp.response(200, RootSchema)
 def index():
     """The API's entry points, as links.
@@ -100,7 +100,7 @@ def _problem_type(slug: str) -> dict:
 
 
 @blp.route("/problems", methods=["GET"])
-@blp.doc(security=[])
+@blp.doc(security=[], operationId="listProblemTypes")
 @blp.response(200, ProblemTypeListSchema)
 def problems():
     """Every problem type, with what a client should do about it.
@@ -111,7 +111,7 @@ def problems():
 
 
 @blp.route("/problems/<slug>", methods=["GET"])
-@blp.doc(security=[])
+@blp.doc(security=[], operationId="getProblemType")
 @blp.response(200, ProblemTypeSchema)
 def problem(slug):
     """What a problem type means: the page its `type` URI points to."""
