@@ -145,15 +145,16 @@ def _list_match(owner: ObjectId, args: dict) -> tuple[dict, dict]:
 
 # --- writes ---------------------------------------------------------------------------------
 
-def create(owner: ObjectId, data: dict, todo_id: ObjectId) -> dict:
-    """Store a new todo with id ``todo_id`` (within ``owner``'s quota); the stored document.
+def create(owner: ObjectId, data: dict, todo_id: ObjectId | None = None) -> dict:
+    """Store a new todo (within ``owner``'s quota), with id ``todo_id`` or a fresh one; the
+    stored document.
 
     Raises :class:`~pymongo.errors.DuplicateKeyError` if ``todo_id`` exists (an idempotent
     retry relies on it).
     """
     check_todo_quota(owner)
     now = utcnow()
-    todo = {"_id": todo_id, "owner": owner, "task": "", "task_key": "", "done": False,
+    todo = {"_id": todo_id or ObjectId(), "owner": owner, "task": "", "task_key": "", "done": False,
             "due_at": None, "due_sort": FAR_FUTURE, "tags": [], **stored_fields(data),
             "created_at": now, "updated_at": now, "version": 1}
     collection().insert_one(todo)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 
-from bson import ObjectId
 from flask import Response, current_app, request, url_for
 from flask_jwt_extended import verify_jwt_in_request
 from flask_smorest import abort
@@ -188,7 +187,7 @@ def new(data):
     """
     key = request.headers.get("Idempotency-Key")
     if key is None:
-        return _created(store.create(current_owner(), data, ObjectId()))
+        return _created(store.create(current_owner(), data))
     record = idempotency.reserve(current_owner(), key)
     if replay := record.get("response"):
         return json_response(replay["body"], 201, {
