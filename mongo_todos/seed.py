@@ -17,8 +17,10 @@ from datetime import datetime, timedelta
 from bson import ObjectId
 from pymongo.errors import BulkWriteError
 
+from mongo_todos.accounts.users import create_user
 from mongo_todos.dates import utcnow
 from mongo_todos.store.documents import Todo, User
+from mongo_todos.todos.store import stored_fields
 
 DEMO_PASSWORD = "demo-password"
 BATCH_SIZE = 1000
@@ -100,13 +102,10 @@ def _todo(rng: random.Random, owner: ObjectId, _id: ObjectId, now) -> dict:
     # a done todo was touched when it was ticked off, some time after it was written down
     updated = min(now, created + timedelta(minutes=rng.randrange(5, 60 * 24 * 5))) if done \
         else created
-    from mongo_todos.todos.views import (  # the search and sort keys, exactly as the API stores them
-        stored_fields,
-    )
-
     return {
         "_id": _id,
         "owner": owner,
+        # the search and sort keys, exactly as the API stores them
         **stored_fields({"name": name, "task": task, "due_at": due}),
         "done": done,
         "tags": list(tags),
@@ -149,8 +148,6 @@ def plant(
     todos handled (inserted or found already there) after each batch. An account that already
     existed keeps its password: its credentials are reported with ``password`` all the same.
     """
-    from mongo_todos.accounts.users import create_user
-
     anchor = now or utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     report = SeedReport()
     collection = Todo._get_collection()

@@ -1,7 +1,7 @@
 """Cursor (keyset) pagination over MongoDB aggregation pipelines.
 
-A view hands :func:`paginate` a base ``$match`` (owner and filters), the requested sort and the
-client's cursor; it gets back a :class:`Page`. Every query is one pipeline::
+The todo store (``store.py``) hands :func:`paginate` a base ``$match`` (owner and filters), the
+requested sort and the client's cursor; it gets back a :class:`Page`. Every query is one pipeline::
 
     $match (base + keyset bound) -> $sort (key, _id) -> $limit -> $project
 
@@ -190,38 +190,18 @@ def paginate(
     projection: dict | None = None,
 ) -> Page:
     """The page of ``collection`` documents matching ``match`` that ``cursor`` points at."""
-    descending = sort.startswith("-")
     field = SORT_FIELDS[sort.lstrip("-")]
     fp = fingerprint(filters)
-    order = -1 if descending else 1
-    hint = index_name(field)
-
-    def run(query: dict, n: int) -> list[dict]:
-        pipeline = [
-            {"$match": query},
-            {"$sort": {field: order, "_id": order}},
-            {"$limit": n},
-        ]
-        if projection:
-            pipeline.append({"$project": projection})
-        return list(collection.aggregate(pipeline, hint=hint))
-
+    order = -1 if sort.startswith("-") else 1
     if cursor is None:
-        direction = "next"
-        items = run(match, limit + 1)
+        direction, key = "next", None
+        items = _run(collection, match, field, order, limit + 1, projection)
     else:
         key, item_id, direction, tie = read_cursor(cursor, sort, fp)
         if direction == "prev":
             order = -order
-        # moving forward on a descending sort, or backward on an ascending one, goes down
-        op = "$lt" if order == -1 else "$gt"
-        # two exact index ranges (see the module docstring): the rest of the run of key k ...
-        items = []
-        if tie:
-            items = run({"$and": [match, {field: key, "_id": {op: item_id}}]}, limit + 1)
-        if len(items) <= limit:
-            # ... then, only when that run ends within the page, the keys beyond k
-            items += run({"$and": [match, {field: {op: key}}]}, limit + 1 - len(items))
+        items = _after_cursor(collection, match, field, order, (key, item_id, tie), limit,
+                              projection)
     more = len(items) > limit
     # the look-ahead item tells whether the run of the last key goes on past this page: when
     # it does not, the cursor says so and the next page skips query 1 (one round trip)
@@ -237,14 +217,46 @@ def paginate(
         has_next, has_prev = more, cursor is not None
         # likewise the cursor's item precedes items[0]
         next_tie, prev_tie = tie_ahead, (cursor is None or not items or items[0][field] == key)
+    has_next, has_prev = has_next and bool(items), has_prev and bool(items)
     return Page(
         items=items,
         limit=limit,
-        has_next=has_next and bool(items),
-        has_prev=has_prev and bool(items),
-        next_cursor=make_cursor(items[-1], field, sort, "next", fp, next_tie)
-        if has_next and items else None,
-        prev_cursor=make_cursor(items[0], field, sort, "prev", fp, prev_tie)
-        if has_prev and items else None,
+        has_next=has_next,
+        has_prev=has_prev,
+        next_cursor=make_cursor(items[-1], field, sort, "next", fp, next_tie) if has_next else None,
+        prev_cursor=make_cursor(items[0], field, sort, "prev", fp, prev_tie) if has_prev else None,
         total=collection.count_documents(match) if count else None,
     )
+
+
+def _run(collection, query: dict, field: str, order: int, n: int,
+         projection: dict | None) -> list[dict]:
+    """The first ``n`` documents matching ``query`` in ``(field, _id)`` order ``order``: one
+    pipeline, pinned to the sort's index."""
+    pipeline = [
+        {"$match": query},
+        {"$sort": {field: order, "_id": order}},
+        {"$limit": n},
+    ]
+    if projection:
+        pipeline.append({"$project": projection})
+    return list(collection.aggregate(pipeline, hint=index_name(field)))
+
+
+def _after_cursor(collection, match: dict, field: str, order: int, position: tuple,
+                  limit: int, projection: dict | None) -> list[dict]:
+    """Up to ``limit + 1`` documents past the cursor ``position`` (key, id, tie) in ``order``:
+    two exact index ranges (see the module docstring)."""
+    key, item_id, tie = position
+    # moving forward on a descending sort, or backward on an ascending one, goes down
+    op = "$lt" if order == -1 else "$gt"
+    # the rest of the run of key k ...
+    items = []
+    if tie:
+        items = _run(collection, {"$and": [match, {field: key, "_id": {op: item_id}}]},
+                     field, order, limit + 1, projection)
+    if len(items) <= limit:
+        # ... then, only when that run ends within the page, the keys beyond k
+        items += _run(collection, {"$and": [match, {field: {op: key}}]},
+                      field, order, limit + 1 - len(items), projection)
+    return items

@@ -1,10 +1,12 @@
-"""Todo schemas (marshmallow): what a client writes, and a todo as the API shows it."""
+"""Todo schemas (marshmallow): what a client writes, a todo as the API shows it, and the
+list's query parameters and page."""
 
 from __future__ import annotations
 
 from flask import url_for
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
+from mongo_todos.todos.pagination import SORTS
 from mongo_todos.web.fields import (
     ID,
     NOT_BLANK,
@@ -70,8 +72,6 @@ class TodoPatchSchema(TodoInSchema):
     )
 
 
-
-
 class TodoSchema(Schema):
     """A todo as the API returns it (every field always present)."""
 
@@ -91,3 +91,70 @@ class TodoSchema(Schema):
                        metadata=_TODO_DOCS["tags"])
     created_at = Timestamp(required=True)
     updated_at = Timestamp(required=True)
+
+
+def _query_flag(**kwargs) -> fields.Boolean:
+    """A boolean query parameter: exactly ``true`` or ``false`` (not 1, yes, on...)."""
+    flag = fields.Boolean(truthy={"true"}, falsy={"false"}, **kwargs)
+    # the same words as a body's boolean field (StrictBoolean)
+    flag.error_messages = {**flag.error_messages, "invalid": "Not a valid boolean: use true or false."}
+    return flag
+
+
+class ListArgsSchema(Schema):
+    """Query parameters of the list."""
+
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100),
+                           metadata={"description": "Todos per page."})
+    cursor = Text(load_default=None, validate=validate.Length(1, 1000), metadata={
+        "description": "Opaque: the `next_cursor`/`prev_cursor` of a previous page (or just "
+                       "follow `links`). Valid only with the same sort and filters: another "
+                       "is a 422, an altered one a 400."})
+    sort = Text(load_default="-created_at", validate=validate.OneOf(SORTS), metadata={
+        "description": "Sort key, `-` for descending; ties are broken by id. Todos with no "
+                       "`due_at` sort as due infinitely late (last ascending, first "
+                       "descending).",
+        # names for generated clients' enums (else VALUE_0.. for the descending ones)
+        "x-enum-varnames": [key.lstrip("-").upper() + ("_DESC" if key[0] == "-" else "")
+                            for key in SORTS]})
+    done = _query_flag(metadata={"description": "Only done (`true`) or open (`false`) todos."})
+    tag = Text(validate=validate.Length(1, 50), metadata={
+        "description": "Only todos carrying this exact tag."})
+    q = Text(validate=validate.Length(1, 200), metadata={"description": (
+        "Todos whose name or task contains this text, matched literally and ignoring case "
+        "(full Unicode case folding: 'STRASSE' finds 'Straße'; 'i' does not find dotless 'ı'). "
+        "Other filters and q narrow the page; the scan still follows the sort's index.")})
+    due_before = Timestamp(example=None, metadata={
+        "description": "Only todos due strictly before this instant (RFC 3339)."})
+    due_after = Timestamp(example=None, metadata={
+        "description": "Only todos due strictly after this instant (RFC 3339); undated todos "
+                       "are never included."})
+    count = _query_flag(load_default=False, metadata={
+        "description": "`true` adds `page.total`, the number of matching todos (one more "
+                       "query)."})
+
+
+class PageMetaSchema(Schema):
+    limit = fields.Integer(required=True, metadata={"example": 20})
+    has_next = fields.Boolean(required=True)
+    has_prev = fields.Boolean(required=True)
+    next_cursor = fields.String(required=True, allow_none=True, metadata={
+        "description": "Cursor of the next page, or null on the last."})
+    prev_cursor = fields.String(required=True, allow_none=True, metadata={
+        "description": "Cursor of the previous page, or null on the first."})
+    total = fields.Integer(metadata={"description": "Only with count=true"})
+
+
+class LinksSchema(Schema):
+    self = fields.String(required=True, metadata={"format": "uri"})
+    first = fields.String(required=True, metadata={"format": "uri"})
+    next = fields.String(required=True, allow_none=True, metadata={
+        "format": "uri", "description": "The next page, or null on the last: follow it."})
+    prev = fields.String(required=True, allow_none=True, metadata={
+        "format": "uri", "description": "The previous page, or null on the first."})
+
+
+class TodoPageSchema(Schema):
+    items = fields.List(fields.Nested(TodoSchema), required=True)
+    page = fields.Nested(PageMetaSchema, required=True)
+    links = fields.Nested(LinksSchema, required=True)

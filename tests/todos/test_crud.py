@@ -190,7 +190,8 @@ def test_stored_todos_match_the_document_and_the_documented_schema(app, client, 
     """The hand-written serializer and raw insert agree with TodoSchema and the Todo document."""
     from mongo_todos.store.documents import Todo
     from mongo_todos.todos.schemas import TodoSchema
-    from mongo_todos.todos.views import to_json, todo_url_base
+    from mongo_todos.todos.store import to_json
+    from mongo_todos.todos.views import todo_url_base
 
     body = client.post("/api/v1/todos", json=payload, headers=headers).get_json()
     with app.test_request_context():

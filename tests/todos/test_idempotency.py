@@ -7,7 +7,7 @@ import pytest
 
 from mongo_todos.store.documents import IdempotencyRecord
 from mongo_todos.store.embedded import EmbeddedCollection
-from mongo_todos.todos.views import IDEMPOTENCY_TTL
+from mongo_todos.todos.idempotency import IDEMPOTENCY_TTL
 from tests.conftest import assert_problem
 
 
@@ -146,13 +146,13 @@ def test_a_record_removed_by_ttl_between_the_conflict_and_the_lookup_frees_the_k
 def test_an_expired_record_the_ttl_monitor_has_not_removed_yet_counts_as_expired(
         app, client, headers, monkeypatch):
     from mongo_todos.dates import utcnow
-    from mongo_todos.todos import views as todos
+    from mongo_todos.todos import idempotency
 
     keyed = {**headers, "Idempotency-Key": "k6"}
     first = client.post("/api/v1/todos", json={"name": "old"}, headers=keyed)
     # 25 hours later, before MongoDB's TTL monitor (once a minute, often later) got to it
     later = utcnow() + IDEMPOTENCY_TTL + timedelta(hours=1)
-    monkeypatch.setattr(todos, "utcnow", lambda: later)
+    monkeypatch.setattr(idempotency, "utcnow", lambda: later)
     with app.app_context():
         assert IdempotencyRecord._get_collection().count_documents({}) == 1
     response = client.post("/api/v1/todos", json={"name": "new body"}, headers=keyed)

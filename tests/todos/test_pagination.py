@@ -15,7 +15,7 @@ from mongo_todos.dates import FAR_FUTURE, isoformat
 from mongo_todos.store.documents import Todo
 from mongo_todos.store.embedded import EmbeddedCollection
 from mongo_todos.todos.pagination import SORTS
-from mongo_todos.todos.views import stored_fields
+from mongo_todos.todos.store import stored_fields
 from tests.conftest import assert_problem
 
 BASE = datetime(2026, 1, 1)

@@ -53,12 +53,12 @@ def test_non_json_content_type_is_415(client, headers):
 
 
 def test_unexpected_exception_is_500_without_trace(app, client, headers, monkeypatch, caplog):
-    from mongo_todos.todos import views as todos
+    from mongo_todos.todos import store
 
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(todos, "paginate", broken)
+    monkeypatch.setattr(store, "paginate", broken)
     response = client.get("/api/v1/todos", headers=headers)
     body = assert_problem(response, 500)
     assert "secret internals" not in response.get_data(as_text=True)

@@ -158,7 +158,7 @@ def test_log_lines_are_json_with_the_request_id(client, headers_for_error, capsy
 
 @pytest.fixture
 def headers_for_error(auth, monkeypatch):
-    from mongo_todos.todos import views as todos
+    from mongo_todos.todos import store
 
-    monkeypatch.setattr(todos, "paginate", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(store, "paginate", lambda *a, **k: 1 / 0)
     return auth.headers()
