@@ -18,6 +18,7 @@ from datetime import timedelta
 from bson import ObjectId
 from flask_smorest import abort
 from pymongo.errors import DuplicateKeyError
+from werkzeug.exceptions import HTTPException
 
 from mongo_todos.dates import utcnow
 from mongo_todos.store.documents import IdempotencyRecord
@@ -50,6 +51,13 @@ def create_once(record: dict, owner: ObjectId, data: dict) -> dict:
     stopped before recording its response."""
     try:
         return store.create(owner, data, record["todo_id"])
+    except HTTPException:
+        # refused (quota exceeded): there is no answer to replay, so the key stays free and a
+        # retry after the client made room creates the todo. A record of a replayable attempt
+        # (one that may have created the todo) is never removed: only refusals land here.
+        IdempotencyRecord._get_collection().delete_one(
+            {"_id": record["_id"], "response": {"$exists": False}})
+        raise
     except DuplicateKeyError:
         todo = store.find({"_id": record["todo_id"], "owner": owner})
         if todo is None:

@@ -2,6 +2,7 @@
 
 import pytest
 
+from mongo_todos.store.documents import IdempotencyRecord
 from tests.conftest import assert_problem
 
 
@@ -63,3 +64,20 @@ def test_the_quota_problem_type_is_registered_with_advice():
 
     title, advice = PROBLEM_TYPES["quota-exceeded"]
     assert title == "Quota exceeded" and "delete" in advice
+
+
+def test_a_refused_create_keeps_no_idempotency_record(quota_client, auth):
+    # a 409 is no answer to replay: the key stays free, and the retry after the owner made
+    # room creates the todo instead of being told "quota exceeded" again for 24 hours
+    alice = auth.headers("alice")
+    urls = [quota_client.post("/api/v1/todos", json={"name": f"t{n}"}, headers=alice).headers["Location"]
+            for n in range(3)]
+    keyed = {**alice, "Idempotency-Key": "one-more"}
+    assert_problem(quota_client.post("/api/v1/todos", json={"name": "t3"}, headers=keyed), 409,
+                   type="quota-exceeded")
+    with quota_client.application.app_context():
+        assert IdempotencyRecord.objects.count() == 0
+    assert quota_client.delete(urls[0], headers=alice).status_code == 204
+    retried = quota_client.post("/api/v1/todos", json={"name": "t3"}, headers=keyed)
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
+    assert retried.get_json()["name"] == "t3"
