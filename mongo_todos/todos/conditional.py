@@ -1,4 +1,5 @@
-"""Conditional requests on todos: ``If-Match`` for writes, ``If-None-Match`` for reads.
+"""Conditional requests on todos: ``If-Match`` (or ``If-Unmodified-Since``) for writes,
+``If-None-Match`` for reads.
 
 This is header evaluation (RFC 9110 section 13), kept apart from ``store.py``: it reads the
 request and the ``REQUIRE_IF_MATCH`` setting and answers 428/412 in HTTP terms, while the store
@@ -9,9 +10,12 @@ check and the write stay one atomic operation).
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from flask import current_app, request
 from flask_smorest import abort
+
+from mongo_todos.dates import to_storage
 
 # validated with fullmatch, never match + "$" (which also matches before a final newline)
 _VERSION = re.compile(r"[0-9]{1,18}")
@@ -30,7 +34,7 @@ def if_match(query: dict) -> dict:
     if not tags:
         if current_app.config["REQUIRE_IF_MATCH"]:
             abort(428, message="This write needs an If-Match header with the todo's ETag.")
-        return query
+        return _if_unmodified_since(query)
     if tags.star_tag:
         return query
     strong = tags.as_set(include_weak=False)
@@ -41,6 +45,18 @@ def if_match(query: dict) -> dict:
                            "as the server returned it.", type="etag-weak")
     query["version"] = {"$in": _versions(strong, f"{query['_id']}.")}
     return query
+
+
+def _if_unmodified_since(query: dict) -> dict:
+    """``query`` plus the request's ``If-Unmodified-Since`` (RFC 9110 13.1.4, used only
+    without If-Match) as a condition on ``updated_at``: the write happens only if the todo was
+    last changed at or before that date, else 412. An HTTP date counts whole seconds, so a
+    change within the date's second still counts as "not after" it. A date that does not parse
+    is ignored, as the RFC asks."""
+    since = request.if_unmodified_since
+    if since is None:
+        return query
+    return {**query, "updated_at": {"$lt": to_storage(since) + timedelta(seconds=1)}}
 
 
 def _versions(tags, prefix: str) -> list[int]:

@@ -105,10 +105,11 @@ def get(query: dict) -> dict:
 
 def missing_or_changed(query: dict):
     """Abort after a conditional query matched nothing: 412 if the todo exists, else 404."""
-    if "version" in query:
+    if "version" in query or "updated_at" in query:  # a precondition failed, or no todo
         exists = collection().find_one({"_id": query["_id"], "owner": query["owner"]}, {"_id": 1})
         if exists is not None:
-            abort(412, message="The todo has changed since that ETag; fetch it again.")
+            since = "that ETag" if "version" in query else "the If-Unmodified-Since date"
+            abort(412, message=f"The todo has changed since {since}; fetch it again.")
     abort(404, message=NOT_FOUND)
 
 

@@ -62,6 +62,13 @@ IF_MATCH = {
                    " the write happens only if the resource is still at that version, else 412. "
                    "Required (428 without it) when the operator turns on REQUIRE_IF_MATCH.",
 }
+IF_UNMODIFIED_SINCE = {
+    "in": "header", "name": "If-Unmodified-Since", "required": False,
+    "schema": {"type": "string"},
+    "description": "An HTTP date (e.g. `Wed, 21 Oct 2026 07:28:00 GMT`), used only without "
+                   "If-Match: the write happens only if the resource has not changed after "
+                   "that second, else 412. An unparseable date is ignored (RFC 9110).",
+}
 IF_NONE_MATCH = {
     "in": "header", "name": "If-None-Match", "required": False,
     "schema": {"type": "string"},
@@ -235,6 +242,8 @@ class ContractPlugin(BasePlugin):
             names = {p.get("name") for p in parameters if isinstance(p, dict)}
             if ("412" in responses or "428" in responses) and "If-Match" not in names:
                 parameters.append(dict(IF_MATCH))
+                if "If-Unmodified-Since" not in names:
+                    parameters.append(dict(IF_UNMODIFIED_SINCE))
             if "304" in responses and "If-None-Match" not in names:
                 parameters.append(dict(IF_NONE_MATCH))
             if not parameters:

@@ -1,6 +1,9 @@
 """Conditional requests on todos: ETags and Cache-Control on reads, If-None-Match answered
 with 304, If-Match guarding every write (412 when stale or unreadable, 428 when required and
-missing), list ETags that follow the list, and racing writers with one ETag: exactly one wins."""
+missing), If-Unmodified-Since honoured without If-Match, list ETags that follow the list, and racing writers with one ETag: exactly one wins."""
+
+from datetime import datetime
+from email.utils import format_datetime
 
 import pytest
 
@@ -167,3 +170,33 @@ def test_concurrent_writes_with_one_etag_exactly_one_wins(app, headers, monkeypa
     final = app.test_client().get(url, headers=headers)
     assert final.get_json()["task"].startswith("writer ")
     assert final.headers["ETag"] != etag
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_if_unmodified_since_before_the_last_change_is_412_and_changes_nothing(
+        client, headers, todo, method):
+    url = todo.headers["Location"]
+    stale = {**headers, "If-Unmodified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}
+    response = getattr(client, method)(url, json={"name": "changed"}, headers=stale)
+    body = assert_problem(response, 412)
+    assert "If-Unmodified-Since" in body["detail"]
+    assert client.get(url, headers=headers).get_json() == todo.get_json()
+
+
+def test_if_unmodified_since_at_or_after_the_last_change_writes(client, headers, todo):
+    # an HTTP date counts whole seconds: the todo's own second is "not after" it
+    updated = todo.get_json()["updated_at"]  # e.g. 2026-12-04T12:00:00.123Z
+    second = datetime.fromisoformat(updated.replace("Z", "+00:00")).replace(microsecond=0)
+    date = format_datetime(second, usegmt=True)
+    response = client.patch(todo.headers["Location"], json={"done": True},
+                            headers={**headers, "If-Unmodified-Since": date})
+    assert response.status_code == 200 and response.get_json()["done"] is True
+
+
+def test_if_match_takes_precedence_and_a_bad_date_is_ignored(client, headers, todo):
+    url = todo.headers["Location"]
+    old = "Mon, 01 Jan 2001 00:00:00 GMT"
+    both = {**headers, "If-Match": todo.headers["ETag"], "If-Unmodified-Since": old}
+    assert client.patch(url, json={"done": True}, headers=both).status_code == 200
+    garbled = {**headers, "If-Unmodified-Since": "yesterday"}
+    assert client.patch(url, json={"done": False}, headers=garbled).status_code == 200
