@@ -145,10 +145,16 @@ PROBLEM_HEADERS = {
 }
 
 
+def _cell(text: str) -> str:
+    """``text`` as a Markdown table cell: /docs renders Markdown with HTML allowed, so
+    ``<access token>`` would vanish as an unknown tag, and a ``|`` would split the cell."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
 def problem_types_markdown() -> str:
     """The problem types as a table for the document's description."""
-    rows = [f"| `{errors.type_uri(slug)}` | {errors.PROBLEM_STATUS[slug]} | {title} | {advice} |"
-            for slug, (title, advice) in errors.PROBLEM_TYPES.items()]
+    rows = [f"| `{errors.type_uri(slug)}` | {errors.PROBLEM_STATUS[slug]} | {_cell(title)} | "
+            f"{_cell(advice)} |" for slug, (title, advice) in errors.PROBLEM_TYPES.items()]
     return "\n".join([
         "## Problem types",
         "Every error is `application/problem+json`. Its `type` tells apart the problems a "
