@@ -118,15 +118,20 @@ def client_address() -> str:
     """The client's address as a rate-limit bucket: an IPv4 address, or an IPv6 address's /64.
 
     One IPv6 subscriber usually holds a whole /64 (2^64 addresses): keyed by the full address,
-    each request could come from a fresh bucket.
+    each request could come from a fresh bucket. A server bound dual-stack (``[::]``) sees an
+    IPv4 client as ``::ffff:a.b.c.d``, whose /64 is ``::/64``, shared by every IPv4 client and
+    ``::1``: such an address is keyed as the IPv4 address it carries.
     """
     address = request.remote_addr or "unknown"
     if ":" not in address:
         return address
     try:
-        return str(ipaddress.IPv6Network(f"{address.split('%')[0]}/64", strict=False))
+        ipv6 = ipaddress.IPv6Address(address.split("%")[0])
     except ValueError:
         return address
+    if ipv6.ipv4_mapped:
+        return str(ipv6.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ipv6, 64), strict=False))
 
 
 def _address_key() -> str:
