@@ -37,7 +37,7 @@ import ipaddress
 import logging
 from collections.abc import Callable, Mapping
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from flask_jwt_extended import decode_token
 from flask_limiter import Limiter
 from werkzeug.exceptions import HTTPException
@@ -220,11 +220,22 @@ def shared_storage_warning(env: Mapping[str, str], workers: int) -> str | None:
     return None
 
 
+def _remember_own_retry_after(response):
+    # registered after the limiter's after_request, so it runs before it
+    g.own_retry_after = response.headers.get("Retry-After")
+    return response
+
+
 def _drop_stray_retry_after(response):
-    # flask-limiter sets Retry-After on every limited response; it only means something on
-    # 429 and 503
-    if response.status_code not in (429, 503):
-        response.headers.pop("Retry-After", None)
+    # flask-limiter sets Retry-After on every limited response (its window's reset, or the
+    # response's own value if later). It is the limiter's to say only on a 429; any other
+    # status keeps its own (a 503's, how long the service needs) or none
+    if response.status_code != 429:
+        own = g.get("own_retry_after")
+        if own is None:
+            response.headers.pop("Retry-After", None)
+        else:
+            response.headers["Retry-After"] = own
     return response
 
 
@@ -242,6 +253,7 @@ def init_app(app: Flask) -> Limiter:
         default_limits_exempt_when=lambda: True,
     )
     limiter.init_app(app)
+    app.after_request(_remember_own_retry_after)
     limiter_storage.use_inline_expiry(limiter)  # no thread per request (limiter_storage.py)
     limiter.request_filter(lambda: request.method == "OPTIONS")
     _apply_marks(app, limiter)
