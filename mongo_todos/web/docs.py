@@ -44,7 +44,9 @@ _INIT = """window.ui = SwaggerUIBundle({
   dom_id: "#swagger-ui",
   presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
   layout: "StandaloneLayout",
-  persistAuthorization: true,
+  // off: on, Swagger UI keeps what Authorize was given (the Basic password included) in
+  // localStorage, readable by any script of this origin long after the page is closed
+  persistAuthorization: false,
   // the operationId is the function name a generated client has for it
   displayOperationId: true,
   displayRequestDuration: true

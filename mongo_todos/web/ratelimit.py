@@ -37,7 +37,7 @@ import ipaddress
 import logging
 from collections.abc import Callable, Mapping
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from flask_jwt_extended import decode_token
 from flask_limiter import Limiter
 from werkzeug.exceptions import HTTPException
@@ -118,15 +118,20 @@ def client_address() -> str:
     """The client's address as a rate-limit bucket: an IPv4 address, or an IPv6 address's /64.
 
     One IPv6 subscriber usually holds a whole /64 (2^64 addresses): keyed by the full address,
-    each request could come from a fresh bucket.
+    each request could come from a fresh bucket. A server bound dual-stack (``[::]``) sees an
+    IPv4 client as ``::ffff:a.b.c.d``, whose /64 is ``::/64``, shared by every IPv4 client and
+    ``::1``: such an address is keyed as the IPv4 address it carries.
     """
     address = request.remote_addr or "unknown"
     if ":" not in address:
         return address
     try:
-        return str(ipaddress.IPv6Network(f"{address.split('%')[0]}/64", strict=False))
+        ipv6 = ipaddress.IPv6Address(address.split("%")[0])
     except ValueError:
         return address
+    if ipv6.ipv4_mapped:
+        return str(ipv6.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ipv6, 64), strict=False))
 
 
 def _address_key() -> str:
@@ -215,11 +220,22 @@ def shared_storage_warning(env: Mapping[str, str], workers: int) -> str | None:
     return None
 
 
+def _remember_own_retry_after(response):
+    # registered after the limiter's after_request, so it runs before it
+    g.own_retry_after = response.headers.get("Retry-After")
+    return response
+
+
 def _drop_stray_retry_after(response):
-    # flask-limiter sets Retry-After on every limited response; it only means something on
-    # 429 and 503
-    if response.status_code not in (429, 503):
-        response.headers.pop("Retry-After", None)
+    # flask-limiter sets Retry-After on every limited response (its window's reset, or the
+    # response's own value if later). It is the limiter's to say only on a 429; any other
+    # status keeps its own (a 503's, how long the service needs) or none
+    if response.status_code != 429:
+        own = g.get("own_retry_after")
+        if own is None:
+            response.headers.pop("Retry-After", None)
+        else:
+            response.headers["Retry-After"] = own
     return response
 
 
@@ -237,6 +253,7 @@ def init_app(app: Flask) -> Limiter:
         default_limits_exempt_when=lambda: True,
     )
     limiter.init_app(app)
+    app.after_request(_remember_own_retry_after)
     limiter_storage.use_inline_expiry(limiter)  # no thread per request (limiter_storage.py)
     limiter.request_filter(lambda: request.method == "OPTIONS")
     _apply_marks(app, limiter)

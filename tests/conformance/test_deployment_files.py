@@ -83,6 +83,18 @@ def test_every_template_variable_is_given_to_the_proxy(compose):
     assert proxy["env_file"] == [{"path": "config/.env", "required": False}]
 
 
+def test_the_proxy_runs_its_own_main_file_with_the_descriptors_it_asks_for(compose):
+    # the image's default main file allows 1,024 connections per worker (issue 19, item 4);
+    # the file itself runs for real in tests/e2e/test_nginx_proxy.py
+    proxy = compose["services"]["proxy"]
+    assert "./config/nginx/nginx.conf:/etc/nginx/nginx.conf:ro" in proxy["volumes"]
+    main = (ROOT / "config" / "nginx" / "nginx.conf").read_text()
+    rlimit = int(re.search(r"^worker_rlimit_nofile (\d+);", main, re.M).group(1))
+    connections = int(re.search(r"worker_connections (\d+);", main).group(1))
+    assert connections >= 65536 and rlimit > connections
+    assert proxy["ulimits"]["nofile"] == rlimit
+
+
 def test_mongodb_runs_as_a_replica_set_the_uris_name(compose):
     services = compose["services"]
     command = services["mongo"]["command"]

@@ -146,6 +146,11 @@ def test_docs_list_operation_executes_as_the_demo_user():
         page.call("Page.navigate", url=f"http://127.0.0.1:{port}/docs")
         page.evaluate(_WAIT_FOR_UI)
         page.evaluate('ui.preauthorizeBasic("basicAuth", "demo", "demo-password")')
+        # what the Authorize dialog does next; with persistAuthorization it stored the
+        # password in localStorage, past the page's life (issue 19, item 12)
+        page.evaluate("ui.authActions.persistAuthorizationIfNeeded()")
+        stored = page.evaluate("JSON.stringify(Object.assign({}, localStorage))")
+        assert "demo-password" not in stored and "authorized" not in json.loads(stored), stored
         status, text = page.evaluate(f'{_RUN_OPERATION}("operations-tokens-logIn")')
         assert status == "200", text
         token = json.loads(text)["access_token"]

@@ -48,6 +48,22 @@ def test_every_endpoint_is_a_quick_503_when_mongodb_is_unreachable(unreachable_a
     assert int(response.headers["Retry-After"]) > 0
 
 
+@pytest.mark.parametrize("method, path, body", [OPERATIONS[0], OPERATIONS[1], OPERATIONS[3]])
+def test_an_outage_503_carries_the_services_retry_after_with_rate_limits_on(method, path, body):
+    # issue 19, item 9: flask-limiter's after_request wrote its window's reset (55-59 s) over it
+    from mongo_todos.web.errors import DB_RETRY_AFTER
+
+    uri = f"mongodb://127.0.0.1:{free_port()}/mongo_todos?serverSelectionTimeoutMS=300"
+    app = create_app(TEST_CONFIG, env={**TEST_ENV, "MONGODB_URI": uri, "RATELIMIT_ENABLED": "true",
+                                       "MONGODB_REQUEST_TIMEOUT_MS": "1000"})
+    with app.app_context():
+        token = create_access_token("6560f0c2a1b2c3d4e5f60718", additional_claims={"fam": "f"})
+    response = getattr(app.test_client(), method)(path, json=body, headers=bearer(token))
+    assert_problem(response, 503)
+    assert "X-RateLimit-Remaining" in response.headers  # the limiter did count it
+    assert response.headers.get_all("Retry-After") == [str(DB_RETRY_AFTER)]
+
+
 def test_refresh_is_a_503_when_mongodb_is_unreachable(unreachable_app):
     from flask_jwt_extended import create_refresh_token
 

@@ -1,7 +1,7 @@
 """The project's nginx configuration, run for real on loopback: Debian's nginx as a normal
-process (foreground, its own prefix, pid and temp directories), rendered from
-config/nginx/templates/default.conf.template the way the nginx image renders it (envsubst of
-the variables given, everything else left to nginx)."""
+process (foreground, its own prefix, pid and temp directories) with config/nginx/nginx.conf as
+it is, and config/nginx/templates/default.conf.template rendered into its conf.d the way the
+nginx image renders it (envsubst of the variables given, everything else left to nginx)."""
 
 from __future__ import annotations
 
@@ -19,22 +19,17 @@ from string import Template
 from tests.support.servers import ROOT
 
 TEMPLATE = ROOT / "config" / "nginx" / "templates" / "default.conf.template"
+MAIN = ROOT / "config" / "nginx" / "nginx.conf"
 
-#: The main-context file the nginx image provides around conf.d; here, the test's own paths.
-MAIN = """\
-worker_processes 1;
-daemon off;
-pid $prefix/nginx.pid;
-error_log $prefix/error.log info;
-events { worker_connections 512; }
-http {
-    client_body_temp_path $prefix/body;
-    proxy_temp_path $prefix/proxy;
-    fastcgi_temp_path $prefix/fastcgi;
-    uwsgi_temp_path $prefix/uwsgi;
-    scgi_temp_path $prefix/scgi;
-    include $prefix/default.conf;
-}
+#: What the image's compiled-in defaults and command provide around nginx.conf; here, the
+#: test's own paths (main context: nginx's -g; http context: one more file in conf.d).
+GLOBALS = "daemon off; pid $prefix/nginx.pid; error_log $prefix/error.log info;"
+PATHS = """\
+client_body_temp_path $prefix/body;
+proxy_temp_path $prefix/proxy;
+fastcgi_temp_path $prefix/fastcgi;
+uwsgi_temp_path $prefix/uwsgi;
+scgi_temp_path $prefix/scgi;
 """
 
 
@@ -52,28 +47,36 @@ class NginxServer:
         self.prefix = Path(tempfile.mkdtemp(prefix="nginx-"))
         self.process: subprocess.Popen | None = None
 
-    def output(self) -> str:
-        log = self.prefix / "out.log"
+    def _read(self, name: str) -> str:
+        log = self.prefix / name
         return log.read_text(errors="replace") if log.exists() else ""
 
+    def output(self) -> str:
+        """Its standard output: the access log (the error log goes to stderr, as in the image)."""
+        return self._read("out.log")
+
     def error_log(self) -> str:
-        log = self.prefix / "error.log"
-        return log.read_text(errors="replace") if log.exists() else ""
+        return self._read("stderr.log") + self._read("error.log")
 
     def start(self) -> None:
         # workers drop root to nobody when the suite runs as root: let them use the temp dirs
         os.chmod(self.prefix, 0o777)
-        (self.prefix / "default.conf").write_text(render({
+        (self.prefix / "conf.d").mkdir()
+        (self.prefix / "conf.d" / "default.conf").write_text(render({
             "API_UPSTREAM": self.upstream,
             "NGINX_LISTEN": f"127.0.0.1:{self.port}",
             "MAX_CONTENT_LENGTH": str(self.max_body),
         }))
-        (self.prefix / "nginx.conf").write_text(Template(MAIN).substitute(prefix=self.prefix))
+        (self.prefix / "conf.d" / "paths.conf").write_text(
+            Template(PATHS).substitute(prefix=self.prefix))
+        # copied, so that its relative include finds this conf.d
+        shutil.copy(MAIN, self.prefix / "nginx.conf")
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        out = open(self.prefix / "out.log", "ab")
+        out, err = open(self.prefix / "out.log", "ab"), open(self.prefix / "stderr.log", "ab")
         self.process = subprocess.Popen(
-            [nginx, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"), "-e", "stderr"],
-            stdout=out, stderr=subprocess.STDOUT,
+            [nginx, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"), "-e", "stderr",
+             "-g", Template(GLOBALS).substitute(prefix=self.prefix)],
+            stdout=out, stderr=err,
         )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

@@ -90,6 +90,13 @@ def test_docs_page_works_offline(client):
     assert assert_missing.mimetype == "application/problem+json"
 
 
+def test_docs_do_not_keep_credentials_in_the_browser(client):
+    # issue 19, item 12: persistAuthorization kept the Basic password in localStorage
+    init = client.get("/docs/init.js").get_data(as_text=True)
+    assert "persistAuthorization: false," in init
+    assert "persistAuthorization: true" not in init
+
+
 # --- the document as a contract for generated clients and /docs -----------------------------
 
 METHODS = ("get", "post", "put", "patch", "delete")

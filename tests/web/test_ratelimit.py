@@ -283,3 +283,33 @@ def test_ipv6_clients_are_counted_per_64_prefix(limited):
     assert other.status_code == 401 and other.headers["X-RateLimit-Remaining"] == "2"
     v4 = client.get("/api/v1/users/me", environ_base={"REMOTE_ADDR": "192.0.2.1"})
     assert v4.status_code == 401 and v4.headers["X-RateLimit-Remaining"] == "2"
+
+
+@pytest.mark.parametrize("remote_addr, key", [
+    ("::ffff:192.0.2.1", "192.0.2.1"),
+    ("::FFFF:c000:201", "192.0.2.1"),  # the same address, written in hex
+    ("192.0.2.1", "192.0.2.1"),
+    ("::1", "::/64"),
+    ("2001:db8::7%eth0", "2001:db8::/64"),
+    ("not an address", "not an address"),
+])
+def test_an_ipv4_mapped_address_is_keyed_as_its_ipv4_address(app, remote_addr, key):
+    # issue 19, item 5: on a dual-stack bind every IPv4 client was ::/64, with ::1
+    from mongo_todos.web.ratelimit import client_address
+
+    with app.test_request_context(environ_base={"REMOTE_ADDR": remote_addr}):
+        assert client_address() == key
+
+
+def test_ipv4_clients_on_a_dual_stack_bind_have_buckets_of_their_own(limited):
+    app, client = limited(RATELIMIT_DEFAULT="3 per minute")
+    for _ in range(3):
+        response = client.get("/api/v1/users/me", environ_base={"REMOTE_ADDR": "::ffff:192.0.2.1"})
+        assert response.status_code == 401
+    assert_problem(client.get("/api/v1/users/me",
+                              environ_base={"REMOTE_ADDR": "::ffff:192.0.2.1"}), 429)
+    # the same client over an IPv4 socket is the same bucket
+    assert_problem(client.get("/api/v1/users/me", environ_base={"REMOTE_ADDR": "192.0.2.1"}), 429)
+    for other in ("::ffff:192.0.2.2", "::1"):
+        response = client.get("/api/v1/users/me", environ_base={"REMOTE_ADDR": other})
+        assert response.status_code == 401 and response.headers["X-RateLimit-Remaining"] == "2"
