@@ -163,6 +163,17 @@ def flatten_messages(messages, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
+#: Most fields a 422 lists: enough to fix a real client, while a body of thousands of bad
+#: fields does not get a response of megabytes back.
+MAX_FIELD_ERRORS = 20
+
+
+def _first_field_errors(errors: dict[str, list[str]]) -> tuple[dict[str, list[str]], int]:
+    """The first :data:`MAX_FIELD_ERRORS` fields (sorted) and how many were left out."""
+    names = sorted(errors)
+    return {n: errors[n] for n in names[:MAX_FIELD_ERRORS]}, max(len(names) - MAX_FIELD_ERRORS, 0)
+
+
 def handle_http_exception(error: HTTPException) -> Response:
     """Any Werkzeug/Flask HTTP error, including webargs' ``abort(..., messages=...)``."""
     data = getattr(error, "data", None) or {}
@@ -175,7 +186,9 @@ def handle_http_exception(error: HTTPException) -> Response:
     detail = data.get("message") or error.description or error.name
     status = error.code or 500
     if status == 422 and errors and detail == error.description:
-        detail = "The request has invalid fields: " + ", ".join(sorted(errors)) + "."
+        errors, left_out = _first_field_errors(errors)
+        detail = "The request has invalid fields: " + ", ".join(errors) + (
+            f" and {left_out} more (not listed)." if left_out else ".")
     elif status == 429:
         # the number of seconds is filled in by _rate_limit_detail once the limiter has set
         # Retry-After (it does so after this handler, in its after_request)
