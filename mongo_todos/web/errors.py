@@ -24,7 +24,13 @@ from pymongo.errors import (
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from mongo_todos.store.mongodb import database_error, missing_index, outcome
+from mongo_todos.store.mongodb import (
+    EXCEEDED_TIME_LIMIT,
+    database_error,
+    missing_index,
+    outcome,
+    transient,
+)
 
 log = logging.getLogger("mongo_todos.errors")
 
@@ -240,13 +246,17 @@ def handle_database_unavailable(error: Exception) -> Response:
     elif missing_index(cause):
         what = "The database lacks the indexes this service needs (an operator must run " \
                "'flask --app mongo_todos db init')."
-    elif cause.timeout and not isinstance(cause, ServerSelectionTimeoutError):
+    elif not transient(cause):
+        what = "The database is not set up as this service needs (an operator must check " \
+               "MONGODB_URI and the replica set)."
+    elif (cause.timeout or getattr(cause, "code", None) == EXCEEDED_TIME_LIMIT) \
+            and not isinstance(cause, ServerSelectionTimeoutError):
         what = "The database did not answer within the request's time budget."
     else:
         what = "The database is unreachable."
     log.error("database unavailable: %s (outcome %s)", cause.__class__.__name__, changed)
-    return problem(
-        503, f"{what} {_OUTCOME_DETAIL[changed]}", headers={"Retry-After": str(DB_RETRY_AFTER)})
+    retry = {"Retry-After": str(DB_RETRY_AFTER)} if transient(cause) else None
+    return problem(503, f"{what} {_OUTCOME_DETAIL[changed]}", headers=retry)
 
 
 def handle_document_validation(error: DocumentValidationError) -> Response:

@@ -4,7 +4,13 @@ transient and configuration failures are 503s, not 500s."""
 
 from __future__ import annotations
 
-from tests.store.test_driver_failures import app_for, token_for
+import pytest
+from pymongo.errors import BulkWriteError, ConfigurationError
+
+from mongo_todos.store.embedded import EmbeddedCollection
+from mongo_todos.store.mongodb import database_error, outcome
+from tests.conftest import assert_problem
+from tests.store.test_driver_failures import NOTHING, UNKNOWN, app_for, token_for, writes
 from tests.support.mongo_wire import FakeMongo
 
 
@@ -23,3 +29,48 @@ def test_a_page_hints_its_index_by_key_pattern_not_by_name():
     assert response.status_code == 200, response.get_json()
     assert [list(c["hint"].items()) for c in aggregates] == [
         [("owner", 1), ("due_sort", 1), ("_id", 1)]]
+
+
+def test_exceeded_time_limit_after_the_drivers_retry_is_a_503_with_retry_after():
+    exceeded = {"ok": 0.0, "code": 262, "codeName": "ExceededTimeLimit",
+                "errmsg": "operation exceeded time limit"}
+    with FakeMongo(lambda name, command: exceeded if name == "aggregate" else None) as server:
+        app = app_for(server)
+        response = app.test_client().get("/api/v1/todos", headers=token_for(app))
+    body = assert_problem(response, 503)
+    assert response.headers["Retry-After"]
+    assert "time budget" in body["detail"] and NOTHING in body["detail"]
+
+
+@pytest.mark.parametrize("code, name", [(100, "UnsatisfiableWriteConcern"),
+                                        (79, "UnknownReplWriteConcern")])
+def test_a_write_concern_the_deployment_cannot_meet_is_a_503_without_retry_after(code, name):
+    refused = {"ok": 0.0, "code": code, "codeName": name, "errmsg": "write concern not met"}
+    with FakeMongo(writes(refused)) as server:
+        app = app_for(server)
+        response = app.test_client().post("/api/v1/todos", json={"name": "x"},
+                                          headers=token_for(app))
+    body = assert_problem(response, 503)
+    assert "Retry-After" not in response.headers
+    assert "not set up" in body["detail"] and UNKNOWN in body["detail"]
+
+
+def test_a_configuration_error_is_a_503_without_retry_after(client, auth, monkeypatch):
+    def refuse(self, *args, **kwargs):
+        raise ConfigurationError("unknown option replicaset")
+
+    headers = auth.headers()
+    monkeypatch.setattr(EmbeddedCollection, "aggregate", refuse)
+    response = client.get("/api/v1/todos", headers=headers)
+    body = assert_problem(response, 503)
+    assert "Retry-After" not in response.headers and "MONGODB_URI" in body["detail"]
+
+
+def test_a_bulk_write_only_a_majority_did_not_confirm_is_unconfirmed(app):
+    unconfirmed = BulkWriteError({"writeErrors": [], "writeConcernErrors": [
+        {"code": 64, "codeName": "WriteConcernFailed", "errmsg": "waiting for replication"}]})
+    failed = BulkWriteError({"writeErrors": [{"index": 0, "code": 11000}],
+                             "writeConcernErrors": []})
+    assert database_error(unconfirmed) is unconfirmed and database_error(failed) is None
+    with app.test_request_context(method="POST"):
+        assert outcome(unconfirmed, "POST", tracked=False) == "unconfirmed"
