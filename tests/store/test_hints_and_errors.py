@@ -4,12 +4,16 @@ transient and configuration failures are 503s, not 500s."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from bson import ObjectId
 from pymongo.errors import BulkWriteError, ConfigurationError
 
+from mongo_todos.accounts.auth import token_pair
 from mongo_todos.store.embedded import EmbeddedCollection
 from mongo_todos.store.mongodb import database_error, outcome
-from tests.conftest import assert_problem
+from tests.conftest import assert_problem, bearer
 from tests.store.test_driver_failures import NOTHING, UNKNOWN, app_for, token_for, writes
 from tests.support.mongo_wire import FakeMongo
 
@@ -74,3 +78,28 @@ def test_a_bulk_write_only_a_majority_did_not_confirm_is_unconfirmed(app):
     assert database_error(unconfirmed) is unconfirmed and database_error(failed) is None
     with app.test_request_context(method="POST"):
         assert outcome(unconfirmed, "POST", tracked=False) == "unconfirmed"
+
+
+def test_the_refresh_fallback_read_asks_for_majority_read_concern():
+    # after a refused rotation, the read that tells reuse from an ended session decides from
+    # majority-committed state only: a rotation that a failover rolls back must not end a login
+    finds = []
+
+    def script(name, command):
+        if name == "find":
+            finds.append(command)
+        if name == "update":
+            return {"ok": 1.0, "n": 0, "nModified": 0}
+        return None
+
+    with FakeMongo(script) as server:
+        app = app_for(server)
+        with app.app_context():
+            now = int(time.time())
+            refresh = token_pair(ObjectId(), "family", "spent", "access", now, now + 3600)[
+                "refresh_token"]
+        response = app.test_client().post("/api/v1/tokens/refresh", headers=bearer(refresh))
+    assert_problem(response, 401)
+    fallback = [c for c in finds if c["find"] == "sessions"]
+    assert fallback and fallback[-1]["filter"] == {"_id": "family"}
+    assert fallback[-1]["readConcern"] == {"level": "majority"}
