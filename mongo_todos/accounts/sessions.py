@@ -35,6 +35,7 @@ from flask import current_app, g, request
 from flask_jwt_extended import get_jwt, jwt_required
 from flask_smorest import abort
 from pymongo.errors import BulkWriteError
+from pymongo.read_concern import ReadConcern
 
 from mongo_todos import dates
 from mongo_todos.accounts.auth import (
@@ -68,6 +69,8 @@ USER_AGENT_MAX = 512
 def _epoch(value: datetime) -> int:
     return calendar.timegm(value.utctimetuple())
 
+
+MAJORITY = ReadConcern("majority")
 
 #: What a session listing shows: never the jtis that would let a reader forge a refresh.
 _LISTED = {"current_jti": 0, "access_jti": 0, "previous_jti": 0}
@@ -181,7 +184,10 @@ def _not_rotated(claims: dict, now: datetime):
     the token was spent already: within the reuse leeway the pair it produced, else the
     session ends (401)."""
     session_id, jti = claims["fam"], claims["jti"]
-    session = Session._get_collection().find_one({"_id": session_id})
+    # majority-committed state only: a rotation a failover may still roll back must not make
+    # this token look reused (which ends the login)
+    session = Session._get_collection().with_options(read_concern=MAJORITY).find_one(
+        {"_id": session_id})
     if session is None:
         return unauthorized("This login has ended; log in again.", type="token-revoked")
     if session["started_at"] <= _oldest_start(now):

@@ -37,6 +37,8 @@ import pymongo
 from flask import g, has_app_context
 from pymongo import monitoring
 from pymongo.errors import (
+    BulkWriteError,
+    ConfigurationError,
     ConnectionFailure,
     ExecutionTimeout,
     OperationFailure,
@@ -117,6 +119,19 @@ def time_budget(wsgi_app, milliseconds: int):
 #: Errors raised before any command reached a server: nothing can have been applied.
 _NEVER_SENT = (ServerSelectionTimeoutError, WaitQueueTimeoutError)
 
+#: The server's code for a query over its ``maxTimeMS`` that the driver does not raise as
+#: ``ExecutionTimeout`` (e.g. on a mongos, or inside a retried command).
+EXCEEDED_TIME_LIMIT = 262
+#: Server codes that pass: a time limit hit again after the driver's retry (262
+#: ExceededTimeLimit), a primary stepping down, a node shutting down or unreachable (the
+#: driver's own retryable codes, which it gives up on only when its retry failed too).
+TRANSIENT_CODES = frozenset({
+    6, 7, 89, 91, 134, 189, EXCEEDED_TIME_LIMIT, 9001, 10058, 10107, 11600, 11602, 13435, 13436,
+})
+#: Server codes of a write concern the deployment cannot satisfy (79 UnknownReplWriteConcern,
+#: 100 UnsatisfiableWriteConcern): its configuration, not a passing state, so no Retry-After.
+WRITE_CONCERN_CODES = frozenset({79, 100})
+
 
 def database_error(error: BaseException) -> PyMongoError | None:
     """The driver error behind ``error`` if it means the database is unavailable, slow or
@@ -125,7 +140,11 @@ def database_error(error: BaseException) -> PyMongoError | None:
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if isinstance(error, (ConnectionFailure, ExecutionTimeout, WriteConcernError)):
+        if isinstance(error, (ConnectionFailure, ExecutionTimeout, WriteConcernError,
+                              ConfigurationError)):
+            return error
+        if isinstance(error, OperationFailure) and (
+                error.code in TRANSIENT_CODES | WRITE_CONCERN_CODES or _write_concern_failed(error)):
             return error
         if isinstance(error, PyMongoError) and error.timeout:
             return error
@@ -133,6 +152,21 @@ def database_error(error: BaseException) -> PyMongoError | None:
             return error
         error = error.__cause__ or error.__context__
     return None
+
+
+def transient(error: PyMongoError) -> bool:
+    """Whether retrying shortly may succeed (a 503 with Retry-After); not for a configuration
+    the deployment does not meet (a bad URI option, a write concern it cannot satisfy)."""
+    if isinstance(error, ConfigurationError):
+        return False
+    return not (isinstance(error, OperationFailure) and error.code in WRITE_CONCERN_CODES)
+
+
+def _write_concern_failed(error: PyMongoError) -> bool:
+    """A bulk write (``insert_many``) that every write reached but a majority did not confirm:
+    the driver reports it as a ``BulkWriteError`` with only ``writeConcernErrors``."""
+    details = (error.details or {}) if isinstance(error, BulkWriteError) else {}
+    return bool(details.get("writeConcernErrors")) and not details.get("writeErrors")
 
 
 def missing_index(error: BaseException) -> bool:
@@ -149,7 +183,7 @@ def outcome(error: PyMongoError, method: str, tracked: bool) -> str:
     ``tracked``: whether :class:`WriteTracker` watches this client (the real driver; the
     embedded store sends no command events, so there the error's type decides).
     """
-    if isinstance(error, WriteConcernError):
+    if isinstance(error, WriteConcernError) or _write_concern_failed(error):
         return "unconfirmed"
     if method in ("GET", "HEAD", "OPTIONS"):
         return "none"  # reads only: nothing to change

@@ -27,7 +27,9 @@ with the bound and the sort reversed, then flips the result. The extra item fetc
 whether a page lies beyond.
 
 **The sort's index is pinned** (``hint``): with another index usable for a filter (``due_sort``
-ranges, say), the planner could otherwise pick it, sort in memory and cache that plan. (mongomock
+ranges, say), the planner could otherwise pick it, sort in memory and cache that plan. The hint
+is the index's key pattern, not its name, so an index with those keys under another name serves
+(it passes /readyz too). (mongomock
 ignores ``hint``; the integration suite checks the plans on MongoDB.)
 
 **Cursors are opaque**: the boundary item's (sort key, id), the sort, the direction and a
@@ -56,7 +58,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from flask_smorest import abort
 
-from mongo_todos.store.documents import SORT_FIELDS, index_name
+from mongo_todos.store.documents import SORT_FIELDS, index_keys
 
 _EPOCH = datetime(1970, 1, 1)
 _MS = timedelta(milliseconds=1)
@@ -240,7 +242,7 @@ def _run(collection, query: dict, field: str, order: int, n: int,
     ]
     if projection:
         pipeline.append({"$project": projection})
-    return list(collection.aggregate(pipeline, hint=index_name(field)))
+    return list(collection.aggregate(pipeline, hint=index_keys(field)))
 
 
 def _after_cursor(collection, match: dict, field: str, order: int, position: tuple,

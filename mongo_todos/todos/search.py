@@ -21,10 +21,17 @@ case-folded copies of its text (``name_key``, which also serves the name sort, a
   budget (``MONGODB_REQUEST_TIMEOUT``) bounds a search.
 
 Documents stored before ``task_key`` existed are given it by ``flask --app mongo_todos db init``
-(:func:`backfill`, idempotent).
+(:func:`backfill`, idempotent, and reading no todo once it has finished).
 """
 
 from __future__ import annotations
+
+from pymongo.errors import DuplicateKeyError
+
+#: The collection of finished one-off data migrations, one document each (``_id``: its name).
+MIGRATIONS = "migrations"
+#: The record :func:`backfill` leaves once no todo lacks ``task_key``.
+TASK_KEY_BACKFILL = "todos.task_key"
 
 
 def fold(text: str) -> str:
@@ -53,12 +60,25 @@ def backfill(collection, batch: int = 500) -> int:
     nothing. Each update is conditional on the task it was computed from, so a todo whose task
     is edited meanwhile keeps the key that edit stored. (``name_key`` has been stored with every
     todo from the start: it serves the name sort.)
+
+    No index covers a missing ``task_key``, so even a query for the todos lacking it examines
+    every todo: on every start (the image runs ``db init``) that was a scan of the whole
+    collection. A run that finds none left records so in :data:`MIGRATIONS`, and later runs
+    read that one document instead. (Every version since ``task_key`` exists writes it with
+    each todo, so no todo can lack it afterwards.)
     """
+    done = collection.database[MIGRATIONS]
+    if done.find_one({"_id": TASK_KEY_BACKFILL}) is not None:
+        return 0
     updated = 0
     while True:
         docs = list(collection.find({"task_key": {"$exists": False}},
                                     {"owner": 1, "task": 1}).limit(batch))
         if not docs:
+            try:
+                done.insert_one({"_id": TASK_KEY_BACKFILL})
+            except DuplicateKeyError:  # another instance's db init finished it too
+                pass
             return updated
         changed = 0
         # one update each: mongomock's bulk_write does not take pymongo 4.20's UpdateOne

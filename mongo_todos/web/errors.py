@@ -24,7 +24,13 @@ from pymongo.errors import (
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from mongo_todos.store.mongodb import database_error, missing_index, outcome
+from mongo_todos.store.mongodb import (
+    EXCEEDED_TIME_LIMIT,
+    database_error,
+    missing_index,
+    outcome,
+    transient,
+)
 
 log = logging.getLogger("mongo_todos.errors")
 
@@ -163,6 +169,17 @@ def flatten_messages(messages, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
+#: Most fields a 422 lists: enough to fix a real client, while a body of thousands of bad
+#: fields does not get a response of megabytes back.
+MAX_FIELD_ERRORS = 20
+
+
+def _first_field_errors(errors: dict[str, list[str]]) -> tuple[dict[str, list[str]], int]:
+    """The first :data:`MAX_FIELD_ERRORS` fields (sorted) and how many were left out."""
+    names = sorted(errors)
+    return {n: errors[n] for n in names[:MAX_FIELD_ERRORS]}, max(len(names) - MAX_FIELD_ERRORS, 0)
+
+
 def handle_http_exception(error: HTTPException) -> Response:
     """Any Werkzeug/Flask HTTP error, including webargs' ``abort(..., messages=...)``."""
     data = getattr(error, "data", None) or {}
@@ -175,7 +192,9 @@ def handle_http_exception(error: HTTPException) -> Response:
     detail = data.get("message") or error.description or error.name
     status = error.code or 500
     if status == 422 and errors and detail == error.description:
-        detail = "The request has invalid fields: " + ", ".join(sorted(errors)) + "."
+        errors, left_out = _first_field_errors(errors)
+        detail = "The request has invalid fields: " + ", ".join(errors) + (
+            f" and {left_out} more (not listed)." if left_out else ".")
     elif status == 429:
         # the number of seconds is filled in by _rate_limit_detail once the limiter has set
         # Retry-After (it does so after this handler, in its after_request)
@@ -227,13 +246,17 @@ def handle_database_unavailable(error: Exception) -> Response:
     elif missing_index(cause):
         what = "The database lacks the indexes this service needs (an operator must run " \
                "'flask --app mongo_todos db init')."
-    elif cause.timeout and not isinstance(cause, ServerSelectionTimeoutError):
+    elif not transient(cause):
+        what = "The database is not set up as this service needs (an operator must check " \
+               "MONGODB_URI and the replica set)."
+    elif (cause.timeout or getattr(cause, "code", None) == EXCEEDED_TIME_LIMIT) \
+            and not isinstance(cause, ServerSelectionTimeoutError):
         what = "The database did not answer within the request's time budget."
     else:
         what = "The database is unreachable."
     log.error("database unavailable: %s (outcome %s)", cause.__class__.__name__, changed)
-    return problem(
-        503, f"{what} {_OUTCOME_DETAIL[changed]}", headers={"Retry-After": str(DB_RETRY_AFTER)})
+    retry = {"Retry-After": str(DB_RETRY_AFTER)} if transient(cause) else None
+    return problem(503, f"{what} {_OUTCOME_DETAIL[changed]}", headers=retry)
 
 
 def handle_document_validation(error: DocumentValidationError) -> Response:

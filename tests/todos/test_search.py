@@ -10,6 +10,7 @@ from bson import ObjectId
 
 from mongo_todos.dates import FAR_FUTURE
 from mongo_todos.store.documents import Todo
+from mongo_todos.store.embedded import EmbeddedCollection
 from mongo_todos.todos.search import search_match
 from tests.todos.test_pagination import BASE, insert
 
@@ -78,8 +79,19 @@ def test_db_init_backfills_task_keys_once(app, client, runner, user):
     first = runner.invoke(args=["db", "init"])
     assert first.exit_code == 0 and "search keys added to 3 todo(s)" in first.output
     assert names(client, headers, "before") == ["old 0", "old 1", "old 2"]
-    again = runner.invoke(args=["db", "init"])
+    read = []
+    original = EmbeddedCollection.find
+
+    def spy(self, *args, **kwargs):
+        if self.name == "todos":
+            read.append(args[0] if args else kwargs.get("filter"))
+        return original(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(EmbeddedCollection, "find", spy)
+        again = runner.invoke(args=["db", "init"])
     assert again.exit_code == 0 and "search keys added to 0 todo(s)" in again.output
+    assert read == []  # a finished backfill reads no todo again (no scan on every start)
     with app.app_context():
         keys = {d["task_key"] for d in Todo._get_collection().find({}, {"task_key": 1})}
     assert keys == {"written before search keys"}
