@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Mapping
 
 import mongoengine
@@ -30,6 +29,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from mongo_todos import settings
 from mongo_todos.settings import ConfigError
 from mongo_todos.web import logs
+from mongo_todos.web.turns import take_turns
 
 __all__ = ["create_app", "ConfigError"]
 __version__ = "0.1.0"
@@ -55,27 +55,6 @@ class _NoSessions(SessionInterface):
 
     def save_session(self, app, session, response):
         pass
-
-
-def _one_request_at_a_time(wsgi_app):
-    """Serialise requests on the embedded store.
-
-    MongoDB applies each single-document write atomically and serves any number of clients;
-    mongomock does neither across threads (a conditional update is a find then a write, and
-    its reader/writer lock can deadlock when iterations nest). On the embedded store, a
-    threaded server (``flask run``, gunicorn's gthread) therefore handles one request at a
-    time, which keeps every guarantee of the contract. With MONGODB_URI nothing is serialised.
-    """
-
-    # created with the app, in the worker: under gunicorn's gevent worker, after its monkey
-    # patching, so waiting for it yields to other connections instead of blocking them all
-    lock = threading.Lock()
-
-    def serialised(environ, start_response):
-        with lock:
-            return wsgi_app(environ, start_response)
-
-    return serialised
 
 
 def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = None) -> Flask:
@@ -119,7 +98,7 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
             "Data lives only in this process and is lost when it stops."
         )
         models.create_indexes()
-        app.wsgi_app = _one_request_at_a_time(app.wsgi_app)
+        app.wsgi_app = take_turns(app.wsgi_app)
     else:
         from mongo_todos.store.mongodb import time_budget
 
