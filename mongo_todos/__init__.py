@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Mapping
 
 import mongoengine
@@ -31,6 +30,7 @@ from mongo_todos.store import documents
 from mongo_todos.store.mongodb import settings_from, time_budget
 from mongo_todos.web import cors, errors, headers, logs
 from mongo_todos.web.public_url import PublicBaseURL
+from mongo_todos.web.turns import take_turns
 
 __all__ = ["create_app", "ConfigError"]
 __version__ = "0.1.0"
@@ -88,7 +88,7 @@ def _configure(app: Flask, config: Mapping | None, env: Mapping[str, str] | None
 
 def _bind_database(app: Flask) -> None:
     """Connect MongoEngine to MONGODB_URI, or to the embedded store, and shape the WSGI app
-    for it (one request at a time on the embedded store, a time budget on MongoDB)."""
+    for it (a time budget on MongoDB; the embedded store serialises each operation itself)."""
     from flask_mongoengine import MongoEngine  # start-up cost: only an app needs the binding
 
     # one process, one connection: a new app (a test's, say) replaces the previous one's
@@ -105,10 +105,12 @@ def _bind_database(app: Flask) -> None:
             "Data lives only in this process and is lost when it stops."
         )
         documents.create_indexes()
-        app.wsgi_app = _one_request_at_a_time(app.wsgi_app)
     else:
         # outermost but for the proxy middlewares: a request's database work fits in one budget
         app.wsgi_app = time_budget(app.wsgi_app, app.config["MONGODB_REQUEST_TIMEOUT_MS"])
+    # under gevent, a connection's next request (pipelined, keep-alive) waits its turn behind
+    # other connections' instead of starving them; elsewhere this changes nothing
+    app.wsgi_app = take_turns(app.wsgi_app)
 
 
 def _register_views_then_limits(app: Flask) -> None:
@@ -163,24 +165,3 @@ class _NoSessions(SessionInterface):
 
     def save_session(self, app, session, response):
         pass
-
-
-def _one_request_at_a_time(wsgi_app):
-    """Serialise requests on the embedded store.
-
-    MongoDB applies each single-document write atomically and serves any number of clients;
-    mongomock does neither across threads (a conditional update is a find then a write, and
-    its reader/writer lock can deadlock when iterations nest). On the embedded store, a
-    threaded server (``flask run``, gunicorn's gthread) therefore handles one request at a
-    time, which keeps every guarantee of the contract. With MONGODB_URI nothing is serialised.
-    """
-
-    # created with the app, in the worker: under gunicorn's gevent worker, after its monkey
-    # patching, so waiting for it yields to other connections instead of blocking them all
-    lock = threading.Lock()
-
-    def serialised(environ, start_response):
-        with lock:
-            return wsgi_app(environ, start_response)
-
-    return serialised

@@ -120,6 +120,12 @@ def port_problem(host: str, port: int) -> str | None:
     return None
 
 
+def host_port(host: str, port: int) -> str:
+    """``host:port`` for gunicorn's bind and the banner's URL: an IPv6 address in brackets
+    (gunicorn reads ``::1:5000`` as a host name, and a URL needs them too)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def main(argv: list[str] | None = None) -> None:
     # the module docstring is reST for the docs; the terminal gets it without the markup
     parser = _Parser(prog="python -m mongo_todos",
@@ -132,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="todos of the demo account (embedded store only; measured up to "
                              "10,000) [5]")
     args = parser.parse_args(argv)
+    args.host = args.host.strip("[]")  # "[::1]" as a URL writes it: the address is ::1
     problem = port_problem(args.host, args.port)
     if problem:
         sys.exit(f"mongo_todos: {problem}")
@@ -143,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"mongo_todos: invalid setting: {err}")
     # log lines like every other (JSON, or human-readable on a terminal), not bare prints
     logs.configure(config["LOG_LEVEL"])
-    url = f"http://{args.host}:{args.port}"
+    url = f"http://{host_port(args.host, args.port)}"
     if config["EMBEDDED_DB"] and args.demo_todos > EMBEDDED_COMFORT:
         log.warning("%d demo todos: past the embedded store's measured size (%d, the default "
                     "TODO_QUOTA): list pages slow down with the account's todos and the demo "
@@ -155,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         log.info("try: curl -s -u %s:%s -X POST %s/api/v1/tokens", username, DEMO_PASSWORD, url)
     _Server(
         {
-            "bind": f"{args.host}:{args.port}",
+            "bind": host_port(args.host, args.port),
             "workers": 1,  # the embedded store lives in one process
             # no proxy in front: slow clients must not hold the only worker
             "worker_class": "gevent",

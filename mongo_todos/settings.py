@@ -234,6 +234,8 @@ def from_env(env: Mapping[str, str], quiet: bool = False) -> dict:
         "RATELIMIT_STORAGE_URI": _storage_uri(env),
         "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0, minimum=0),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1048576, minimum=1024),
+        # seconds a request body may take to arrive (gevent worker; sync: gunicorn's timeout)
+        "BODY_READ_TIMEOUT": _int(env, "BODY_READ_TIMEOUT", 10, minimum=1),
         "CORS_ORIGINS": _origins(env),
         "PUBLIC_BASE_URL": _public_base_url(env),
         "TODO_QUOTA": _int(env, "TODO_QUOTA", 10000, minimum=0),

@@ -37,8 +37,11 @@ The equality indexes live in mongo_todos.store.embedded_indexes, the pipeline pl
 split into leading stages, the native sort order, the window depth) in
 mongo_todos.store.embedded_pipeline; this module holds the mongomock classes that use them.
 
-The indexes assume every write goes through this module's collections (they do: the client
-hands out no other) and that the app serialises requests (it does, on the embedded store).
+Every operation on these collections holds the client's one :class:`FairLock` (a cursor's
+results are materialised inside it), so each single operation is atomic, as on MongoDB, and a
+request holds the store only while it talks to it (mongo_todos.store.embedded_lock). The
+indexes assume every write goes through this module's collections (they do: the client hands
+out no other) and rely on that lock.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from mongomock import filtering, helpers
 from mongomock.collection import Collection, _copy_field
 
 from mongo_todos.store.embedded_indexes import STATE, candidates_for, writing
+from mongo_todos.store.embedded_lock import FairLock
 from mongo_todos.store.embedded_pipeline import native_order, split_pipeline, window_end
 
 
@@ -144,6 +148,41 @@ class EmbeddedCollection(Collection):
         return collection
 
 
+#: The collection operations that talk to the store, each run under the client's lock.
+#: ``find`` only builds a cursor: its results come from ``_get_dataset``, materialised inside.
+_OPERATIONS = (
+    "insert_one", "insert_many", "update_one", "update_many", "replace_one", "find_one",
+    "find_one_and_delete", "find_one_and_replace", "find_one_and_update", "delete_one",
+    "delete_many", "count_documents", "estimated_document_count", "distinct", "aggregate",
+    "bulk_write", "drop", "rename", "create_index", "create_indexes", "drop_index",
+    "drop_indexes", "list_indexes", "index_information",
+)
+
+
+def _serialised(operation):
+    def run(self, *args, **kwargs):
+        with self.database.client.lock:
+            return operation(self, *args, **kwargs)
+
+    run.__name__ = run.__qualname__ = operation.__name__
+    run.__doc__ = operation.__doc__
+    return run
+
+
+def _materialised(get_dataset):
+    # a cursor's results, read whole while the lock is held (mongomock's are a generator)
+    def run(self, *args, **kwargs):
+        with self.database.client.lock:
+            return iter(list(get_dataset(self, *args, **kwargs)))
+
+    return run
+
+
+for _name in _OPERATIONS:
+    setattr(EmbeddedCollection, _name, _serialised(getattr(EmbeddedCollection, _name)))
+EmbeddedCollection._get_dataset = _materialised(Collection._get_dataset)
+
+
 class EmbeddedDatabase(mongomock.database.Database):
     """A mongomock database whose collections are :class:`EmbeddedCollection`."""
 
@@ -157,6 +196,11 @@ class EmbeddedDatabase(mongomock.database.Database):
 class EmbeddedClient(mongomock.MongoClient):
     """The embedded store's client: a mongomock client whose databases and collections do
     only the work each query needs (module docstring)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # made here, in the worker: after gevent's patching (mongo_todos.store.embedded_lock)
+        self.lock = FairLock()
 
     def get_database(self, *args, **kwargs):
         database = super().get_database(*args, **kwargs)

@@ -6,9 +6,10 @@ valid, but conflicts with the state of the caller's collection, and succeeds aga
 todos are deleted (a 403 would say the caller may never do this; a 429 that waiting helps).
 
 The count is one ``count_documents`` on the owner's todos, bounded by the quota itself (an
-index count on MongoDB: every todo index starts with the owner). Concurrent creates on MongoDB
-may overshoot by the number of creates in flight; the embedded store serialises requests, so
-there it is exact.
+index count on MongoDB: every todo index starts with the owner). Concurrent creates may
+overshoot by the number of creates in flight, on either store: the count and the insert are two
+operations (the embedded store makes each one atomic, not the pair), and a cap that may be
+passed by a few in-flight creates is all the quota promises.
 """
 
 from __future__ import annotations

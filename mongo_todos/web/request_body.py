@@ -4,16 +4,25 @@ The checks happen in the order a client can fix them: size (413, by Werkzeug fro
 ``MAX_CONTENT_LENGTH``, and here for a chunked body that goes on past it), media type (415), syntax and encoding (400: strict UTF-8, no NaN),
 top-level type and nesting depth (400), then width (422: absurdly many keys or items, refused
 whole before a schema spends seconds on them). Field-level validation is left to the schemas (422).
+
+A body must also arrive in time: one that takes longer than ``BODY_READ_TIMEOUT`` seconds
+answers 408. That bound is enforced here on gevent (the embedded default's worker), where a
+slow body costs only its own greenlet; a sync worker is blocked by it and is bounded by
+gunicorn's ``--timeout`` instead (the worker is restarted), and behind the compose file's
+nginx, ``client_body_timeout`` refuses it before any worker sees it.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 
-from flask import abort, g, request
+from flask import abort, current_app, g, request
 from gunicorn.http.errors import ParseException
 from webargs.core import missing
 from webargs.flaskparser import FlaskParser
+
+from mongo_todos.web.turns import under_gevent
 
 #: Deepest nesting accepted in a body; no document of this API nests more than 2 levels.
 MAX_DEPTH = 20
@@ -39,7 +48,14 @@ def json_object() -> dict | None:
     try:
         if g.get("body_unreadable"):  # a second reader (the login limit's key, then the view)
             raise OSError
-        data = request.get_data(cache=True)
+        if g.get("body_late"):
+            raise _BodyLate
+        with _arrival_deadline(current_app.config.get("BODY_READ_TIMEOUT")):
+            data = request.get_data(cache=True)
+    except _BodyLate:
+        g.body_late = True
+        abort(408, "The body did not arrive within "
+                   f"{current_app.config['BODY_READ_TIMEOUT']} seconds.")
     except (OSError, ParseException):  # gunicorn: a malformed chunked stream (bad chunk size)
         g.body_unreadable = True
         abort(400, "The body could not be read: its chunked encoding is malformed.")
@@ -62,6 +78,19 @@ def json_object() -> dict | None:
         abort(422, too_wide)
     g.json_body = value
     return value
+
+
+class _BodyLate(Exception):
+    """The body's arrival outlasted ``BODY_READ_TIMEOUT``."""
+
+
+def _arrival_deadline(seconds):
+    """A deadline on reading the body, under gevent (module docstring); else none."""
+    if not seconds or not under_gevent():
+        return nullcontext()
+    import gevent  # loaded already: the worker patched the standard library with it
+
+    return gevent.Timeout(seconds, _BodyLate)
 
 
 def _refuse_cut_short_stream(data: bytes) -> None:

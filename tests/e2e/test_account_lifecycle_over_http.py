@@ -18,8 +18,8 @@ def _bearer(token: str) -> dict:
 def test_account_lifecycle_over_http():
     port = free_port()
     api = f"http://127.0.0.1:{port}/api/v1"
-    # gthread: the two refreshes really are in flight at once (the embedded store then
-    # serialises them; on MongoDB the atomic update decides)
+    # gthread: the two refreshes really are in flight at once (the atomic update decides, on
+    # the embedded store's lock as on MongoDB)
     with gunicorn_server(port, extra=["--threads", "4"]):
         s = requests.Session()
         assert s.post(f"{api}/users", json={"username": "erin", "password": "correct horse"},
