@@ -204,8 +204,10 @@ def end_sessions(user_id: ObjectId, keep: str | None = None) -> int:
             [{"_id": i, "expires_at": expires_at} for i in ids], ordered=False
         )
     except BulkWriteError as err:
-        # already revoked (a retry after a failure halfway): that record covers its tokens
-        if any(e.get("code") != DUPLICATE_KEY for e in err.details.get("writeErrors", [])):
+        # already revoked (a retry after a failure halfway): that record covers its tokens;
+        # a write concern failure comes with no writeErrors at all, and is the service's 503
+        if err.details.get("writeConcernErrors") or any(
+                e.get("code") != DUPLICATE_KEY for e in err.details.get("writeErrors", [])):
             raise
     if "revoked_families" in g:  # this request's memo of auth.token_is_revoked
         g.revoked_families.update(dict.fromkeys(ids, True))

@@ -37,6 +37,7 @@ import pymongo
 from flask import g, has_app_context
 from pymongo import monitoring
 from pymongo.errors import (
+    BulkWriteError,
     ConnectionFailure,
     ExecutionTimeout,
     OperationFailure,
@@ -127,12 +128,21 @@ def database_error(error: BaseException) -> PyMongoError | None:
         seen.add(id(error))
         if isinstance(error, (ConnectionFailure, ExecutionTimeout, WriteConcernError)):
             return error
+        if _write_concern_failed(error):
+            return error
         if isinstance(error, PyMongoError) and error.timeout:
             return error
         if missing_index(error):
             return error
         error = error.__cause__ or error.__context__
     return None
+
+
+def _write_concern_failed(error: BaseException) -> bool:
+    """A bulk write (``insert_many``...) whose writes were applied but not confirmed: pymongo
+    reports it as a BulkWriteError with ``writeConcernErrors``, not as a WriteConcernError."""
+    return isinstance(error, BulkWriteError) and bool(
+        (error.details or {}).get("writeConcernErrors"))
 
 
 def missing_index(error: BaseException) -> bool:
@@ -149,7 +159,7 @@ def outcome(error: PyMongoError, method: str, tracked: bool) -> str:
     ``tracked``: whether :class:`WriteTracker` watches this client (the real driver; the
     embedded store sends no command events, so there the error's type decides).
     """
-    if isinstance(error, WriteConcernError):
+    if isinstance(error, WriteConcernError) or _write_concern_failed(error):
         return "unconfirmed"
     if method in ("GET", "HEAD", "OPTIONS"):
         return "none"  # reads only: nothing to change
