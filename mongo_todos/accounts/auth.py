@@ -2,10 +2,11 @@
 
 A login is a *session* (:mod:`mongo_todos.accounts.sessions`): a random id carried (claim ``fam``, the
 token *family*) by its access and refresh tokens and by every pair later rotated from them.
-Ending a session (logout, "log out everywhere", a password change, account deletion, refresh
-token reuse) writes one :class:`~mongo_todos.store.documents.RevokedFamily` record; every authenticated
-request checks its family against them: one indexed ``_id`` lookup, the only database read an
-ordinary request adds to its own operation.
+A token is good only while its session document exists: every authenticated request looks
+its family up among the sessions (one indexed ``_id`` lookup, the only database read an
+ordinary request adds to its own operation). Ending a session (logout, "log out everywhere",
+a password change, account deletion, refresh token reuse) deletes that document (and keeps a
+:class:`~mongo_todos.store.documents.RevokedFamily` record of it).
 
 Usernames are ASCII (``[A-Za-z0-9_.-]``) and unique case-insensitively. Login applies the
 registration rule to what it is given: a name registration would refuse (non-ASCII, a newline)
@@ -24,7 +25,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from mongo_todos.accounts.schemas import USERNAME_PATTERN
 from mongo_todos.dates import utcnow
-from mongo_todos.store.documents import RevokedFamily, User
+from mongo_todos.store.documents import RevokedFamily, Session, User
 from mongo_todos.web import errors, ratelimit
 from mongo_todos.web.api import jwt
 
@@ -131,26 +132,42 @@ def revocation_expiry():
 
 
 def revoke_family(family: str) -> None:
-    """Refuse every token of this login from now on (idempotent)."""
+    """Record that this login ended (idempotent); its tokens stop once its session document
+    is deleted (:func:`token_is_revoked` asks for the session, not for this record)."""
     RevokedFamily._get_collection().update_one(
         {"_id": family}, {"$set": {"expires_at": revocation_expiry()}}, upsert=True
     )
-    if "revoked_families" in g:  # this request's memo of token_is_revoked
-        g.revoked_families[family] = True
+    forget_sessions([family])
+
+
+def forget_sessions(families) -> None:
+    """Keep this request's memo of :func:`token_is_revoked` true after ending ``families``."""
+    if "live_sessions" in g:
+        g.live_sessions.update(dict.fromkeys(families, False))
 
 
 def token_is_revoked(jwt_payload: dict) -> bool:
-    """Whether the token's login was revoked; looked up once per request (the rate limiter
-    asks before the view does)."""
+    """Whether the token's login is over. Positive: a token is good only while its session
+    document exists for its user, so a wiped store (a restart of the embedded one with fixed
+    keys), an account deletion or a password change (which delete the sessions) end it.
+    Looked up once per request (the rate limiter asks before the view does)."""
     family = jwt_payload.get("fam")
     if not isinstance(family, str):
         return True  # every token this service signs has a family
-    known = g.setdefault("revoked_families", {})
-    if family not in known:
+    live = g.setdefault("live_sessions", {})
+    if family not in live:
         # the raw collection: one indexed _id lookup without building a MongoEngine queryset
-        found = RevokedFamily._get_collection().find_one({"_id": family}, {"_id": 1})
-        known[family] = found is not None
-    return known[family]
+        found = Session._get_collection().find_one({"_id": family}, {"user": 1})
+        live[family] = found is not None and str(found.get("user")) == jwt_payload.get("sub")
+    return not live[family]
+
+
+def user_unchanged(user: User) -> bool:
+    """Whether ``user`` still exists, is not being deleted and has the password it had when
+    it was read (one indexed ``_id`` lookup)."""
+    return User._get_collection().find_one(
+        {"_id": user.id, "password_hash": user.password_hash, "deleted_at": None}, {"_id": 1},
+    ) is not None
 
 
 def _is_revoked(jwt_header: dict, jwt_payload: dict) -> bool:

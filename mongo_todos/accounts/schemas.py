@@ -9,7 +9,8 @@ from mongo_todos.web.fields import ID, FullMatch, Text, Timestamp
 
 #: The one password rule: registration, password change and the CLI.
 PASSWORD_LENGTH = validate.Length(8, 128)
-USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}$"
+#: Never '-' first: the CLI (``users show <name>``) would read such a name as an option.
+USERNAME_PATTERN = r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{2,31}$"
 
 
 class UserInSchema(Schema):
@@ -18,7 +19,8 @@ class UserInSchema(Schema):
     username = Text(
         required=True,
         validate=FullMatch(
-            USERNAME_PATTERN, error="Use 3 to 32 characters of letters, digits, '_', '.', '-'."
+            USERNAME_PATTERN,
+            error="Use 3 to 32 characters of letters, digits, '_', '.', '-' (not '-' first).",
         ),
         metadata={"example": "new_user"},
     )

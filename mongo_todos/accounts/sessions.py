@@ -17,9 +17,9 @@ of every pair expire at the latest then (so the access token stops at that momen
 lookup; claim ``sxp`` lets the 401 say ``session-expired`` rather than ``token-expired``), and a
 refresh after it is refused even if the setting was lowered after the tokens were issued.
 
-Ending a session writes its revocation first (its tokens stop at once) and then deletes its
-document (it leaves the list); both steps are idempotent, so a retry after a failure between
-them finishes the job.
+Ending a session writes its revocation record and then deletes its document: that deletion
+stops its tokens at once (authentication asks for the session) and takes it off the list; both
+steps are idempotent, so a retry after a failure between them finishes the job.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import time
 from datetime import UTC, datetime
 
 from bson import ObjectId
-from flask import current_app, g, request
+from flask import current_app, request
 from flask_jwt_extended import get_jwt, jwt_required
 from flask_smorest import abort
 from pymongo.errors import BulkWriteError
@@ -40,6 +40,7 @@ from pymongo.read_concern import ReadConcern
 from mongo_todos import dates
 from mongo_todos.accounts.auth import (
     current_owner,
+    forget_sessions,
     new_jti,
     revocation_expiry,
     revoke_family,
@@ -211,7 +212,7 @@ def _not_rotated(claims: dict, now: datetime):
 
 
 def end_session(session_id: str) -> None:
-    """End one session: its tokens stop at once, then it leaves the list (idempotent)."""
+    """End one session: its tokens stop and it leaves the list at once (idempotent)."""
     revoke_family(session_id)
     Session._get_collection().delete_one({"_id": session_id})
 
@@ -232,12 +233,13 @@ def end_sessions(user_id: ObjectId, keep: str | None = None) -> int:
             [{"_id": i, "expires_at": expires_at} for i in ids], ordered=False
         )
     except BulkWriteError as err:
-        # already revoked (a retry after a failure halfway): that record covers its tokens
-        if any(e.get("code") != DUPLICATE_KEY for e in err.details.get("writeErrors", [])):
+        # already revoked (a retry after a failure halfway): that record covers its tokens;
+        # a write concern failure comes with no writeErrors at all, and is the service's 503
+        if err.details.get("writeConcernErrors") or any(
+                e.get("code") != DUPLICATE_KEY for e in err.details.get("writeErrors", [])):
             raise
-    if "revoked_families" in g:  # this request's memo of auth.token_is_revoked
-        g.revoked_families.update(dict.fromkeys(ids, True))
     sessions.delete_many({"_id": {"$in": ids}})
+    forget_sessions(ids)
     return len(ids)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 from flask import request
-from flask_jwt_extended import get_jwt, jwt_required
+from flask_jwt_extended import decode_token, get_jwt, jwt_required
 from flask_smorest import abort
 from marshmallow import ValidationError
 
-from mongo_todos.accounts.auth import authenticate, unauthorized, username_key
+from mongo_todos.accounts.auth import authenticate, unauthorized, user_unchanged, username_key
 from mongo_todos.accounts.schemas import CredentialsSchema, TokenPairSchema
 from mongo_todos.accounts.sessions import end_session, rotate, start_session
 from mongo_todos.web.api import Blueprint
@@ -69,7 +69,16 @@ def new():
     if user is None:
         log.info("login failed for username %r from %s", credentials[0][:64], request.remote_addr)
         return unauthorized("The username or password is wrong.", False, type="credentials-invalid")
-    return start_session(user.id), NO_STORE
+    tokens = start_session(user.id)
+    # A deletion or a password change writes the user first and then sweeps the sessions
+    # (users.delete_account, users.set_password). This login inserted its session before
+    # re-reading the user: if the re-read finds the user unchanged, any such write comes
+    # later, so its sweep finds this session; if not, the sweep may have missed it, and the
+    # login ends itself.
+    if not user_unchanged(user):
+        end_session(decode_token(tokens["refresh_token"])["fam"])
+        return unauthorized("The username or password is wrong.", False, type="credentials-invalid")
+    return tokens, NO_STORE
 
 
 @blp.route("/refresh", methods=["POST"])

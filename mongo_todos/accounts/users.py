@@ -90,10 +90,10 @@ def _delete_owned_data(user_id: ObjectId) -> int:
 def _end_remaining_sessions(user_id: ObjectId, caller_session: str | None) -> int:
     ended = end_sessions(user_id, keep=caller_session)  # e.g. a login that raced step (1)
     if caller_session is not None:
-        # its list entry first and its revocation last: until that is written, the caller's
-        # token still works and a retry can finish the job
-        Session._get_collection().delete_one({"_id": caller_session})
+        # its session document last: until it is deleted the caller's token still works
+        # (authentication asks for the session) and a retry can finish the job
         revoke_family(caller_session)
+        Session._get_collection().delete_one({"_id": caller_session})
         ended += 1
     return ended
 

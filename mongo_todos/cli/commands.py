@@ -7,6 +7,7 @@ and a non-zero exit, never a traceback. Help texts are plain text (click shows t
 
 from __future__ import annotations
 
+import re
 import time
 
 import click
@@ -214,7 +215,16 @@ def show_user_command(username: str) -> None:
     for s in sessions:
         click.echo(f"  {s['_id']}  started {isoformat(s['started_at'])}  last refreshed "
                    f"{isoformat(s['last_refreshed_at']) or 'never'}  from {s['address'] or '?'}  "
-                   f"{s['user_agent'] or '(no user agent)'}")
+                   f"{_escaped(s['user_agent']) or '(no user agent)'}")
+
+
+#: C0 and C1 control characters: a stored User-Agent is the client's text, and raw it could
+#: drive the operator's terminal (escape sequences, a cleared screen, a fake line).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _escaped(text: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 @users_cli.command("set-password")

@@ -165,7 +165,8 @@ class Session(Document):
 
 
 class RevokedFamily(Document):
-    """A revoked login: every access and refresh token carrying this family id is refused.
+    """A record of an ended login (tokens are refused because its Session document is gone:
+    authentication looks for the session, so a wiped store ends every token too).
 
     The record outlives every token of the family (it expires with the longest refresh
     lifetime), then MongoDB's TTL monitor removes it.

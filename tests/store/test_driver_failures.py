@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import time
 
+import bson
 import pytest
 from flask_jwt_extended import create_access_token
 
 from mongo_todos import create_app
 from tests.conftest import TEST_CONFIG, TEST_ENV, assert_problem, bearer
-from tests.support.mongo_wire import DROP, HANG, FakeMongo
+from tests.support.mongo_wire import DROP, HANG
+from tests.support.mongo_wire import FakeMongo as WireServer
+
+OWNER = "6560f0c2a1b2c3d4e5f60718"
 
 BUDGET_MS = 800
 #: Seconds allowed beyond the budget (a shared, noisy machine); the point is "not minutes".
@@ -27,6 +31,22 @@ WRITE_CONCERN_FAILED = {"ok": 1.0, "n": 1, "writeConcernError": {
     "code": 100, "codeName": "UnsatisfiableWriteConcern", "errmsg": "Not enough data-bearing nodes"}}
 
 
+class FakeMongo(WireServer):
+    """The scripted server, where the token of :func:`token_for` has a live session (its
+    lookup authenticates every request) unless the script answers that lookup itself."""
+
+    def __init__(self, script, **kwargs):
+        def logged_in(name, command):
+            reply = script(name, command)
+            if reply is None and name == "find" and command["find"] == "sessions":
+                return {"cursor": {"id": bson.Int64(0), "ns": "mongo_todos.sessions",
+                                   "firstBatch": [{"_id": "f", "user": bson.ObjectId(OWNER)}]},
+                        "ok": 1.0}
+            return reply
+
+        super().__init__(logged_in, **kwargs)
+
+
 def app_for(server: FakeMongo, budget_ms: int = BUDGET_MS):
     return create_app(TEST_CONFIG, env={**TEST_ENV, "MONGODB_URI": server.uri,
                                         "MONGODB_REQUEST_TIMEOUT_MS": str(budget_ms)})
@@ -34,7 +54,7 @@ def app_for(server: FakeMongo, budget_ms: int = BUDGET_MS):
 
 def token_for(app) -> dict:
     with app.app_context():
-        return bearer(create_access_token("6560f0c2a1b2c3d4e5f60718", additional_claims={"fam": "f"}))
+        return bearer(create_access_token(OWNER, additional_claims={"fam": "f"}))
 
 
 def timed(call):

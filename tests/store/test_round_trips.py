@@ -56,9 +56,9 @@ def test_round_trips_per_request(client, auth, round_trips):
         assert response.status_code == status, response.get_data(as_text=True)
         return calls
 
-    revocation = "revoked_families.find_one"
+    revocation = "sessions.find_one"  # the session lookup of every authenticated request
     assert trips(lambda: client.post("/api/v1/users", json={"username": "bob", "password": "correct horse"}), 201) == ["users.insert_one"]
-    assert trips(lambda: client.post("/api/v1/tokens", auth=("bob", "correct horse")), 200) == ["users.find", "sessions.insert_one"]
+    assert trips(lambda: client.post("/api/v1/tokens", auth=("bob", "correct horse")), 200) == ["users.find", "sessions.insert_one", "users.find_one"]
     assert trips(lambda: client.get("/api/v1/users/me", headers=h), 200) == [revocation, "users.find"]
     assert trips(lambda: client.get(url, headers=h), 200) == [revocation, "todos.find_one"]
     assert trips(lambda: client.get(url, headers={**h, "If-None-Match": etag}), 304) == [revocation, "todos.find_one"]
@@ -86,7 +86,7 @@ def test_round_trips_of_pages_after_a_cursor(client, auth, round_trips):
         assert response.status_code == 200
         return response.get_json()["links"], calls
 
-    revocation = "revoked_families.find_one"
+    revocation = "sessions.find_one"  # the session lookup of every authenticated request
     links, _ = trips("/api/v1/todos?sort=name&limit=2")
     # distinct keys: the first page's look-ahead showed the key run ends at the cursor
     links, calls = trips(links["next"])
@@ -116,7 +116,7 @@ def test_round_trips_of_account_and_session_requests(client, auth, round_trips):
         assert response.status_code == status, response.get_data(as_text=True)
         return calls
 
-    revocation = "revoked_families.find_one"
+    revocation = "sessions.find_one"  # the session lookup of every authenticated request
     assert trips(lambda: client.get("/api/v1/users/me/sessions", headers=h), 200) == [revocation, "sessions.find"]
     other = client.get("/api/v1/users/me/sessions", headers=h).get_json()["items"][-1]["url"]
     assert trips(lambda: client.delete(other, headers=h), 204) == [
@@ -128,4 +128,4 @@ def test_round_trips_of_account_and_session_requests(client, auth, round_trips):
     assert trips(lambda: client.delete("/api/v1/users/me", json={"password": "battery staple"}, headers=h), 204) == [
         revocation, "users.find", "users.update_one", "sessions.find", "todos.delete_many",
         "idempotency_keys.delete_many", "users.delete_one", "sessions.find",
-        "sessions.delete_one", "revoked_families.update_one"]
+        "revoked_families.update_one", "sessions.delete_one"]

@@ -328,11 +328,13 @@ def test_cursor_of_another_user_is_refused(client, auth, user, cursor):
     assert_problem(response, 422, "cursor")
 
 
-def test_cursor_signed_by_another_deployment_is_refused(make_app, client, user, cursor):
-    other = make_app(SECRET_KEY="another-secret-key-that-is-long-enough-0123")
-    with other.test_request_context():
-        from mongo_todos.todos.pagination import seal
+def test_cursor_signed_by_another_deployment_is_refused(app, client, user, cursor, monkeypatch):
+    from mongo_todos.todos.pagination import seal
 
+    # another deployment's key on this app (a second app would replace this one's embedded
+    # store, and with it the session the user's token needs)
+    with monkeypatch.context() as patch, app.test_request_context():
+        patch.setitem(app.config, "SECRET_KEY", "another-secret-key-that-is-long-enough-0123")
         forged = seal({"k": ["s", "t1"], "i": str(ObjectId()), "s": "name", "d": "next", "f": "x"})
     response = client.get("/api/v1/todos", headers=user[0],
                           query_string={"sort": "name", "cursor": forged})

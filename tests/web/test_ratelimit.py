@@ -220,7 +220,7 @@ def test_the_revocation_lookup_is_made_once_per_request_with_limits_on(limited, 
     original = EmbeddedCollection.find_one
 
     def counted(self, *args, **kwargs):
-        if self.name == "revoked_families":
+        if self.name == "sessions":
             lookups.append(args)
         return original(self, *args, **kwargs)
 
