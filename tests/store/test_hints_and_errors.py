@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+import bson
 import pytest
 from bson import ObjectId
 from pymongo.errors import BulkWriteError, ConfigurationError
@@ -14,8 +15,15 @@ from mongo_todos.accounts.auth import token_pair
 from mongo_todos.store.embedded import EmbeddedCollection
 from mongo_todos.store.mongodb import database_error, outcome
 from tests.conftest import assert_problem, bearer
-from tests.store.test_driver_failures import NOTHING, UNKNOWN, app_for, token_for, writes
-from tests.support.mongo_wire import FakeMongo
+from tests.store.test_driver_failures import (
+    NOTHING,
+    OWNER,
+    UNKNOWN,
+    FakeMongo,
+    app_for,
+    token_for,
+    writes,
+)
 
 
 def test_a_page_hints_its_index_by_key_pattern_not_by_name():
@@ -88,6 +96,9 @@ def test_the_refresh_fallback_read_asks_for_majority_read_concern():
     def script(name, command):
         if name == "find":
             finds.append(command)
+            if "readConcern" in command:  # the fallback: the login has ended meanwhile
+                return {"cursor": {"id": bson.Int64(0), "ns": "mongo_todos.sessions",
+                                   "firstBatch": []}, "ok": 1.0}
         if name == "update":
             return {"ok": 1.0, "n": 0, "nModified": 0}
         return None
@@ -96,10 +107,11 @@ def test_the_refresh_fallback_read_asks_for_majority_read_concern():
         app = app_for(server)
         with app.app_context():
             now = int(time.time())
-            refresh = token_pair(ObjectId(), "family", "spent", "access", now, now + 3600)[
+            # the scripted server knows the login "f" of OWNER (the request's session lookup)
+            refresh = token_pair(ObjectId(OWNER), "f", "spent", "access", now, now + 3600)[
                 "refresh_token"]
         response = app.test_client().post("/api/v1/tokens/refresh", headers=bearer(refresh))
     assert_problem(response, 401)
     fallback = [c for c in finds if c["find"] == "sessions"]
-    assert fallback and fallback[-1]["filter"] == {"_id": "family"}
+    assert fallback and fallback[-1]["filter"] == {"_id": "f"}
     assert fallback[-1]["readConcern"] == {"level": "majority"}
