@@ -28,7 +28,9 @@ if os.environ.get("MONGODB_URI"):
     worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
 else:
     workers = 1
-    worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+    # gevent with a per-address connection cap (CONNECTIONS_PER_ADDRESS): no proxy in front
+    worker_class = os.environ.get("GUNICORN_WORKER_CLASS",
+                                  "mongo_todos.web.gunicorn_workers.CappedGeventWorker")
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = 5

@@ -164,8 +164,9 @@ def main(argv: list[str] | None = None) -> None:
         {
             "bind": host_port(args.host, args.port),
             "workers": 1,  # the embedded store lives in one process
-            # no proxy in front: slow clients must not hold the only worker
-            "worker_class": "gevent",
+            # no proxy in front: slow clients must not hold the only worker, nor one address
+            # every connection it has (gevent, capped per address: web/gunicorn_workers.py)
+            "worker_class": "mongo_todos.web.gunicorn_workers.CappedGeventWorker",
             "logger_class": "mongo_todos.web.logs.GunicornLogger",
             "accesslog": "-",
             "graceful_timeout": 10,

@@ -270,7 +270,9 @@ def worker_class() -> str:
 
     saved = os.environ.pop("MONGODB_URI", None)
     try:
-        return runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py")).get("worker_class", "sync")
+        name = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py")).get("worker_class", "sync")
+        # the capped gevent worker (mongo_todos.web.gunicorn_workers) is gevent's, labelled so
+        return "gevent" if "gevent" in name.lower() else name
     except Exception:  # noqa: BLE001 - a label only
         return "unknown"
     finally:

@@ -45,7 +45,7 @@ def test_slow_header_clients_do_not_stop_the_embedded_server():
             assert listed.status_code == 200 and len(listed.json()["items"]) == 5  # the demo seed
             assert len(held) == SLOW_CLIENTS
         assert elapsed < PROMPT
-        assert "Using worker: gevent" in server.output()
+        assert "Using worker: mongo_todos.web.gunicorn_workers.CappedGeventWorker" in server.output()
 
 
 def worker_pids(master: int) -> list[int]:
