@@ -194,6 +194,19 @@ def _expired(jwt_header: dict, jwt_payload: dict):
     return unauthorized("The token has expired.", type="token-expired")
 
 
+def _invalid(message: str):
+    """401 for a token that does not verify; a bad signature says the likely why."""
+    if message == "Signature verification failed":
+        # the usual cause: the embedded default makes new random keys at every start (and a
+        # deployment that rotates JWT_SECRET_KEY ends every token signed with the old one)
+        return unauthorized(
+            "The token is not valid: Signature verification failed. It was signed with "
+            "another key than this server's: the server restarted with new keys (the "
+            "embedded default makes new ones at every start) or the token is from another "
+            "deployment. Log in again.")
+    return unauthorized(f"The token is not valid: {message}.")
+
+
 def init_app(app: Flask) -> None:
     """Bind Flask-JWT-Extended's callbacks (its own error bodies are never used)."""
     app.config.setdefault("JWT_TOKEN_LOCATION", ["headers"])
@@ -210,7 +223,7 @@ def init_app(app: Flask) -> None:
             type="token-missing",
         )
     )
-    jwt.invalid_token_loader(lambda msg: unauthorized(f"The token is not valid: {msg}."))
+    jwt.invalid_token_loader(_invalid)
     jwt.expired_token_loader(_expired)
     jwt.revoked_token_loader(
         lambda header, payload: unauthorized("The token has been revoked.", type="token-revoked")
