@@ -1,8 +1,9 @@
 """The embedded store's wrapper never changes a result: generated documents, writes (upserts,
 replacements, find-and-modify, bulk inserts and deletes, TTL expiry under an index on
-``expires`` included), filters, sorts and pipelines run through the wrapped and the plain mongomock, compared item by item and
-in order. A deliberately broken wrapper must fail the same property, so the property is known
-to be able to catch an ordering or projection mismatch."""
+``expires`` included), filters, sorts and pipelines run through the wrapped and the plain
+mongomock, compared item by item and in order. A deliberately broken wrapper must fail the
+same property, so the property is known to be able to catch an ordering or projection
+mismatch."""
 
 from __future__ import annotations
 
