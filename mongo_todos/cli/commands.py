@@ -23,7 +23,7 @@ from mongo_todos.accounts.users import create_user, delete_account, find_user, s
 from mongo_todos.cli import terminal as console
 from mongo_todos.dates import isoformat
 from mongo_todos.seed import DEMO_PASSWORD, plant
-from mongo_todos.store.documents import Session, Todo, User, create_indexes
+from mongo_todos.store.documents import Session, Todo, User, apply_validators, create_indexes
 from mongo_todos.todos.search import backfill
 
 users_cli = console.Group("users", help="Manage accounts.")
@@ -82,6 +82,11 @@ def init_db_command() -> None:
     click.echo("indexes are in place")
     # todos stored before search keys existed: without task_key, q would not find their task
     click.echo(f"search keys added to {backfill(Todo._get_collection())} todo(s)")
+    # mongomock ignores validators (it would store what MongoDB refuses), so the embedded
+    # store gets none: there every write comes from this process's own code anyway
+    if not current_app.config["EMBEDDED_DB"]:
+        apply_validators(Todo._get_db())
+        click.echo("todo schema validator is in place")
 
 
 def _valid_password(value: str | None) -> str | None:

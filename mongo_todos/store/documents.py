@@ -205,6 +205,37 @@ class IdempotencyRecord(Document):
 
 DOCUMENTS = (User, Todo, Session, RevokedFamily, IdempotencyRecord)
 
+#: What MongoDB itself refuses in ``todos``: a todo without its sort keys or search keys would
+#: drop out of pages and searches unseen, and the writes bypass MongoEngine (module docstring).
+TODO_VALIDATOR = {"$jsonSchema": {
+    "bsonType": "object",
+    "required": ["owner", "name", "name_key", "task_key", "created_at", "updated_at",
+                 "due_sort", "version"],
+    "properties": {
+        "owner": {"bsonType": "objectId"},
+        "name": {"bsonType": "string"}, "name_key": {"bsonType": "string"},
+        "task": {"bsonType": "string"}, "task_key": {"bsonType": "string"},
+        "done": {"bsonType": "bool"},
+        "due_at": {"bsonType": ["date", "null"]}, "due_sort": {"bsonType": "date"},
+        "tags": {"bsonType": "array", "items": {"bsonType": "string"}},
+        "created_at": {"bsonType": "date"}, "updated_at": {"bsonType": "date"},
+        "version": {"bsonType": ["int", "long"]},
+    },
+}}
+
+
+def apply_validators(database) -> dict:
+    """Set the todos' validator on a real MongoDB (``collMod``; idempotent); the command sent.
+
+    "moderate": inserts and updates of valid todos are checked, while a todo an older version
+    stored without some key can still be updated (and so repaired) rather than every write to
+    it failing; "error": a write that breaks the schema is refused, not only logged.
+    """
+    command = {"collMod": Todo._get_collection_name(), "validator": TODO_VALIDATOR,
+               "validationLevel": "moderate", "validationAction": "error"}
+    database.command(command)
+    return command
+
 
 def create_indexes() -> None:
     """Create every declared index (idempotent: existing indexes are left as they are)."""

@@ -195,3 +195,19 @@ def test_the_client_writes_with_majority_and_reads_the_primary(app):
 def test_concurrent_writes_with_one_etag_exactly_one_wins(app, user):
     statuses, _, _ = race_patches(app, user[0])
     assert sorted(statuses) == [200] + [412] * 7
+
+
+def test_db_init_makes_mongodb_refuse_a_todo_without_its_sort_key(app):
+    from pymongo.errors import WriteError
+
+    assert app.test_cli_runner().invoke(args=["db", "init"]).exit_code == 0
+    with app.app_context():
+        todos = Todo._get_collection()
+        now = BASE
+        todo = {"owner": ObjectId(), "name": "x", "name_key": "x", "task": "", "task_key": "",
+                "done": False, "due_at": None, "tags": [], "created_at": now,
+                "updated_at": now, "version": 1}  # no due_sort: it would drop out of due pages
+        with pytest.raises(WriteError) as refused:
+            todos.insert_one(todo)
+        assert refused.value.code == 121  # DocumentValidationFailure
+        todos.insert_one({**todo, "due_sort": now})  # the same todo, complete, is stored

@@ -185,3 +185,28 @@ def test_a_page_on_a_database_without_its_indexes_is_a_503_not_a_500():
         response = app.test_client().get("/api/v1/todos", headers=token_for(app))
     body = assert_problem(response, 503)
     assert "db init" in body["detail"] and NOTHING in body["detail"]
+
+
+NOT_WRITABLE_PRIMARY = {"ok": 0.0, "code": 10107, "codeName": "NotWritablePrimary",
+                        "errmsg": "not primary", "errorLabels": ["RetryableWriteError"]}
+
+
+@pytest.mark.parametrize("first", [NOT_WRITABLE_PRIMARY, DROP], ids=["NotWritablePrimary", "dropped"])
+def test_a_retryable_write_error_is_retried_once_and_one_todo_is_stored(first):
+    inserts = []
+
+    def script(name, command):
+        if name != "insert":
+            return None
+        inserts.append(command)
+        return first if len(inserts) == 1 else {"ok": 1.0, "n": 1}
+
+    with FakeMongo(script) as server:  # a replica-set primary: the driver may retry writes
+        app = app_for(server, budget_ms=5000)
+        response = app.test_client().post("/api/v1/todos", json={"name": "x"}, headers=token_for(app))
+    assert response.status_code == 201, response.get_json()
+    assert len(inserts) == 2
+    # the same transaction number twice: the server would apply it once, however often it is sent
+    assert inserts[0]["txnNumber"] == inserts[1]["txnNumber"]
+    assert inserts[0]["lsid"] == inserts[1]["lsid"]
+    assert inserts[0]["documents"] == inserts[1]["documents"]

@@ -1,7 +1,9 @@
-"""The embedded store's wrapper never changes a result: generated documents, writes, filters,
-sorts and pipelines run through the wrapped and the plain mongomock, compared item by item and
-in order. A deliberately broken wrapper must fail the same property, so the property is known
-to be able to catch an ordering or projection mismatch."""
+"""The embedded store's wrapper never changes a result: generated documents, writes (upserts,
+replacements, find-and-modify, bulk inserts and deletes, TTL expiry under an index on
+``expires`` included), filters, sorts and pipelines run through the wrapped and the plain
+mongomock, compared item by item and in order. A deliberately broken wrapper must fail the
+same property, so the property is known to be able to catch an ordering or projection
+mismatch."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pytest
 from bson import ObjectId
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
+from pymongo import ReturnDocument
 
 from mongo_todos.store import embedded, embedded_indexes, embedded_pipeline
 from mongo_todos.store.embedded import EmbeddedClient, EmbeddedCollection
@@ -50,6 +53,8 @@ def documents(draw):
     fields = {
         "owner": owner_values, "name": names, "n": numbers, "due": dates, "tags": tags,
         "sub": st.fixed_dictionaries({"a": st.integers(0, 2)}),
+        # under a TTL index (same_results): the past one has expired, the others never will
+        "expires": st.sampled_from([None, datetime(2000, 1, 1), datetime(2100, 1, 1)]),
     }
     document = {}
     for field, strategy in fields.items():
@@ -166,7 +171,26 @@ writes = st.one_of(
     st.tuples(st.just("update_many"), st.tuples(filters, updates)),
     st.tuples(st.just("delete_one"), filters),
 )
-operations = st.lists(st.one_of(queries, queries, writes), min_size=1, max_size=8)
+#: Upserts name the _id they may create: a generated ObjectId would differ between the stores.
+upsert_filters = st.tuples(st.sampled_from(IDS[30:]), st.one_of(st.just({}), leaf_filters)).map(
+    lambda pair: {"_id": pair[0], **{k: v for k, v in pair[1].items() if k != "_id"}})
+#: (filter, upsert): only a filter that names its _id may upsert
+targets = st.one_of(st.tuples(filters, st.just(False)), st.tuples(upsert_filters, st.booleans()))
+# TTL expiry mid-sequence: a document whose "expires" has passed is gone from either store
+expiring = st.sampled_from([{"$set": {"expires": datetime(2000, 1, 1)}},
+                            {"$set": {"expires": datetime(2100, 1, 1)}}, {"$unset": {"expires": ""}}])
+more_writes = st.one_of(
+    st.tuples(st.just("find_one_and_update"),
+              st.tuples(targets, st.one_of(updates, expiring), st.one_of(st.none(), sorts),
+                        st.booleans())),
+    st.tuples(st.just("replace_one"),
+              st.tuples(targets, documents())),
+    st.tuples(st.just("upsert_one"), st.tuples(upsert_filters, updates)),
+    st.tuples(st.just("insert_many"), st.lists(documents(), min_size=1, max_size=3)),
+    st.tuples(st.just("delete_many"), filters),
+    st.tuples(st.just("update_many"), st.tuples(filters, expiring)),
+)
+operations = st.lists(st.one_of(queries, queries, writes, more_writes), min_size=1, max_size=8)
 
 
 def run(collection, operation):
@@ -194,24 +218,49 @@ def run(collection, operation):
             return result.matched_count, result.modified_count
         if kind == "delete_one":
             return collection.delete_one(copy.deepcopy(argument)).deleted_count
+        if kind == "delete_many":
+            return collection.delete_many(copy.deepcopy(argument)).deleted_count
+        if kind == "insert_many":
+            return collection.insert_many(copy.deepcopy(argument)).inserted_ids
+        if kind == "find_one_and_update":
+            (spec, upsert), update, sort, after = copy.deepcopy(argument)
+            return collection.find_one_and_update(
+                spec, update, sort=list(sort.items()) if sort else None, upsert=upsert,
+                return_document=ReturnDocument.AFTER if after else ReturnDocument.BEFORE)
+        if kind == "replace_one":
+            (spec, upsert), replacement = copy.deepcopy(argument)
+            result = collection.replace_one(spec, replacement, upsert=upsert)
+            return result.matched_count, result.modified_count, result.upserted_id
+        if kind == "upsert_one":
+            spec, update = copy.deepcopy(argument)
+            result = collection.update_one(spec, update, upsert=True)
+            return result.matched_count, result.modified_count, result.upserted_id
     except Exception as error:  # noqa: BLE001 - compared, not swallowed
         return ("raised", type(error).__name__)
     raise AssertionError(kind)
+
+
+def _id(n: int) -> ObjectId:
+    return ObjectId(f"{0xa0 + n:024x}")  # IDS[n] for the first 40
 
 
 def same_results(stored, operations, unique=False):
     plain = mongomock.MongoClient().db.todos
     wrapped = EmbeddedClient().db.todos
     assert isinstance(wrapped, EmbeddedCollection)
-    if unique:  # updates and inserts then check it with a query of their own
-        for collection in (plain, wrapped):
+    for collection in (plain, wrapped):
+        if unique:  # updates and inserts then check it with a query of their own
             collection.create_index([("name", 1)], unique=True)
+        collection.create_index([("expires", 1)], expireAfterSeconds=0)
     for i, document in enumerate(stored):
         insert = ("insert_one", {"_id": IDS[i], **document})
         assert run(plain, insert) == run(wrapped, insert)
-    for i, operation in enumerate(operations):
+    fresh = iter(range(len(stored), 10_000))  # ids for inserted documents, beyond the stored
+    for operation in operations:
         if operation[0] == "insert_one":
-            operation = ("insert_one", {"_id": IDS[len(stored) + i], **operation[1]})
+            operation = ("insert_one", {"_id": _id(next(fresh)), **operation[1]})
+        if operation[0] == "insert_many":
+            operation = ("insert_many", [{"_id": _id(next(fresh)), **d} for d in operation[1]])
         expected, got = run(plain, operation), run(wrapped, operation)
         assert got == expected, (operation, expected, got)
         # types too: 1 == 1.0 == True would hide a changed value
@@ -247,7 +296,23 @@ SORTED_WALK = {  # a filtered, sorted page: the walk must stop exactly when the 
 }
 
 
+EXPIRY_AND_UPSERTS = {  # TTL expiry behind a kept index, then the writes that return or create
+    "stored": [{"owner": OWNERS[0], "name": n} for n in ["a", "b", "c"]],
+    "operations": [("count_documents", {"owner": OWNERS[0]}),
+                   ("update_many", ({"name": "a"}, {"$set": {"expires": datetime(2000, 1, 1)}})),
+                   ("aggregate", [{"$match": {"owner": OWNERS[0]}}, {"$sort": {"name": 1}}]),
+                   ("find_one_and_update", (({"_id": IDS[35]}, True), {"$inc": {"n": 1}},
+                                            None, True)),
+                   ("replace_one", (({"name": "b"}, False), {"name": "d"})),
+                   ("insert_many", [{"owner": OWNERS[0], "name": "e"}, {"name": "f"}]),
+                   ("delete_many", {"owner": OWNERS[0], "name": {"$gte": "d"}}),
+                   ("find", ({}, {"name": -1}, 0, None))],
+    "unique": False,
+}
+
+
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(**EXPIRY_AND_UPSERTS)
 @example(**UNIQUE_NAME_UPDATE)
 @example(**QUERY_INSERT_QUERY)
 @example(**SORTED_WALK)

@@ -115,3 +115,26 @@ def test_the_refresh_fallback_read_asks_for_majority_read_concern():
     fallback = [c for c in finds if c["find"] == "sessions"]
     assert fallback and fallback[-1]["filter"] == {"_id": "f"}
     assert fallback[-1]["readConcern"] == {"level": "majority"}
+
+
+def test_db_init_on_mongodb_sets_the_todos_schema_validator():
+    collmods = []
+
+    def script(name, command):
+        if name == "collMod":
+            collmods.append(command)
+        return {"ok": 1.0} if name in ("collMod", "createIndexes", "insert") else None
+
+    with FakeMongo(script) as server:
+        result = app_for(server).test_cli_runner().invoke(args=["db", "init"])
+    assert result.exit_code == 0, result.output
+    (command,) = collmods
+    assert command["collMod"] == "todos"
+    assert command["validationLevel"] == "moderate" and command["validationAction"] == "error"
+    schema = command["validator"]["$jsonSchema"]
+    assert {"owner", "name", "name_key", "task_key", "created_at", "updated_at", "due_sort",
+            "version"} <= set(schema["required"])
+    assert schema["properties"]["due_sort"] == {"bsonType": "date"}
+    assert schema["properties"]["owner"] == {"bsonType": "objectId"}
+    # the validator follows the indexes: collMod needs the collection createIndexes made
+    assert server.commands.index("collMod") > server.commands.index("createIndexes")

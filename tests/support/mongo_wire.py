@@ -1,8 +1,11 @@
 """A scripted MongoDB server on a loopback port, speaking just enough of the wire protocol for
-the real pymongo driver: it answers the handshake as a standalone server, then answers each
-command with what the test's ``script`` returns (a reply document, or ``HANG`` to accept and
-never answer, or ``DROP`` to close the connection). It lets driver failures that mongomock
-cannot produce (a server that stops answering, a write-concern error) be injected for real.
+the real pymongo driver: it answers the handshake as the primary of a one-member replica set
+(``replica_set``, "rs0" unless told; ``None`` makes it a standalone), so the driver uses
+sessions, retryable writes and its retry paths as against a production deployment; then it
+answers each command with what the test's ``script`` returns (a reply document, or ``HANG`` to
+accept and never answer, or ``DROP`` to close the connection). It lets driver failures that
+mongomock cannot produce (a server that stops answering, a write-concern error, a primary that
+steps down) be injected for real.
 """
 
 from __future__ import annotations
@@ -20,12 +23,19 @@ HANG, DROP = object(), object()
 _HANDSHAKE = {"ismaster", "isMaster", "hello"}
 
 
-def hello_reply() -> dict:
-    return {"ismaster": True, "isWritablePrimary": True, "helloOk": True,
+def hello_reply(replica_set: str | None = None, host: str = "") -> dict:
+    reply = {"ismaster": True, "isWritablePrimary": True, "helloOk": True,
             "maxBsonObjectSize": 16 * 1024 * 1024, "maxMessageSizeBytes": 48_000_000,
             "maxWriteBatchSize": 100_000, "localTime": datetime.now(UTC),
             "connectionId": 1, "minWireVersion": 0, "maxWireVersion": 21, "readOnly": False,
             "ok": 1.0}
+    if replica_set:
+        # a primary that never changes (one election). No topologyVersion: with it the driver
+        # streams hello and expects the server to hold each answer, which this one does not do
+        reply.update({"setName": replica_set, "hosts": [host], "me": host, "primary": host,
+                      "setVersion": 1, "electionId": bson.ObjectId("7fffffff0000000000000001"),
+                      "logicalSessionTimeoutMinutes": 30, "secondary": False})
+    return reply
 
 
 def empty_cursor(command: dict, db: str) -> dict:
@@ -38,8 +48,10 @@ class FakeMongo:
     """``with FakeMongo(script) as server: server.uri`` -- ``script(name, command)`` gives the
     reply to every non-handshake command (``name`` is the command's name)."""
 
-    def __init__(self, script: Callable[[str, dict], object], *, handshake: bool = True):
+    def __init__(self, script: Callable[[str, dict], object], *, handshake: bool = True,
+                 replica_set: str | None = "rs0"):
         self.script = script
+        self.replica_set = replica_set
         self.handshake = handshake  # False: the handshake goes to the script too
         self.commands: list[str] = []
         self._listener = socket.socket()
@@ -50,7 +62,12 @@ class FakeMongo:
 
     @property
     def uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self._listener.getsockname()[1]}/mongo_todos"
+        uri = f"mongodb://{self.host}/mongo_todos"
+        return f"{uri}?replicaSet={self.replica_set}" if self.replica_set else uri
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self._listener.getsockname()[1]}"
 
     def __enter__(self):
         threading.Thread(target=self._accept, daemon=True).start()
@@ -83,7 +100,7 @@ class FakeMongo:
                 db, command = _parse(opcode, body)
                 name = next(iter(command))
                 if name in _HANDSHAKE and self.handshake:
-                    reply = hello_reply()
+                    reply = hello_reply(self.replica_set, self.host)
                 else:
                     self.commands.append(name)
                     reply = self.script(name, command)
@@ -121,15 +138,20 @@ def _parse(opcode: int, body: bytes) -> tuple[str, dict]:
         start = end + 1 + 8
         size = struct.unpack("<i", body[start:start + 4])[0]
         return namespace.split(".")[0], bson.decode(body[start:start + size])
-    if opcode == OP_MSG:  # flags, then sections; the kind-0 section is the command
-        offset = 4
+    if opcode == OP_MSG:  # flags, then sections: kind 0 is the command, kind 1 a named list
+        offset, command, sequences = 4, None, {}  # of documents (an insert's, say) beside it
         while offset < len(body):
             kind = body[offset]
             size = struct.unpack("<i", body[offset + 1:offset + 5])[0]
+            section = body[offset + 1:offset + 1 + size]
             if kind == 0:
-                command = bson.decode(body[offset + 1:offset + 1 + size])
-                return command.get("$db", "admin"), command
+                command = bson.decode(section)
+            else:
+                end = section.index(b"\x00", 4)
+                sequences[section[4:end].decode()] = bson.decode_all(section[end + 1:])
             offset += 1 + size
+        if command is not None:
+            return command.get("$db", "admin"), {**command, **sequences}
     raise ConnectionError(f"unsupported opcode {opcode}")
 
 
