@@ -142,6 +142,10 @@ def _openapi_document() -> dict:
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
                 "basicAuth": {"type": "http", "scheme": "basic"},
+                # the refresh token, a scheme of its own: a generated client's auth callback
+                # is asked for it by name (refreshTokens, logOut), not for the access token
+                "refreshAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                                "description": "The `refresh_token` of a token pair."},
             }
         },
         "security": [{"bearerAuth": []}],

@@ -83,7 +83,7 @@ def new():
 
 @blp.route("/refresh", methods=["POST"])
 @anonymous
-@blp.doc(operationId="refreshTokens")
+@blp.doc(operationId="refreshTokens", security=[{"refreshAuth": []}])
 @blp.response(200, TokenPairSchema)
 @jwt_required(refresh=True)
 def refresh():
@@ -102,7 +102,7 @@ def refresh():
 
 
 @blp.route("", methods=["DELETE"])
-@blp.doc(operationId="logOut")
+@blp.doc(operationId="logOut", security=[{"bearerAuth": []}, {"refreshAuth": []}])
 @blp.response(204)
 @jwt_required(verify_type=False)
 def delete():

@@ -36,6 +36,9 @@ ignores ``hint``; the integration suite checks the plans on MongoDB.)
 fingerprint of the owner and the filters, encrypted and authenticated with AES-256-GCM under a
 key derived (HKDF-SHA256) from the app's ``SECRET_KEY``. A cursor cannot be read (the sort key
 may be a todo's name), forged, nor replayed against another sort, filter set or user.
+A cursor also carries the query parameters of the listing it was made for (``a``: sort,
+filters, limit, count, as sent): a request with the cursor alone gets the same listing
+(:func:`remembered`), so a typed client follows a page with its cursor and nothing else.
 """
 
 from __future__ import annotations
@@ -97,7 +100,8 @@ def _cipher(secret: str) -> AESGCM:
 def seal(data: dict) -> str:
     """``data`` as an opaque, authenticated token (URL-safe base64, no padding)."""
     nonce = os.urandom(_NONCE_BYTES)  # random 96-bit nonces: safe far beyond 2**32 cursors per key
-    plain = json.dumps(data, separators=(",", ":")).encode()
+    # UTF-8, not \u escapes: a name or q of non-ASCII text costs 2-4 bytes a character, not 6-12
+    plain = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
     sealed = _cipher(current_app.config["SECRET_KEY"]).encrypt(nonce, plain, _PURPOSE)
     return base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
 
@@ -138,14 +142,31 @@ def _decode_key(encoded):
 
 
 def make_cursor(item: dict, field: str, sort: str, direction: str, fp: str,
-                tie: bool = True) -> str:
+                tie: bool = True, carry: dict | None = None) -> str:
     """A cursor after ``item``. ``tie``: whether todos sharing ``item``'s key may lie beyond
-    it (false only when the look-ahead item showed that the run of its key ends there)."""
+    it (false only when the look-ahead item showed that the run of its key ends there);
+    ``carry``: the listing's query parameters, for :func:`remembered`."""
     data = {"k": _encode_key(item[field]), "i": str(item["_id"]), "s": sort, "d": direction,
             "f": fp}
     if not tie:
         data["t"] = 0
+    if carry:
+        data["a"] = carry
     return seal(data)
+
+
+def remembered(token: str | None) -> dict[str, str]:
+    """The query parameters the listing of cursor ``token`` was made with; {} without them
+    or for a cursor that is not ours (:func:`read_cursor` then refuses it)."""
+    if not token:
+        return {}
+    try:
+        carried = unseal(token).get("a")
+    except ValueError:  # not ours, altered, not JSON, not UTF-8
+        return {}
+    if not isinstance(carried, dict):
+        return {}
+    return {k: v for k, v in carried.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def read_cursor(token: str, sort: str, fp: str) -> tuple[object, ObjectId, str, bool]:
@@ -190,6 +211,7 @@ def paginate(
     filters: dict,
     count: bool = False,
     projection: dict | None = None,
+    carry: dict | None = None,
 ) -> Page:
     """The page of ``collection`` documents matching ``match`` that ``cursor`` points at."""
     field = SORT_FIELDS[sort.lstrip("-")]
@@ -225,8 +247,10 @@ def paginate(
         limit=limit,
         has_next=has_next,
         has_prev=has_prev,
-        next_cursor=make_cursor(items[-1], field, sort, "next", fp, next_tie) if has_next else None,
-        prev_cursor=make_cursor(items[0], field, sort, "prev", fp, prev_tie) if has_prev else None,
+        next_cursor=(make_cursor(items[-1], field, sort, "next", fp, next_tie, carry)
+                     if has_next else None),
+        prev_cursor=(make_cursor(items[0], field, sort, "prev", fp, prev_tie, carry)
+                     if has_prev else None),
         total=collection.count_documents(match) if count else None,
     )
 

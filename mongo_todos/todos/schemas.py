@@ -4,9 +4,9 @@ list's query parameters and page."""
 from __future__ import annotations
 
 from flask import url_for
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates
 
-from mongo_todos.todos.pagination import SORTS
+from mongo_todos.todos.pagination import SORTS, remembered
 from mongo_todos.web.fields import (
     ID,
     NOT_BLANK,
@@ -106,10 +106,12 @@ class ListArgsSchema(Schema):
 
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 100),
                            metadata={"description": "Todos per page."})
-    cursor = Text(load_default=None, validate=validate.Length(1, 1000), metadata={
+    cursor = Text(load_default=None, validate=validate.Length(1, 4000), metadata={
         "description": "Opaque: the `next_cursor`/`prev_cursor` of a previous page (or just "
-                       "follow `links`). Valid only with the same sort and filters: another "
-                       "is a 422, an altered one a 400."})
+                       "follow `links`). It remembers the listing's sort, filters, limit and "
+                       "count: the cursor alone gets the next page of the same listing. A "
+                       "parameter sent with it overrides: `limit` and `count` freely, a "
+                       "different sort or filter is a 422; an altered cursor is a 400."})
     sort = Text(load_default="-created_at", validate=validate.OneOf(SORTS), metadata={
         "description": "Sort key, `-` for descending; ties are broken by id. Todos with no "
                        "`due_at` sort as due infinitely late (last ascending, first "
@@ -132,6 +134,14 @@ class ListArgsSchema(Schema):
     count = _query_flag(load_default=False, metadata={
         "description": "`true` adds `page.total`, the number of matching todos (one more "
                        "query)."})
+
+    @pre_load
+    def _from_cursor(self, data, **kwargs):
+        """Parameters left out beside a cursor are the ones it was made with."""
+        carried = remembered(data.get("cursor"))
+        if not carried:
+            return data
+        return {**carried, **{key: data[key] for key in data}}
 
 
 class PageMetaSchema(Schema):

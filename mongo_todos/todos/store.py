@@ -113,12 +113,13 @@ def missing_or_changed(query: dict):
     abort(404, message=NOT_FOUND)
 
 
-def page(owner: ObjectId, args: dict) -> Page:
-    """The page of ``owner``'s todos the list's parsed query ``args`` ask for."""
+def page(owner: ObjectId, args: dict, carry: dict | None = None) -> Page:
+    """The page of ``owner``'s todos the list's parsed query ``args`` ask for; its cursors
+    carry ``carry`` (the query parameters as sent, see pagination.remembered)."""
     match, filters = _list_match(owner, args)
     return paginate(collection(), match, sort=args["sort"], limit=args["limit"],
                     cursor=args["cursor"], filters=filters, count=args["count"],
-                    projection=PROJECTION)
+                    projection=PROJECTION, carry=carry)
 
 
 def _list_match(owner: ObjectId, args: dict) -> tuple[dict, dict]:

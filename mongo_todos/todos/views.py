@@ -18,7 +18,7 @@ from werkzeug.urls import iri_to_uri
 
 from mongo_todos.accounts.auth import current_owner
 from mongo_todos.todos import conditional, idempotency, store
-from mongo_todos.todos.pagination import Page
+from mongo_todos.todos.pagination import Page, remembered
 from mongo_todos.todos.schemas import (
     ListArgsSchema,
     TodoInSchema,
@@ -94,6 +94,13 @@ def _page_url(cursor: str | None) -> str:
     return url_for("todos.all", _external=True, **params)
 
 
+def _listing_query() -> dict[str, str]:
+    """The list's query parameters as sent, with those a cursor filled in: what the page's
+    cursors remember."""
+    sent = {k: v for k, v in request.args.items() if k != "cursor"}
+    return {**remembered(request.args.get("cursor")), **sent}
+
+
 def _page_meta(page: Page) -> dict:
     meta = {
         "limit": page.limit,
@@ -141,7 +148,7 @@ def all(args):  # noqa: A001 (the endpoint is todos.all)
     exactly once, in order, even while todos are added or removed meanwhile; `links.prev` walks
     back. Filters combine (AND).
     """
-    page = store.page(current_owner(), args)
+    page = store.page(current_owner(), args, carry=_listing_query())
     links = _page_links(page)
     tag = _page_tag(page)
     headers = {"Link": ", ".join(f'<{links[rel]}>; rel="{rel}"'

@@ -19,6 +19,7 @@ from marshmallow import Schema, fields
 
 from mongo_todos.web import errors
 from mongo_todos.web.openapi import ContractPlugin, problem_response, problem_types_markdown
+from mongo_todos.web.openapi_document import ContractSpec
 from mongo_todos.web.request_body import parser
 
 
@@ -91,6 +92,11 @@ class Api(_Api):
         info = spec_kwargs.setdefault("info", {})
         info["description"] = (info.get("description") or "") + "\n" + problem_types_markdown()
         super().__init__(app, spec_kwargs=spec_kwargs)
+
+    def _init_spec(self, **kwargs):
+        super()._init_spec(**kwargs)
+        # the whole-document passes (openapi_document) on every build of the document
+        self.spec.__class__ = ContractSpec
 
     def handle_http_exception(self, error):
         return errors.handle_http_exception(error)

@@ -10,7 +10,17 @@ completes every operation the same way, so endpoints added later get it too:
   examples, ``Retry-After`` and the ``X-RateLimit-*`` headers where they are sent;
 - the conditional headers (``If-Match`` where a 412/428 is possible, ``If-None-Match`` where a
   304 is) as parameters, so a client has an argument for them;
-- the rate-limit headers on every limited response.
+- the response headers, typed, wherever they are sent: the rate-limit headers on every
+  limited response (errors included), ``ETag`` on the answers of an operation that has
+  versions (a 304 or a 412 possible), ``Cache-Control`` on every answer with a body and on a
+  304, ``Location`` on a 201/202, ``Retry-After`` on a 202;
+- a 304 wherever one is declared, as a response with its headers and no body;
+- for a cursor-paginated list (an operation with a ``cursor`` query parameter): the ``Link``
+  header and OpenAPI ``links`` ``next``/``prev`` to the same operation, passing the page's
+  cursor alone (a cursor remembers the sort, filters and limit it was made for).
+
+Passes over the whole document (the problem type enum, read/write-only by use) are in
+:mod:`mongo_todos.web.openapi_document`.
 """
 
 from __future__ import annotations
@@ -48,6 +58,18 @@ HEADER_DESCRIPTIONS = {
     "Link": "RFC 8288 links to related pages.",
     "Cache-Control": "How the response may be cached.",
 }
+#: The headers the plugin declares where an operation sends them (see _complete_headers).
+_ETAG = {"description": HEADER_DESCRIPTIONS["ETag"], "schema": {"type": "string"}}
+_LOCATION = {"description": HEADER_DESCRIPTIONS["Location"],
+             "schema": {"type": "string", "format": "uri"}}
+_LINK = {"description": "RFC 8288 links to the `next`, `prev` and `first` pages.",
+         "schema": {"type": "string"}}
+_CACHE_CONTROL = {"description": "How the response may be cached: `private, no-cache` (keep it, "
+                                  "but revalidate with its ETag) or `no-store` (tokens, "
+                                  "sessions).", "schema": {"type": "string"}}
+_ACCEPTED_RETRY = {"description": "Seconds until polling the resource is worth it.",
+                   "schema": {"type": "integer", "minimum": 0}}
+NOT_MODIFIED = "Not modified: the If-None-Match ETag is still current (no body)."
 
 
 def rate_limit_headers() -> dict:
@@ -175,8 +197,8 @@ def problem_response(status: int, schema) -> dict:
     if examples:
         response["examples"] = {name: {"summary": summary, "value": body}
                                 for name, summary, body in examples}
-    if status in PROBLEM_HEADERS:
-        response["headers"] = PROBLEM_HEADERS[status]
+    # limited operations send the rate-limit headers with their errors too
+    response["headers"] = {**PROBLEM_HEADERS.get(status, {}), **rate_limit_headers()}
     return response
 
 
@@ -211,12 +233,46 @@ def _error_codes(path: str, method: str, operation: dict) -> set[int]:
     return codes
 
 
-def _complete_headers(response: dict, limited: bool) -> None:
+def _paged(operation: dict) -> bool:
+    """Whether the operation is a cursor-paginated list."""
+    return any(isinstance(p, dict) and p.get("in") == "query" and p.get("name") == "cursor"
+               for p in operation.get("parameters", []))
+
+
+def _page_links(operation_id: str | None) -> dict:
+    """OpenAPI links from a page to the next and previous ones: the cursor alone."""
+    if not operation_id:
+        return {}
+    return {rel: {"operationId": operation_id,
+                  "parameters": {"cursor": f"$response.body#/page/{rel}_cursor"},
+                  "description": f"The {word} page (while `page.has_{rel}`): the cursor "
+                                 "alone carries the sort, filters and limit."}
+            for rel, word in (("next", "next"), ("prev", "previous"))}
+
+
+def _complete_headers(code: str, response: dict, operation: dict) -> None:
+    """Declare, typed, the headers the response of ``code`` carries (module docstring)."""
     headers = response.setdefault("headers", {})
+    versioned = "304" in operation["responses"] or "412" in operation["responses"]
+    if code == "304" or (versioned and code in ("200", "201") and "content" in response):
+        headers.setdefault("ETag", dict(_ETAG))
+    if code == "304" or (code[0] == "2" and "content" in response):
+        headers.setdefault("Cache-Control", dict(_CACHE_CONTROL))
+    if code in ("201", "202"):
+        headers.setdefault("Location", dict(_LOCATION))
+    if code == "202":
+        headers.setdefault("Retry-After", dict(_ACCEPTED_RETRY))
+    if code in ("200", "304") and _paged(operation):
+        headers.setdefault("Link", dict(_LINK))
+    if code == "200" and _paged(operation):
+        links = response.setdefault("links", {})
+        for rel, link in _page_links(operation.get("operationId")).items():
+            links.setdefault(rel, link)
     for name, header in headers.items():
         if isinstance(header, dict) and name in HEADER_DESCRIPTIONS:
             header.setdefault("description", HEADER_DESCRIPTIONS[name])
-    if limited:
+            header.setdefault("schema", {"type": "string"})
+    if code[0] in "23":  # errors carry them through their component responses
         for name, header in rate_limit_headers().items():
             headers.setdefault(name, header)
     if not headers:
@@ -254,6 +310,8 @@ class ContractPlugin(BasePlugin):
                 parameters.append(dict(IF_NONE_MATCH))
             if not parameters:
                 del operation["parameters"]
+            if isinstance(responses.get("304"), str):  # a component's bare description
+                responses["304"] = {"description": NOT_MODIFIED}
             for code, response in responses.items():
                 if isinstance(response, dict):  # inline (success) responses, not $refs
-                    _complete_headers(response, limited=code[0] in "23")
+                    _complete_headers(code, response, operation)
