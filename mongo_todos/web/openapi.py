@@ -26,6 +26,7 @@ Passes over the whole document (the problem type enum, read/write-only by use) a
 from __future__ import annotations
 
 import http
+import json
 
 from apispec import BasePlugin
 
@@ -250,6 +251,21 @@ def _page_links(operation_id: str | None) -> dict:
             for rel, word in (("next", "next"), ("prev", "previous"))}
 
 
+def _defaults_from_cursor(operation: dict) -> None:
+    """A paged list's parameters have no fixed default: beside a cursor, the cursor's value.
+    The default moves into the description, so generators do not send it (Python clients
+    send every parameter that has a default, which would override the cursor's)."""
+    for parameter in operation.get("parameters", []):
+        schema = parameter.get("schema", {}) if isinstance(parameter, dict) else {}
+        if parameter.get("in") == "query" and "default" in schema:
+            default = json.dumps(schema.pop("default"))
+            if parameter.get("name") == "cursor":
+                continue
+            parameter["description"] = (parameter.get("description", "") + f" Default "
+                                        f"`{default.strip(chr(34))}`; beside a cursor, the "
+                                        "one the cursor was made with.").strip()
+
+
 def _complete_headers(code: str, response: dict, operation: dict) -> None:
     """Declare, typed, the headers the response of ``code`` carries (module docstring)."""
     headers = response.setdefault("headers", {})
@@ -310,6 +326,8 @@ class ContractPlugin(BasePlugin):
                 parameters.append(dict(IF_NONE_MATCH))
             if not parameters:
                 del operation["parameters"]
+            if _paged(operation):
+                _defaults_from_cursor(operation)
             if isinstance(responses.get("304"), str):  # a component's bare description
                 responses["304"] = {"description": NOT_MODIFIED}
             for code, response in responses.items():
