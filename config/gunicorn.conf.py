@@ -39,6 +39,11 @@ keepalive = 5
 logger_class = "mongo_todos.web.logs.GunicornLogger"
 # requests gunicorn cannot parse get problem+json, not its HTML page
 # (mongo_todos/web/gunicorn_errors.py)
+# gevent's patching before the package (pymongo, PyJWT) imports ssl, as the worker would do
+# it too late (mongo_todos/web/gevent_first.py says why); the worker's own patching then
+# changes nothing
+if "gevent" in worker_class.lower():
+    importlib.import_module("gevent.monkey").patch_all()
 importlib.import_module("mongo_todos.web.gunicorn_errors").install()
 accesslog = "-"
 errorlog = "-"

@@ -15,6 +15,11 @@ Settings come from environment variables (see ``config/.env.example``); with no
 
 from __future__ import annotations
 
+# isort: off
+# first of all, before pymongo and PyJWT import ssl: gevent's patching under the quick start
+from mongo_todos.web import gevent_first  # noqa: F401
+# isort: on
+
 import logging
 import os
 from collections.abc import Mapping
