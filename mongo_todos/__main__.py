@@ -31,6 +31,7 @@ from pymongo.errors import PyMongoError
 from mongo_todos import ConfigError, create_app, settings
 from mongo_todos.cli.terminal import describe_database_error
 from mongo_todos.seed import DEMO_PASSWORD, demo_usernames, seed
+from mongo_todos.store.startup import check_in_background
 from mongo_todos.web import gunicorn_errors, logs
 
 log = logging.getLogger("mongo_todos")
@@ -58,6 +59,7 @@ class _Server(BaseApplication):
         if app.config["EMBEDDED_DB"]:
             with app.app_context():
                 seed(users=1, todos_per_user=self.demo_todos)
+        check_in_background(app)  # a word at start-up if MongoDB does not answer
         return app
 
 
