@@ -15,17 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.support.servers import free_port, gunicorn_server
-
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"
 PACKAGE = "mongo_todos_client"
-
-
-@pytest.fixture(scope="module")
-def server():
-    port = free_port()
-    with gunicorn_server(port):
-        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")

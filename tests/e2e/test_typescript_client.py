@@ -18,8 +18,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.servers import free_port, gunicorn_server
-
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / "tools" / "ts"
 SESSION = Path(__file__).resolve().parent / "ts"
@@ -43,13 +41,6 @@ def _run(command: list[str], cwd: Path, timeout: int = 180, env: dict | None = N
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     return output
-
-
-@pytest.fixture(scope="module")
-def server():
-    port = free_port()
-    with gunicorn_server(port):
-        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
