@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import yaml
 
 from mongo_todos.jobs import broker, queue
 from tests.conftest import TEST_ENV
@@ -172,3 +174,30 @@ def test_a_bad_setting_stops_the_worker_with_one_line(redis_server, jobs_dir):
     assert result.returncode != 0
     assert "mongo_todos worker: invalid setting: JOBS_BROKER_URL must be a Redis URL" in (
         result.stderr)
+
+
+def test_the_compose_worker_command_starts_and_passes_its_healthcheck(redis_server, jobs_dir):
+    worker = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["worker"]
+    env = {**worker_env(redis_server, jobs_dir, 60), "HOSTNAME": socket.gethostname(),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    check = worker["healthcheck"]["test"][1].replace("$$", "$")  # as compose hands it to sh
+    log = open(jobs_dir / "compose-worker.log", "ab")
+    process = subprocess.Popen(worker["command"], cwd=ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def healthy():
+            assert process.poll() is None, (jobs_dir / "compose-worker.log").read_text()
+            return subprocess.run(["sh", "-c", check], cwd=ROOT, env=env, capture_output=True,
+                                  timeout=60).returncode == 0
+
+        wait_until(healthy, timeout=90, what="the worker's healthcheck passes")
+        process.send_signal(signal.SIGTERM)  # compose's stop: a warm shutdown
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        log.close()
+    stopped = subprocess.run(["sh", "-c", check], cwd=ROOT, env=env, capture_output=True,
+                             timeout=60)
+    assert stopped.returncode != 0  # a stopped worker is unhealthy
