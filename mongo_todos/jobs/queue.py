@@ -56,9 +56,6 @@ def init_app(app: Flask) -> None:
     jobs = app.extensions[_EXTENSION] = Queue(app)
     if jobs.broker_url:
         probes.add_check(app, "jobs_broker", jobs.broker_status)
-    elif not app.config["EMBEDDED_DB"]:
-        log.warning("JOBS_BROKER_URL is not set: jobs run inside the API processes, and a job "
-                    "whose process stops is not run again; set it and run the worker service")
 
 
 def enqueue(job_id: str) -> None:
@@ -84,9 +81,15 @@ class Queue:
         self._consumer: threading.Thread | None = None
         self._started_in: int | None = None  # the pid that started the pool and consumer
         self._ping: redis.Redis | None = None
+        self._warned = False
 
     def enqueue(self, job_id: str) -> None:
         if not self.broker_url:
+            if not self.embedded and not self._warned:  # said once, at the first job, not
+                self._warned = True                      # by every CLI command's app
+                log.warning("JOBS_BROKER_URL is not set: jobs run inside the API processes, "
+                            "and a job whose process stops is not run again; set it and run "
+                            "the worker service")
             self._run_here(job_id)
             return
         celery = self._start()

@@ -241,3 +241,14 @@ def test_no_broker_url_means_jobs_run_in_the_serving_process():
 def test_a_bad_visibility_timeout_stops_the_start(value):
     with pytest.raises(ConfigError, match="JOBS_VISIBILITY_TIMEOUT"):
         settings.from_env({**BASE, "JOBS_VISIBILITY_TIMEOUT": value})
+
+
+def test_mongodb_without_a_broker_warns_once_at_the_first_job(make_app, recorder, caplog):
+    app = make_app(env={"MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/jobs"})
+    assert "JOBS_BROKER_URL is not set" not in caplog.text  # not by every app (CLI commands)
+    recorder.release.set()
+    with app.app_context():
+        queue.enqueue("job-1")
+        queue.enqueue("job-2")
+    recorder.wait_started(2)
+    assert caplog.text.count("JOBS_BROKER_URL is not set: jobs run inside the API processes") == 1
