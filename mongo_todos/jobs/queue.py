@@ -153,7 +153,6 @@ class Queue:
         )
         consumer = threading.Thread(target=worker.start, name="mongo-todos-jobs-consumer",
                                     daemon=True)
-        consumer.worker = worker  # for a test or a shutdown hook to stop it
         consumer.start()
         log.info("jobs: consuming %s on the broker in this process (embedded store)",
                  self.queue_name)

@@ -12,11 +12,12 @@ import time
 import pytest
 import redis
 from celery import current_task
+from celery.worker import state as worker_state
 from flask import current_app, has_app_context, has_request_context
 
 from mongo_todos import ConfigError, settings
 from mongo_todos.jobs import queue, runner
-from tests.support.servers import RedisServer, free_port
+from tests.support.servers import free_port
 
 needs_redis = pytest.mark.skipif(
     shutil.which("redis-server") is None,
@@ -69,19 +70,17 @@ def recorder(monkeypatch):
     fake.release.set()
 
 
-@pytest.fixture
-def redis_server():
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-def stop_consumer(app) -> None:
-    consumer = app.extensions["mongo_todos_jobs"]._consumer
-    if consumer is not None:
-        consumer.worker.stop(in_sighandler=False)
-        consumer.join(15)
+def stop_consumers(*apps) -> None:
+    """End the apps' in-process consumers the way Celery's own test worker does: its loop
+    checks this flag between polls (closing its connection from here would race its read)."""
+    threads = [app.extensions["mongo_todos_jobs"]._consumer for app in apps]
+    worker_state.should_terminate = 0
+    try:
+        for thread in filter(None, threads):
+            thread.join(15)
+            assert not thread.is_alive(), "a consumer did not stop"
+    finally:
+        worker_state.should_terminate = None
 
 
 def wait_until(predicate, timeout=30):
@@ -147,7 +146,7 @@ def test_with_a_broker_and_the_embedded_store_this_process_consumes_its_own_queu
         wait_until(lambda: broker.hlen("unacked") == 0)  # acknowledged once finished
         assert broker.llen(jobs.queue_name) == 0
     finally:
-        stop_consumer(app)
+        stop_consumers(app)
 
 
 @needs_redis
@@ -171,8 +170,7 @@ def test_two_embedded_servers_on_one_broker_never_take_each_others_jobs(
         assert len(set(queues.values())) == 2
         assert all(r["app"] is second for r in recorder.runs if r["job"].startswith("second"))
     finally:
-        stop_consumer(first)
-        stop_consumer(second)
+        stop_consumers(first, second)
 
 
 def test_a_broker_that_does_not_answer_leaves_the_job_to_this_process(

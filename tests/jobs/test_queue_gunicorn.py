@@ -15,7 +15,7 @@ import requests
 
 from mongo_todos.jobs import broker
 from tests.jobs.queue_fakes import done, runs, wait_until
-from tests.support.servers import RedisServer, free_port, running
+from tests.support.servers import free_port, running
 
 
 @pytest.fixture
@@ -55,30 +55,41 @@ def test_without_a_broker_jobs_run_on_greenlets_beside_the_requests(jobs_dir):
 
 @pytest.mark.skipif(shutil.which("redis-server") is None,
                     reason="redis-server is not installed (.ci/run installs it with apt-get)")
-def test_with_a_broker_the_embedded_server_consumes_its_own_jobs_from_redis(jobs_dir):
-    redis_server = RedisServer()
-    redis_server.start()
-    try:
-        (jobs_dir / "hold").touch()
-        port = free_port()
-        env = {"QUEUE_TEST_DIR": str(jobs_dir), "JOBS_BROKER_URL": redis_server.url}
-        store = redis.Redis.from_url(redis_server.url)
-        with serve(port, env) as server:
-            base = f"http://127.0.0.1:{port}"
-            ready = requests.get(f"{base}/readyz", timeout=5)
-            assert ready.status_code == 200 and ready.json()["checks"]["jobs_broker"] == "ok"
-            assert requests.post(f"{base}/_test/jobs/job-1", timeout=5).status_code == 202
-            [run] = wait_until(lambda: runs(jobs_dir, "job-1"),
-                               what=f"the job started\n{server.output()}")
-            # through Redis, on this server's own queue, in its app (its embedded store)
-            assert run["queue"].startswith(broker.SHARED_QUEUE + ".")
-            assert run["app_context"] and run["embedded"] and run["greenlet"] is not None
-            assert store.hlen("unacked") == 1
-            assert requests.get(f"{base}/healthz", timeout=2).status_code == 200
-            (jobs_dir / "hold").unlink()
-            wait_until(lambda: done(jobs_dir, "job-1"), what="the job finished")
-            wait_until(lambda: store.hlen("unacked") == 0, what="acknowledged")
-            assert store.llen(run["queue"]) == 0
-            assert "Traceback" not in server.output()
-    finally:
+def test_with_a_broker_the_embedded_server_consumes_its_own_jobs_from_redis(
+        jobs_dir, redis_server):
+    (jobs_dir / "hold").touch()
+    port = free_port()
+    env = {"QUEUE_TEST_DIR": str(jobs_dir), "JOBS_BROKER_URL": redis_server.url}
+    store = redis.Redis.from_url(redis_server.url)
+    with serve(port, env) as server:
+        base = f"http://127.0.0.1:{port}"
+        ready = requests.get(f"{base}/readyz", timeout=5)
+        assert ready.status_code == 200 and ready.json()["checks"]["jobs_broker"] == "ok"
+        assert requests.post(f"{base}/_test/jobs/job-1", timeout=5).status_code == 202
+        [run] = wait_until(lambda: runs(jobs_dir, "job-1"),
+                           what=f"the job started\n{server.output()}")
+        # through Redis, on this server's own queue, in its app (its embedded store)
+        assert run["queue"].startswith(broker.SHARED_QUEUE + ".")
+        assert run["app_context"] and run["embedded"] and run["greenlet"] is not None
+        assert store.hlen("unacked") == 1
+        assert requests.get(f"{base}/healthz", timeout=2).status_code == 200
+        (jobs_dir / "hold").unlink()
+        wait_until(lambda: done(jobs_dir, "job-1"), what="the job finished")
+        wait_until(lambda: store.hlen("unacked") == 0, what="acknowledged")
+        assert store.llen(run["queue"]) == 0
+        assert "Traceback" not in server.output()
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None,
+                    reason="redis-server is not installed (.ci/run installs it with apt-get)")
+def test_the_quick_start_server_takes_a_broker_and_reports_it(redis_server):
+    port = free_port()
+    command = [sys.executable, "-m", "mongo_todos", "--port", str(port), "--demo-todos", "0"]
+    with running(command, port, {"JOBS_BROKER_URL": redis_server.url}) as server:
+        ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"]["jobs_broker"] == "ok"
         redis_server.stop()
+        down = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert down.status_code == 503 and "jobs_broker unavailable" in down.json()["detail"]
+        assert "Traceback" not in server.output()

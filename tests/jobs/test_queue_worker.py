@@ -22,20 +22,12 @@ import yaml
 from mongo_todos.jobs import broker, queue
 from tests.conftest import TEST_ENV
 from tests.jobs.queue_fakes import done, runs, wait_until
-from tests.support.servers import ROOT, RedisServer, free_port
+from tests.support.servers import ROOT, free_port
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None,
     reason="redis-server is not installed (.ci/run installs it with apt-get)",
 )
-
-
-@pytest.fixture
-def redis_server():
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
