@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
 
+import pytest
 from celery import current_task
 from flask import current_app, has_app_context
 
+#: Tests that start a redis-server: skipped on a laptop without one, never in CI (.ci/run
+#: installs it, so a missing one there is a failure, not a skip).
+needs_redis = pytest.mark.skipif(
+    shutil.which("redis-server") is None and not os.environ.get("CI"),
+    reason="redis-server is not installed (apt-get install redis-server; .ci/run installs it)",
+)
 HOLD_LIMIT = 120  # seconds: a forgotten hold file cannot keep a worker busy for ever
 
 

@@ -5,7 +5,6 @@ is down; and the settings and the readiness probe that go with them."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 
@@ -17,12 +16,8 @@ from flask import current_app, has_app_context, has_request_context
 
 from mongo_todos import ConfigError, settings
 from mongo_todos.jobs import queue, runner
+from tests.jobs.queue_fakes import needs_redis
 from tests.support.servers import free_port
-
-needs_redis = pytest.mark.skipif(
-    shutil.which("redis-server") is None,
-    reason="redis-server is not installed (.ci/run installs it with apt-get)",
-)
 
 
 class Recorder:

@@ -6,7 +6,6 @@ stand-in runner and a route that enqueues."""
 
 from __future__ import annotations
 
-import shutil
 import sys
 
 import pytest
@@ -14,7 +13,7 @@ import redis
 import requests
 
 from mongo_todos.jobs import broker
-from tests.jobs.queue_fakes import done, runs, wait_until
+from tests.jobs.queue_fakes import done, needs_redis, runs, wait_until
 from tests.support.servers import free_port, running
 
 
@@ -53,8 +52,7 @@ def test_without_a_broker_jobs_run_on_greenlets_beside_the_requests(jobs_dir):
         assert all(r["greenlet"] is not None for r in records)  # gevent had patched threading
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None,
-                    reason="redis-server is not installed (.ci/run installs it with apt-get)")
+@needs_redis
 def test_with_a_broker_the_embedded_server_consumes_its_own_jobs_from_redis(
         jobs_dir, redis_server):
     (jobs_dir / "hold").touch()
@@ -80,8 +78,7 @@ def test_with_a_broker_the_embedded_server_consumes_its_own_jobs_from_redis(
         assert "Traceback" not in server.output()
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None,
-                    reason="redis-server is not installed (.ci/run installs it with apt-get)")
+@needs_redis
 def test_the_quick_start_server_takes_a_broker_and_reports_it(redis_server):
     port = free_port()
     command = [sys.executable, "-m", "mongo_todos", "--port", str(port), "--demo-todos", "0"]

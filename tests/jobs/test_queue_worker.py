@@ -6,7 +6,6 @@ process dies (at once) or the whole worker (after JOBS_VISIBILITY_TIMEOUT)."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,13 +20,10 @@ import yaml
 
 from mongo_todos.jobs import broker, queue
 from tests.conftest import TEST_ENV
-from tests.jobs.queue_fakes import done, runs, wait_until
+from tests.jobs.queue_fakes import done, needs_redis, runs, wait_until
 from tests.support.servers import ROOT, free_port
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("redis-server") is None,
-    reason="redis-server is not installed (.ci/run installs it with apt-get)",
-)
+pytestmark = needs_redis
 
 
 @pytest.fixture
