@@ -6,6 +6,7 @@ stand-in runner and a route that enqueues."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import pytest
@@ -14,7 +15,7 @@ import requests
 
 from mongo_todos.jobs import broker
 from tests.jobs.queue_fakes import done, needs_redis, runs, wait_until
-from tests.support.servers import free_port, running
+from tests.support.servers import ROOT, free_port, running
 
 
 @pytest.fixture
@@ -90,3 +91,16 @@ def test_the_quick_start_server_takes_a_broker_and_reports_it(redis_server):
         down = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
         assert down.status_code == 503 and "jobs_broker unavailable" in down.json()["detail"]
         assert "Traceback" not in server.output()
+
+
+@pytest.mark.parametrize("master", ["mongo_todos.__main__", "mongo_todos.web.gunicorn_errors"])
+def test_celery_loads_in_the_worker_after_gevents_patching_never_in_the_master(master):
+    # what gunicorn's master imports (python -m mongo_todos; config/gunicorn.conf.py): Celery,
+    # kombu and their sockets and threads must come after the gevent worker has patched them
+    probe = (f"import importlib, sys; importlib.import_module({master!r}); "
+             "print(sorted(m for m in ('celery', 'kombu', 'mongo_todos.jobs.queue') "
+             "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
