@@ -124,6 +124,7 @@ def _register_views_then_limits(app: Flask) -> None:
     # the factory idiom: the views (flask-smorest, JWT, limiter) load with an app, not with
     # `import mongo_todos.settings` in a gunicorn master or the CLI
     from mongo_todos.accounts import auth, sessions, tokens, users
+    from mongo_todos.jobs import queue as jobs_queue
     from mongo_todos.todos import views as todos
     from mongo_todos.web import api, docs, probes, ratelimit, root
 
@@ -136,6 +137,7 @@ def _register_views_then_limits(app: Flask) -> None:
     app.register_blueprint(docs.blp)
     root.init_app(app)
     probes.init_app(app)
+    jobs_queue.init_app(app)
     ratelimit.init_app(app)
 
 

@@ -130,6 +130,28 @@ def _storage_uri(env: Mapping[str, str]) -> str:
     return raw
 
 
+def _broker_url(env: Mapping[str, str]) -> str | None:
+    """JOBS_BROKER_URL: a Redis URL (``redis://[:password@]host[:port][/db]``, or rediss://
+    for TLS), or None. The message never repeats a password."""
+    raw = (env.get("JOBS_BROKER_URL") or "").strip()
+    if not raw:
+        return None
+    try:
+        parts = urlsplit(raw)
+        port = parts.port  # ValueError when not a number in range
+    except ValueError:
+        parts, port = None, None
+    shown = re.sub(r"//[^@/]*@", "//***@", raw)
+    db = parts.path.lstrip("/") if parts else ""
+    if (parts is None or parts.scheme not in ("redis", "rediss") or not parts.hostname
+            or (port is not None and not 0 < port < 65536) or not (db == "" or db.isdigit())):
+        raise ConfigError(
+            f"JOBS_BROKER_URL must be a Redis URL like redis://host:6379/0 (or rediss:// for "
+            f"TLS), got {shown!r}"
+        )
+    return raw
+
+
 _HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 _LABELS = r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+"
 
@@ -242,4 +264,8 @@ def from_env(env: Mapping[str, str], quiet: bool = False) -> dict:
         "LOG_LEVEL": level,
         # with MONGODB_URI: the driver's client-side timeout for one request (0: none)
         "MONGODB_REQUEST_TIMEOUT_MS": _int(env, "MONGODB_REQUEST_TIMEOUT_MS", 5000, minimum=0),
+        # the Celery broker for background jobs; None: the serving process runs them itself
+        "JOBS_BROKER_URL": _broker_url(env),
+        # seconds before a job taken by a worker that died is delivered again (jobs/broker.py)
+        "JOBS_VISIBILITY_TIMEOUT": _int(env, "JOBS_VISIBILITY_TIMEOUT", 900, minimum=1),
     }

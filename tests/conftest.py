@@ -9,6 +9,7 @@ import pytest
 from hypothesis import settings
 
 from mongo_todos import create_app
+from tests.support.servers import RedisServer
 
 # CI runs each property (hypothesis, schemathesis) on the same examples every time: a run that
 # lands or not must not depend on the draw. Local runs stay random, to keep finding new cases
@@ -40,6 +41,16 @@ def make_app():
 @pytest.fixture
 def app(make_app):
     return make_app()
+
+
+@pytest.fixture
+def redis_server():
+    """A throwaway redis-server on a free loopback port, stopped after the test (tests that
+    use it skip when redis-server is not installed; .ci/run installs it)."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -1,11 +1,14 @@
 """The health probes an orchestrator polls: ``/healthz`` (the process is up) and ``/readyz``
-(it can serve: MongoDB answers with every index, and a remote rate-limit storage answers).
+(it can serve: MongoDB answers with every index, and a remote rate-limit storage answers;
+packages above this one add their own checks with :func:`add_check`, e.g. the jobs broker).
 
 They sit outside the API's blueprints, the OpenAPI document and the rate limits: a probe is
 not a client.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pymongo
 from flask import Flask, current_app
@@ -24,6 +27,11 @@ def init_app(app: Flask) -> None:
     """Register the probes (before the rate limiter starts: it exempts them as marked)."""
     app.get("/healthz")(exempt(healthz))
     app.get("/readyz")(exempt(readyz))
+
+
+def add_check(app: Flask, name: str, check: Callable[[], str]) -> None:
+    """Make /readyz also ask ``check()``: "ok", or what is wrong (a few words)."""
+    app.extensions.setdefault("mongo_todos_readiness", {})[name] = check
 
 
 def healthz():
@@ -50,6 +58,8 @@ def readyz():
     config = current_app.config
     if limiter is not None and not config["RATELIMIT_STORAGE_URI"].startswith("memory"):
         checks["ratelimit_storage"] = "ok" if limiter.storage.check() else "unavailable"
+    for name, check in current_app.extensions.get("mongo_todos_readiness", {}).items():
+        checks[name] = check()
     if all(v == "ok" for v in checks.values()):
         return {"status": "ok", "checks": checks}
     return problem(503, "Not ready: " + ", ".join(

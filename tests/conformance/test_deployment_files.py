@@ -40,7 +40,8 @@ def test_compose_file_matches_the_compose_specification():
 
 def test_compose_wiring(compose):
     services = compose["services"]
-    assert set(services) == {"config", "mongo", "redis", "api", "proxy", "seed", "integration"}
+    assert set(services) == {"config", "mongo", "redis", "api", "worker", "proxy", "seed",
+                             "integration"}
     assert services["mongo"]["image"].startswith("mongo:")
     assert "mongo-data:/data/db" in services["mongo"]["volumes"] and "mongo-data" in compose["volumes"]
     for name in ("mongo", "redis", "proxy"):
@@ -57,6 +58,33 @@ def test_compose_wiring(compose):
     assert "flask --app mongo_todos seed" in services["seed"]["command"][-1]
     assert services["integration"]["profiles"] == ["test"]
     assert services["integration"]["build"]["target"] == "test"
+
+
+def test_a_worker_service_runs_the_jobs_the_api_queues(compose):
+    services = compose["services"]
+    api, worker = services["api"], services["worker"]
+    # the same image, the same settings file, the same database and broker as the API
+    assert worker["image"] == api["image"] and worker["build"] == api["build"]
+    assert worker["env_file"] == api["env_file"]
+    for name in ("MONGODB_URI", "JOBS_BROKER_URL"):
+        assert worker["environment"][name] == api["environment"][name]
+    broker = api["environment"]["JOBS_BROKER_URL"]
+    assert broker.startswith("redis://redis:6379/")
+    assert broker != api["environment"]["RATELIMIT_STORAGE_URI"]  # its own Redis database
+    assert worker["depends_on"] == api["depends_on"]
+    assert worker["command"][:4] == ["celery", "-A", "mongo_todos.jobs.worker", "worker"]
+    hostname = worker["command"][worker["command"].index("--hostname") + 1]
+    assert hostname == "worker@%h"
+    # healthy when the worker itself answers a ping through the broker
+    check = worker["healthcheck"]["test"]
+    assert check[0] == "CMD-SHELL"
+    assert "celery -A mongo_todos.jobs.worker inspect ping" in check[1]
+    assert "--destination worker@$$HOSTNAME" in check[1]  # $$: compose's escape for $
+    assert "ports" not in worker and "expose" not in worker
+    # queued jobs survive a Redis restart
+    redis = services["redis"]
+    assert redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
+    assert "redis-data:/data" in redis["volumes"] and "redis-data" in compose["volumes"]
 
 
 def test_the_proxy_is_the_only_published_port_and_the_api_trusts_exactly_it(compose):
@@ -103,7 +131,7 @@ def test_mongodb_runs_as_a_replica_set_the_uris_name(compose):
     assert f"rs.initiate({{_id: '{replica_set}'" in healthcheck
     assert "members: [{_id: 0, host: 'mongo:27017'}]" in healthcheck
     assert "isWritablePrimary" in healthcheck
-    for name in ("api", "seed", "integration"):
+    for name in ("api", "worker", "seed", "integration"):
         assert services[name]["environment"]["MONGODB_URI"].endswith(f"?replicaSet={replica_set}")
 
 
@@ -125,7 +153,7 @@ def config_check_script(compose, config_dir: Path) -> str:
 
 
 def test_a_missing_env_file_stops_compose_with_a_clear_message(compose, tmp_path):
-    for name in ("api", "seed"):
+    for name in ("api", "worker", "seed"):
         assert compose["services"][name]["depends_on"]["config"] == {
             "condition": "service_completed_successfully"}
     script = config_check_script(compose, tmp_path)
@@ -171,7 +199,7 @@ SETTINGS = ["MONGODB_URI", "SECRET_KEY", "JWT_SECRET_KEY", "JWT_ACCESS_TOKEN_EXP
             "JWT_REFRESH_TOKEN_EXPIRES", "REGISTRATION_OPEN", "REQUIRE_IF_MATCH",
             "RATELIMIT_ENABLED", "RATELIMIT_DEFAULT", "RATELIMIT_TOKEN", "RATELIMIT_STORAGE_URI",
             "TRUSTED_PROXY_COUNT", "MAX_CONTENT_LENGTH", "CORS_ORIGINS", "LOG_LEVEL",
-            "PUBLIC_BASE_URL", "TODO_QUOTA"]
+            "PUBLIC_BASE_URL", "TODO_QUOTA", "JOBS_BROKER_URL", "JOBS_VISIBILITY_TIMEOUT"]
 
 
 @pytest.mark.parametrize("name", SETTINGS)

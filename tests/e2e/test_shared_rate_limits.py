@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from tests.support.servers import RedisServer, free_port, gunicorn_server
+from tests.support.servers import free_port, gunicorn_server
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None,
@@ -20,14 +20,6 @@ SECRETS = {
     "SECRET_KEY": "shared-secret-key-for-both-processes-0123456789",
     "JWT_SECRET_KEY": "shared-jwt-secret-key-for-both-processes-012345",
 }
-
-
-@pytest.fixture
-def redis_server():
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 def login(base: str) -> dict:
