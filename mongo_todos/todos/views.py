@@ -39,6 +39,8 @@ _CACHE_HEADER = {"Cache-Control": {"schema": {"type": "string"},
 _LOCATION_HEADER = {"Location": {"schema": {"type": "string", "format": "uri"},
                                  "description": "The new todo's url."}}
 _NOT_MODIFIED = "Not modified: the If-None-Match ETag is still current (no body)."
+_GONE = ("You deleted this todo (perhaps on another device; problem type todo-deleted), "
+         "within SYNC_TOMBSTONE_TTL. Another account's deleted todo is a 404.")
 
 
 @blp.before_request
@@ -208,14 +210,13 @@ def _created(todo: dict) -> Response:
 @blp.route("/<todo_id>", methods=["GET"])
 @blp.response(200, TodoSchema, headers={**_ETAG_HEADER, **_CACHE_HEADER})
 @blp.alt_response(304, description=_NOT_MODIFIED, headers={**_ETAG_HEADER, **_CACHE_HEADER})
+@blp.alt_response(410, response="GONE", description=_GONE)
 def get(todo_id):
     """Return a todo.
 
     With `If-None-Match` set to the ETag you hold, an unchanged todo is a 304 with no body.
     """
-    todo = store.find(store.owned_filter(current_owner(), todo_id))
-    if todo is None:
-        abort(404, message=store.NOT_FOUND)
+    todo = store.get(store.owned_filter(current_owner(), todo_id))
     tag = store.etag(todo)
     if conditional.not_modified(tag.strip('"')):
         return Response(status=304, headers={"ETag": tag, **_READ_HEADERS})
@@ -225,11 +226,25 @@ def get(todo_id):
 @blp.route("/<todo_id>", methods=["PUT"])
 @blp.arguments(TodoInSchema())
 @blp.response(200, TodoSchema, headers={**_ETAG_HEADER, **_CACHE_HEADER})
+@blp.alt_response(201, schema=TodoSchema, description="Created at this id (with "
+                  "`If-None-Match: *`).", headers={**_LOCATION_HEADER, **_ETAG_HEADER,
+                                                   **_CACHE_HEADER})
+@blp.alt_response(410, response="GONE", description=_GONE)
+@blp.doc(parameters=[{
+    "in": "header", "name": "If-None-Match", "required": False,
+    "schema": {"type": "string", "enum": ["*"]},
+    "description": "`*`: create the todo at this id (an ObjectId you made) if it is unused: "
+                   "201. An id in use, in any account, or lately deleted, is a 412.",
+}])
 def put(data, todo_id):
     """Replace a todo: omitted optional fields go back to their defaults.
 
     Send `If-Match` with the ETag you read to make sure nobody changed it meanwhile (412).
+    With `If-None-Match: *` instead, the todo is created at this id (a client creating
+    offline keeps the ids it made): 201, or 412 if the id is taken.
     """
+    if request.if_none_match.star_tag:
+        return _created(store.create_at(current_owner(), todo_id, data))
     return represent(store.update(_conditional_filter(todo_id), data))
 
 
@@ -238,6 +253,7 @@ def put(data, todo_id):
                description="The fields to change; optional: no body (like `{}`) changes "
                            "nothing and returns the todo.")
 @blp.response(200, TodoSchema, headers={**_ETAG_HEADER, **_CACHE_HEADER})
+@blp.alt_response(410, response="GONE", description=_GONE)
 def patch(data, todo_id):
     """Change the given fields of a todo; an empty object changes nothing.
 
@@ -250,6 +266,7 @@ def patch(data, todo_id):
 
 @blp.route("/<todo_id>", methods=["DELETE"])
 @blp.response(204)
+@blp.alt_response(410, response="GONE", description=_GONE)
 def delete(todo_id):
     """Delete a todo.
 
