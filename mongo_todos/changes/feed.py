@@ -26,7 +26,8 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from flask_smorest import abort
 
-from mongo_todos.dates import isoformat, utcnow
+from mongo_todos import dates
+from mongo_todos.dates import isoformat
 from mongo_todos.todos import sequence, store
 from mongo_todos.todos.pagination import seal, unseal
 
@@ -115,7 +116,7 @@ def _live_ids(owner: ObjectId, ids: list[ObjectId]) -> set:
 
 def changes(owner: ObjectId, token: str | None, limit: int, base: str) -> ChangesPage:
     """The page of ``owner``'s changes after ``token`` (None: a full sync, every todo)."""
-    now = utcnow()
+    now = dates.utcnow()
     full = token is None
     start = Position(0, None, _seconds(now)) if full else read_token(token, owner, now)
     safe = sequence.safe_point(owner, now)

@@ -46,7 +46,7 @@ from bson import ObjectId
 from flask import current_app, has_app_context
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from mongo_todos.dates import utcnow
+from mongo_todos import dates
 from mongo_todos.store.documents import SyncCounter, Tombstone
 from mongo_todos.store.mongodb import database_error
 
@@ -83,7 +83,7 @@ def reserve(owner: ObjectId, count: int = 1) -> Reservation:
     """Reserve ``count`` consecutive sequence numbers of ``owner``: a compare-and-set on the
     counter (retried while other writers of the account win the race)."""
     for _ in range(_CAS_ATTEMPTS):
-        now = utcnow()
+        now = dates.utcnow()
         doc = counters().find_one({"_id": owner})
         seq = doc["seq"] if doc else 0
         entry = {"s": seq + 1, "n": count, "until": now + LEASE}
@@ -132,7 +132,7 @@ def stamped(owner: ObjectId, count: int = 1):
 
 def safe_point(owner: ObjectId, now: datetime | None = None) -> int:
     """The highest sequence number at or below which every write of ``owner`` is finished."""
-    now = now or utcnow()
+    now = now or dates.utcnow()
     doc = counters().find_one({"_id": owner})
     if doc is None:
         return 0
@@ -150,7 +150,7 @@ def tombstone_many(owner: ObjectId, ids: list[ObjectId], seq: int) -> None:
     """Record the deletion of ``owner``'s todos ``ids`` at ``seq``, before deleting them."""
     if not ids:
         return
-    now = utcnow()
+    now = dates.utcnow()
     expires = now + tombstone_ttl() + TOMBSTONE_MARGIN
     try:
         tombstones().insert_many([
