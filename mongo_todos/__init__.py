@@ -28,7 +28,7 @@ from mongo_todos import settings
 from mongo_todos.settings import ConfigError
 from mongo_todos.store import documents
 from mongo_todos.store.mongodb import settings_from, time_budget
-from mongo_todos.web import cors, errors, headers, logs
+from mongo_todos.web import compress, cors, errors, headers, logs
 from mongo_todos.web.public_url import PublicBaseURL
 from mongo_todos.web.turns import take_turns
 
@@ -50,6 +50,7 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
     app.session_interface = _NoSessions()
     _configure(app, config, env)
     _bind_database(app)
+    compress.init_app(app)  # first: its after_request runs last, on the finished body
     logs.init_app(app)
     headers.init_app(app)
     errors.init_app(app)
