@@ -118,7 +118,8 @@ def changes(owner: ObjectId, token: str | None, limit: int, base: str) -> Change
     """The page of ``owner``'s changes after ``token`` (None: a full sync, every todo)."""
     now = dates.utcnow()
     full = token is None
-    start = Position(0, None, _seconds(now)) if full else read_token(token, owner, now)
+    # a full sync starts below 0: todos stored before the feed existed carry 0 (``db init``)
+    start = Position(-1, None, _seconds(now)) if full else read_token(token, owner, now)
     safe = sequence.safe_point(owner, now)
     if not full and start.after is None and safe <= start.seq:
         # nothing finished since: the counter document was the whole cost of this poll

@@ -49,6 +49,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from mongo_todos import dates
 from mongo_todos.store.documents import SyncCounter, Tombstone
 from mongo_todos.store.mongodb import database_error
+from mongo_todos.todos.search import MIGRATIONS
 
 #: How long a reservation holds readers back when its writer never commits (a crash, or an
 #: unknown outcome). Far longer than a request's time budget (MONGODB_REQUEST_TIMEOUT_MS,
@@ -182,3 +183,19 @@ def forget(owner: ObjectId) -> None:
     """Remove ``owner``'s tombstones and counter (the account is being deleted)."""
     tombstones().delete_many({"owner": owner})
     counters().delete_one({"_id": owner})
+
+
+def number_old_todos(collection) -> int:
+    """Give todos stored before the changes feed existed the number 0 (a full sync starts
+    below it, so it lists them; their next write numbers them for real); how many. Run by
+    ``db init``; once none is left, a marker in MIGRATIONS spares later runs the scan (as the
+    search keys' backfill does)."""
+    done = collection.database[MIGRATIONS]
+    if done.find_one({"_id": "todos.seq"}) is not None:
+        return 0
+    numbered = collection.update_many({"seq": {"$exists": False}}, {"$set": {"seq": 0}})
+    try:
+        done.insert_one({"_id": "todos.seq"})
+    except DuplicateKeyError:  # another instance's db init finished it too
+        pass
+    return numbered.modified_count

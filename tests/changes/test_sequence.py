@@ -151,3 +151,18 @@ def test_the_feed_is_bound_to_the_url_of_changes(client, headers):
     # /changes is the feed, never a todo id: a static route outranks /<todo_id>
     assert client.get(CHANGES, headers=headers).get_json().keys() == {"items", "since",
                                                                         "has_more"}
+
+
+def test_db_init_numbers_todos_stored_before_the_feed(app, client, headers, runner):
+    owner = owner_of(client, headers)
+    with app.app_context():
+        old = insert_at(owner, 0, "old")
+        store.collection().update_one({"_id": old}, {"$unset": {"seq": ""}})
+    assert Replica(client, headers).sync()["items"] == []  # unnumbered: invisible to the feed
+    first = runner.invoke(args=["db", "init"])
+    assert first.exit_code == 0 and "sequence numbers added to 1 todo(s)" in first.output
+    replica = Replica(client, headers)
+    replica.sync()
+    assert list(replica.todos) == [str(old)]
+    again = runner.invoke(args=["db", "init"])
+    assert "sequence numbers added to 0 todo(s)" in again.output
