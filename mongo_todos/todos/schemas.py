@@ -92,7 +92,7 @@ class TodoSchema(Schema):
     created_at = Timestamp(required=True)
     updated_at = Timestamp(required=True)
     etag = fields.Function(lambda todo: f'"{todo["_id"]}.{todo["version"]}"', required=True,
-                           metadata={"description": "The todo's ETag (the same value as the "
+                           metadata={"type": "string", "description": "The todo's ETag (the same value as the "
                                                     "`ETag` header): send it in If-Match.",
                                      "example": '"6560f0c2a1b2c3d4e5f60718.3"'})
 

@@ -14,6 +14,7 @@ from flask import Response, current_app, request, url_for
 from flask_jwt_extended import verify_jwt_in_request
 from flask_smorest import abort
 from marshmallow import RAISE
+from werkzeug.routing import UnicodeConverter
 from werkzeug.urls import iri_to_uri
 
 from mongo_todos.accounts.auth import current_owner
@@ -29,6 +30,21 @@ from mongo_todos.todos.schemas import (
 from mongo_todos.web.api import Blueprint
 
 blp = Blueprint("todos", __name__, url_prefix="/api/v1/todos", description="Todos")
+
+
+class TodoIdConverter(UnicodeConverter):
+    """A todo id in a URL: any one path segment but ``changes``, which is the changes feed's
+    (mongo_todos.changes); without it ``/todos/changes`` would also match ``/todos/<id>``, and
+    its ``Allow`` would list PUT, PATCH and DELETE. (A string in the OpenAPI document, as
+    before: it is a UnicodeConverter.)"""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 (Werkzeug's name)
+        super().__init__(map, *args, **kwargs)
+        self.regex = r"(?!changes$)[^/]{1,}"  # {1,}: flask-smorest reads minLength from it
+
+
+# before the routes below (deferred functions run in the order they were recorded)
+blp.record_once(lambda state: state.app.url_map.converters.setdefault("todo_id", TodoIdConverter))
 
 
 _READ_HEADERS = {"Cache-Control": "private, no-cache", "Vary": "Authorization"}
@@ -207,7 +223,7 @@ def _created(todo: dict) -> Response:
         "Location": base + str(todo["_id"]), "ETag": store.etag(todo), **_READ_HEADERS})
 
 
-@blp.route("/<todo_id>", methods=["GET"])
+@blp.route("/<todo_id:todo_id>", methods=["GET"])
 @blp.response(200, TodoSchema, headers={**_ETAG_HEADER, **_CACHE_HEADER})
 @blp.alt_response(304, description=_NOT_MODIFIED, headers={**_ETAG_HEADER, **_CACHE_HEADER})
 @blp.alt_response(410, response="GONE", description=_GONE)
@@ -223,7 +239,7 @@ def get(todo_id):
     return represent(todo)
 
 
-@blp.route("/<todo_id>", methods=["PUT"])
+@blp.route("/<todo_id:todo_id>", methods=["PUT"])
 @blp.arguments(TodoInSchema())
 @blp.response(200, TodoSchema, headers={**_ETAG_HEADER, **_CACHE_HEADER})
 @blp.alt_response(201, schema=TodoSchema, description="Created at this id (with "
@@ -248,7 +264,7 @@ def put(data, todo_id):
     return represent(store.update(_conditional_filter(todo_id), data))
 
 
-@blp.route("/<todo_id>", methods=["PATCH"])
+@blp.route("/<todo_id:todo_id>", methods=["PATCH"])
 @blp.arguments(TodoPatchSchema(), required=False, example={"done": True},
                description="The fields to change; optional: no body (like `{}`) changes "
                            "nothing and returns the todo.")
@@ -264,7 +280,7 @@ def patch(data, todo_id):
     return represent(store.update(query, data) if data else store.get(query))
 
 
-@blp.route("/<todo_id>", methods=["DELETE"])
+@blp.route("/<todo_id:todo_id>", methods=["DELETE"])
 @blp.response(204)
 @blp.alt_response(410, response="GONE", description=_GONE)
 def delete(todo_id):
