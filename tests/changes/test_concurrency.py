@@ -45,6 +45,11 @@ def _writer(app, headers: dict, ids: list[str], lock: threading.Lock, stop: thre
 
 
 def test_a_syncing_client_ends_with_the_servers_todos(app, client, headers, monkeypatch):
+    writers_and_a_syncer(app, client, headers, monkeypatch)
+
+
+def writers_and_a_syncer(app, client, headers: dict, monkeypatch) -> None:
+    """The run and its checks (the real-MongoDB suite runs it too)."""
     reserve = sequence.reserve
 
     def slow_reserve(*args, **kwargs):
