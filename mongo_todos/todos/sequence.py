@@ -6,11 +6,12 @@ must call it, and nothing imports upward; the feed's reader and its HTTP view si
 mongo_todos.changes. docs/sync.md holds the full argument; in short:
 
 - Each account has a counter document (``sync_counters``, keyed by the owner). A writer
-  *reserves* numbers (a compare-and-set on ``seq`` that also pushes ``{"s": first, "n":
-  count, "until": lease end}`` onto ``inflight``), writes the todo with ``seq`` set to its
-  number (in the same atomic write as the change itself), then *commits* (pulls its entry).
-- A reader's safe point is ``seq``, or one below the oldest live reservation. Every number at
-  or below it belongs to a write that has finished (or never will: a failed one), so a range
+  *reserves* numbers (one atomic update: ``$inc`` of ``seq``, ``$push`` of ``{"s": a lower
+  bound of the first number, "n": count, "t": tag, "until": lease end}`` onto ``inflight``),
+  writes the todo with ``seq`` set to its number (in the same atomic write as the change
+  itself), then *commits* (pulls its entry): two small writes per change.
+- A reader's safe point is ``seq``, or one below the lowest live ``s``. Every number at or
+  below it belongs to a write that has finished (or never will: a failed one), so a range
   read up to it never misses a write that lands later with a smaller number.
 - A reservation whose writer died expires after :data:`LEASE`; readers then pass it. A write
   whose outcome is unknown (a timeout, a lost primary) is not committed either: its lease
@@ -39,7 +40,7 @@ unknown. :func:`reserve` and :func:`commit` are the same two steps, by hand.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bson import ObjectId
@@ -59,17 +60,23 @@ LEASE = timedelta(seconds=60)
 #: even for a deletion reserved a lease before the token's read (docs/sync.md).
 TOMBSTONE_MARGIN = 2 * LEASE
 DEFAULT_TOMBSTONE_TTL = 2592000
-_CAS_ATTEMPTS = 50
 
 
 @dataclass(frozen=True)
 class Reservation:
-    """Sequence numbers ``first``..``last`` of ``owner``, reserved until ``until``."""
+    """Sequence numbers ``first``..``last`` of ``owner``, reserved until ``until``; ``tag``
+    names its entry in the counter's ``inflight`` list."""
 
     owner: ObjectId
     first: int
     last: int
     until: datetime
+    tag: ObjectId = field(default_factory=ObjectId)
+
+
+#: owner -> the highest number this process saw handed out: a lower bound of the next one.
+_LAST_SEEN: dict[ObjectId, int] = {}
+_LAST_SEEN_MAX = 100_000
 
 
 def counters():
@@ -81,26 +88,29 @@ def tombstones():
 
 
 def reserve(owner: ObjectId, count: int = 1) -> Reservation:
-    """Reserve ``count`` consecutive sequence numbers of ``owner``: a compare-and-set on the
-    counter (retried while other writers of the account win the race)."""
-    for _ in range(_CAS_ATTEMPTS):
-        now = dates.utcnow()
-        doc = counters().find_one({"_id": owner})
-        seq = doc["seq"] if doc else 0
-        entry = {"s": seq + 1, "n": count, "until": now + LEASE}
-        if doc is None:
-            try:
-                counters().insert_one({"_id": owner, "seq": count, "inflight": [entry]})
-            except DuplicateKeyError:
-                continue
-        else:
-            if any(e["until"] < now for e in doc.get("inflight", ())):
-                _prune(owner, now)
-            if not counters().update_one({"_id": owner, "seq": seq}, {
-                    "$set": {"seq": seq + count}, "$push": {"inflight": entry}}).modified_count:
-                continue
-        return Reservation(owner, seq + 1, seq + count, entry["until"])
-    raise RuntimeError(f"could not reserve a sequence number for {owner}: too much contention")
+    """Reserve ``count`` consecutive sequence numbers of ``owner``: one atomic update that
+    takes them (``$inc``) and records the reservation (``$push``).
+
+    The entry's ``s`` must not exceed the first number reserved, and one update cannot write
+    the number it is taking; so ``s`` is a lower bound: the highest number this process saw
+    handed out, plus one (numbers only grow). A reader stops below ``s``: a stale bound holds
+    it back a little more while this write is in flight, never less.
+    """
+    now = dates.utcnow()
+    tag = ObjectId()
+    entry = {"s": _LAST_SEEN.get(owner, 0) + 1, "n": count, "t": tag, "until": now + LEASE}
+    update = {"$inc": {"seq": count}, "$push": {"inflight": entry}}
+    try:  # the document before the update: the numbers taken follow its seq
+        before = counters().find_one_and_update({"_id": owner}, update, upsert=True)
+    except DuplicateKeyError:  # two first writes of the account raced to create the counter
+        before = counters().find_one_and_update({"_id": owner}, update)
+    first = (before["seq"] if before else 0) + 1
+    if len(_LAST_SEEN) > _LAST_SEEN_MAX:
+        _LAST_SEEN.clear()
+    _LAST_SEEN[owner] = max(_LAST_SEEN.get(owner, 0), first + count - 1)
+    if before and any(e["until"] < now for e in before["inflight"]):
+        _prune(owner, now)
+    return Reservation(owner, first, first + count - 1, entry["until"], tag)
 
 
 def _prune(owner: ObjectId, now: datetime) -> None:
@@ -111,7 +121,7 @@ def _prune(owner: ObjectId, now: datetime) -> None:
 def commit(reservation: Reservation) -> None:
     """Mark ``reservation``'s writes finished (done, or known not to happen)."""
     counters().update_one({"_id": reservation.owner},
-                          {"$pull": {"inflight": {"s": reservation.first}}})
+                          {"$pull": {"inflight": {"t": reservation.tag}}})
 
 
 @contextmanager

@@ -66,7 +66,7 @@ class Backend:
         else:
             value = collection.find_one_and_update(
                 command["query"], command["update"], projection=command.get("fields"),
-                return_document=command.get("new", False))
+                upsert=command.get("upsert", False), return_document=command.get("new", False))
         return {"value": value, "lastErrorObject": {"n": int(value is not None)}, "ok": 1.0}
 
     def _delete(self, collection, command):
@@ -116,10 +116,11 @@ def test_a_reader_never_skips_a_writer_that_reserved_first_and_committed_last():
     assert during.items == []  # B is committed, but A's lower number is still in flight
     assert [(c["name"], c["deleted"]) for c in after.items] == [("A", False), ("B", False)]
     assert after.items[1]["id"] == str(b["_id"])
-    # the writes in the order they reached the server: A reserved (the account's first
-    # number: the counter is inserted) and sent its insert, held there; B reserved, wrote and
-    # committed; A's insert was answered only after the reader's poll, then A committed
-    writes = [entry for entry in backend.log if entry[0] in ("insert", "update")]
-    assert writes == [("insert", "sync_counters"), ("insert", "todos"),
-                      ("update", "sync_counters"), ("insert", "todos"),
+    # the writes in the order they reached the server: A reserved and sent its insert, held
+    # there; B reserved, wrote and committed; A's insert was answered only after the
+    # reader's poll, then A committed
+    writes = [entry for entry in backend.log if entry[0] in ("insert", "update",
+                                                              "findAndModify")]
+    assert writes == [("findAndModify", "sync_counters"), ("insert", "todos"),
+                      ("findAndModify", "sync_counters"), ("insert", "todos"),
                       ("update", "sync_counters"), ("update", "sync_counters")]
