@@ -6,7 +6,8 @@ token and a long-lived refresh token (``POST /api/v1/tokens``), and send
 Each login is a session (``/api/v1/users/me/sessions`` lists and ends them);
 ``PUT /api/v1/users/me/password`` changes the password, ``DELETE /api/v1/users/me`` deletes
 the account with its data.
-Lists are cursor-paginated: follow ``links.next`` until it is null. Every error is an RFC 9457
+Lists are cursor-paginated: follow ``links.next`` until it is null. Offline clients keep a
+copy in step with ``GET /api/v1/todos/changes?since=<token>`` (changes and deletions since). Every error is an RFC 9457
 ``application/problem+json`` body. The full contract is served at ``/api/v1/openapi.json``.
 
 Settings come from environment variables (see ``config/.env.example``); with no
