@@ -6,7 +6,8 @@ token and a long-lived refresh token (``POST /api/v1/tokens``), and send
 Each login is a session (``/api/v1/users/me/sessions`` lists and ends them);
 ``PUT /api/v1/users/me/password`` changes the password, ``DELETE /api/v1/users/me`` deletes
 the account with its data.
-Lists are cursor-paginated: follow ``links.next`` until it is null. Every error is an RFC 9457
+Lists are cursor-paginated: follow ``links.next`` until it is null. Offline clients keep a
+copy in step with ``GET /api/v1/todos/changes?since=<token>`` (changes and deletions since). Every error is an RFC 9457
 ``application/problem+json`` body. The full contract is served at ``/api/v1/openapi.json``.
 
 Settings come from environment variables (see ``config/.env.example``); with no
@@ -33,7 +34,7 @@ from mongo_todos import settings
 from mongo_todos.settings import ConfigError
 from mongo_todos.store import documents
 from mongo_todos.store.mongodb import settings_from, time_budget
-from mongo_todos.web import cors, errors, headers, logs
+from mongo_todos.web import compress, cors, errors, headers, logs
 from mongo_todos.web.public_url import PublicBaseURL
 from mongo_todos.web.turns import take_turns
 
@@ -55,6 +56,7 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
     app.session_interface = _NoSessions()
     _configure(app, config, env)
     _bind_database(app)
+    compress.init_app(app)  # first: its after_request runs last, on the finished body
     logs.init_app(app)
     headers.init_app(app)
     errors.init_app(app)
@@ -124,6 +126,7 @@ def _register_views_then_limits(app: Flask) -> None:
     # the factory idiom: the views (flask-smorest, JWT, limiter) load with an app, not with
     # `import mongo_todos.settings` in a gunicorn master or the CLI
     from mongo_todos.accounts import auth, sessions, tokens, users
+    from mongo_todos.changes import views as changes
     from mongo_todos.jobs import queue as jobs_queue
     from mongo_todos.todos import views as todos
     from mongo_todos.web import api, docs, probes, ratelimit, root
@@ -132,7 +135,7 @@ def _register_views_then_limits(app: Flask) -> None:
     # one Api per app: it holds the app's OpenAPI document
     openapi = api.Api(app, spec_kwargs=_openapi_document())
     # /docs shows the groups in this order: the main resource first, the entry point last
-    for blueprint in (todos.blp, users.blp, tokens.blp, sessions.blp, root.blp):
+    for blueprint in (todos.blp, changes.blp, users.blp, tokens.blp, sessions.blp, root.blp):
         openapi.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
     root.init_app(app)

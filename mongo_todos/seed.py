@@ -20,6 +20,7 @@ from pymongo.errors import BulkWriteError
 from mongo_todos.accounts.users import create_user
 from mongo_todos.dates import utcnow
 from mongo_todos.store.documents import Todo, User
+from mongo_todos.todos import sequence
 from mongo_todos.todos.store import stored_fields
 
 DEMO_PASSWORD = "demo-password"
@@ -160,7 +161,7 @@ def plant(
             report.accounts_present.append(username)
         report.credentials.append((username, password))
         if reset:
-            report.todos_deleted += collection.delete_many({"owner": user.id}).deleted_count
+            report.todos_deleted += _delete_all(collection, user.id)
         rng = random.Random(f"{seed}:{username}")
         batch = []
         for index in range(todos_per_user):
@@ -175,11 +176,24 @@ def plant(
     return report
 
 
+def _delete_all(collection, owner: ObjectId) -> int:
+    """Delete ``owner``'s todos, each leaving a tombstone (one sequence number for them all):
+    a syncing client hears of the reset."""
+    ids = [doc["_id"] for doc in collection.find({"owner": owner}, {"_id": 1})]
+    with sequence.stamped(owner) as reservation:
+        sequence.tombstone_many(owner, ids, reservation.first)
+        return collection.delete_many({"owner": owner, "_id": {"$in": ids}}).deleted_count
+
+
 def _insert_new(collection, batch: list[dict]) -> int:
-    """Insert a batch, skipping todos a previous run already inserted; how many were new."""
-    try:
-        return len(collection.insert_many(batch, ordered=False).inserted_ids)
-    except BulkWriteError as err:
-        if any(e.get("code") != 11000 for e in err.details.get("writeErrors", [])):
-            raise
-        return err.details["nInserted"]
+    """Insert a batch, skipping todos a previous run already inserted; how many were new.
+    One reservation numbers the batch, so the changes feed sees the new todos."""
+    with sequence.stamped(batch[0]["owner"], len(batch)) as reservation:
+        for offset, todo in enumerate(batch):
+            todo["seq"] = reservation.first + offset
+        try:
+            return len(collection.insert_many(batch, ordered=False).inserted_ids)
+        except BulkWriteError as err:
+            if any(e.get("code") != 11000 for e in err.details.get("writeErrors", [])):
+                raise
+            return err.details["nInserted"]

@@ -261,6 +261,8 @@ def from_env(env: Mapping[str, str], quiet: bool = False) -> dict:
         "CORS_ORIGINS": _origins(env),
         "PUBLIC_BASE_URL": _public_base_url(env),
         "TODO_QUOTA": _int(env, "TODO_QUOTA", 10000, minimum=0),
+        # seconds a deleted todo is remembered for the changes feed (and its 410)
+        "SYNC_TOMBSTONE_TTL": _int(env, "SYNC_TOMBSTONE_TTL", 2592000, minimum=60),
         "LOG_LEVEL": level,
         # with MONGODB_URI: the driver's client-side timeout for one request (0: none)
         "MONGODB_REQUEST_TIMEOUT_MS": _int(env, "MONGODB_REQUEST_TIMEOUT_MS", 5000, minimum=0),

@@ -11,7 +11,8 @@ fresh server per store size. ``--sizes`` takes ``N`` (the caller owns N todos) o
 caller owns N, other users own M between them), with ``k`` for thousands: the default matrix is
 ``100,1k,10k,100+10k``. Each size is seeded through the API, then every request kind is driven
 for --duration seconds with wrk (Debian's package: a separate C process, so the client costs
-little of the cores): GET one todo, its 304 revalidation, a list page of 20, page 10 of a walk
+little of the cores): GET one todo, its 304 revalidation, the changes feed (an empty poll, and a poll with 3 changes since its
+token), a list page of 20, page 10 of a walk
 (10 a page), a list with ``q``, PATCH with If-Match, login (the production password hash), create
 and DELETE (of the todos the create row made, and as many from an unmeasured second create run).
 A last server holds the worst case for search:
@@ -61,6 +62,8 @@ PASSWORD = "bench-password"
 ROWS = [
     ("get_todo", "GET one todo"),
     ("revalidate_304", "304 revalidation"),
+    ("changes_empty", "changes feed: empty poll"),
+    ("changes_3", "changes feed: 3 changes since the token"),
     ("list_20", "list, 20 a page"),
     ("list_page_10", "list, page 10 of a walk (10 a page)"),
     ("list_q", "list with `q`"),
@@ -333,6 +336,16 @@ def walk_to_page(client: Client, token: str, page: int, limit: int) -> str:
     return url
 
 
+def sync_token(client: Client, token: str) -> str:
+    """A full sync through the changes feed, every page; the token it ends with."""
+    auth, url = {"Authorization": f"Bearer {token}"}, "/api/v1/todos/changes?limit=1000"
+    while True:
+        _, _, body = client.request("GET", url, headers=auth, expect=200)
+        if not body["has_more"]:
+            return body["since"]
+        url = f"/api/v1/todos/changes?limit=1000&since={body['since']}"
+
+
 def bench_size(label: str, own: int, others: int, args, env: dict, workdir: Path) -> dict:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -355,6 +368,13 @@ def bench_size(label: str, own: int, others: int, args, env: dict, workdir: Path
         wrk("get_todo", f"/api/v1/todos/{ids[0]}", lua_get(token))
         wrk("revalidate_304", f"/api/v1/todos/{ids[0]}",
             lua_get(token, {"If-None-Match": headers["ETag"]}))
+        # a synced client's poll: nothing new, then the same token after three edits
+        since = sync_token(client, token)
+        wrk("changes_empty", f"/api/v1/todos/changes?since={since}", lua_get(token))
+        for todo_id in ids[-3:]:
+            client.request("PATCH", f"/api/v1/todos/{todo_id}", {"task": "changed"},
+                           headers=auth, expect=200)
+        wrk("changes_3", f"/api/v1/todos/changes?since={since}", lua_get(token))
         wrk("list_20", "/api/v1/todos?limit=20", lua_get(token))
         wrk("list_page_10", deep, lua_get(token))
         wrk("list_q", "/api/v1/todos?limit=20&q=todo%200001", lua_get(token))

@@ -70,6 +70,7 @@ def test_values_are_parsed():
         ({"MAX_CONTENT_LENGTH": "10"}, "MAX_CONTENT_LENGTH"),
         ({"CORS_ORIGINS": "example.com"}, "CORS_ORIGINS entry 'example.com'"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"SYNC_TOMBSTONE_TTL": "59"}, "SYNC_TOMBSTONE_TTL.*at least 60"),
     ],
 )
 def test_invalid_values_stop_start_up(env, message):

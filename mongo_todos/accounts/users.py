@@ -28,7 +28,14 @@ from mongo_todos.accounts.schemas import (
     UserSchema,
 )
 from mongo_todos.accounts.sessions import end_sessions
-from mongo_todos.store.documents import IdempotencyRecord, Session, Todo, User
+from mongo_todos.store.documents import (
+    IdempotencyRecord,
+    Session,
+    SyncCounter,
+    Todo,
+    Tombstone,
+    User,
+)
 from mongo_todos.web import errors
 from mongo_todos.web.api import Blueprint
 from mongo_todos.web.ratelimit import anonymous, password_check_limit
@@ -65,7 +72,7 @@ def delete_account(user_id: ObjectId, caller_session: str | None = None) -> dict
     The steps are ordered so that running this again after a failure at any point finishes
     the job (each step is idempotent), and so that the caller (``caller_session``) can still
     send that retry: (1) mark the account deleted, logins are refused from now on; (2) end
-    every other session; (3) delete its todos and idempotency records; (4) delete the account,
+    every other session; (3) delete its todos, idempotency records, tombstones and change counter; (4) delete the account,
     which frees the username; (5) end the remaining sessions, the caller's last of all. A retry
     after (4) finds no account and redoes (3) and (5) (:func:`finish_deletion`).
     """
@@ -84,6 +91,9 @@ def _delete_owned_data(user_id: ObjectId) -> int:
     IdempotencyRecord._get_collection().delete_many(
         {"_id": {"$regex": "^" + re.escape(f"{user_id}:")}}
     )
+    # the changes feed's records (mongo_todos.todos.sequence): nobody is left to sync
+    Tombstone._get_collection().delete_many({"owner": user_id})
+    SyncCounter._get_collection().delete_one({"_id": user_id})
     return todos
 
 

@@ -25,6 +25,7 @@ from mongo_todos.dates import isoformat
 from mongo_todos.seed import DEMO_PASSWORD, plant
 from mongo_todos.store.documents import Session, Todo, User, apply_validators, create_indexes
 from mongo_todos.todos.search import backfill
+from mongo_todos.todos.sequence import number_old_todos
 
 users_cli = console.Group("users", help="Manage accounts.")
 db_cli = console.Group("db", help="Manage the database.")
@@ -82,6 +83,7 @@ def init_db_command() -> None:
     click.echo("indexes are in place")
     # todos stored before search keys existed: without task_key, q would not find their task
     click.echo(f"search keys added to {backfill(Todo._get_collection())} todo(s)")
+    click.echo(f"sequence numbers added to {number_old_todos(Todo._get_collection())} todo(s)")
     # mongomock ignores validators (it would store what MongoDB refuses), so the embedded
     # store gets none: there every write comes from this process's own code anyway
     if not current_app.config["EMBEDDED_DB"]:

@@ -50,6 +50,10 @@ SORT_FIELDS = {
 SHARD_KEY_INDEX = "owner_hashed_id"
 
 
+#: The ``(owner, seq, _id)`` index of todos and tombstones: the changes feed's ranges.
+SEQ_INDEX = "owner_seq_id"
+
+
 def index_name(key: str) -> str:
     """The name of the ``(owner, key, _id)`` index that serves the sort on stored field ``key``."""
     return f"owner_{key}_id"
@@ -111,6 +115,8 @@ class Todo(Document):
     created_at = DateTimeField(required=True)
     updated_at = DateTimeField(required=True)
     version = IntField(required=True, default=1)
+    #: the account's change sequence at this todo's last write (mongo_todos.todos.sequence)
+    seq = IntField()
 
     meta = {
         "collection": "todos",
@@ -124,6 +130,8 @@ class Todo(Document):
             *({"fields": ["owner", key, "_id"], "name": index_name(key)}
               for key in SORT_FIELDS.values()),
             {"fields": ["#owner", "_id"], "name": SHARD_KEY_INDEX},
+            # the changes feed: what changed after a sequence number is one range of it
+            {"fields": ["owner", "seq", "_id"], "name": SEQ_INDEX},
         ],
     }
 
@@ -203,7 +211,41 @@ class IdempotencyRecord(Document):
     }
 
 
-DOCUMENTS = (User, Todo, Session, RevokedFamily, IdempotencyRecord)
+class SyncCounter(Document):
+    """An account's change sequence: the last number handed out (``seq``) and the
+    reservations not yet committed (``inflight``: ``{"s": first, "n": count, "until": lease
+    end}``). The changes feed reads only below the oldest live reservation
+    (mongo_todos.todos.sequence explains why). One small document per account, keyed by it."""
+
+    id = ObjectIdField(primary_key=True)  # the owner
+    seq = IntField(required=True, default=0)
+    inflight = ListField(DictField())
+
+    meta = {"collection": "sync_counters", "auto_create_index": False}
+
+
+class Tombstone(Document):
+    """A deleted todo, remembered for the changes feed and the 410 of ``todo-deleted``: its
+    id, owner, the sequence number of its deletion and when; removed by TTL (``expires_at``:
+    SYNC_TOMBSTONE_TTL after the deletion, plus a margin; docs/sync.md)."""
+
+    id = ObjectIdField(primary_key=True)  # the deleted todo's id
+    owner = ObjectIdField(required=True)
+    seq = IntField(required=True)
+    deleted_at = DateTimeField(required=True)
+    expires_at = DateTimeField(required=True)
+
+    meta = {
+        "collection": "todo_tombstones",
+        "auto_create_index": False,
+        "indexes": [
+            {"fields": ["owner", "seq", "_id"], "name": SEQ_INDEX},
+            {**EXPIRES_AT_TTL},  # a copy each: MongoEngine normalises specs in place
+        ],
+    }
+
+
+DOCUMENTS = (User, Todo, Session, RevokedFamily, IdempotencyRecord, SyncCounter, Tombstone)
 
 #: What MongoDB itself refuses in ``todos``: a todo without its sort keys or search keys would
 #: drop out of pages and searches unseen, and the writes bypass MongoEngine (module docstring).
@@ -220,6 +262,7 @@ TODO_VALIDATOR = {"$jsonSchema": {
         "tags": {"bsonType": "array", "items": {"bsonType": "string"}},
         "created_at": {"bsonType": "date"}, "updated_at": {"bsonType": "date"},
         "version": {"bsonType": ["int", "long"]},
+        "seq": {"bsonType": ["int", "long"]},
     },
 }}
 

@@ -7,6 +7,7 @@ from flask import url_for
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates
 
 from mongo_todos.todos.pagination import SORTS, remembered
+from mongo_todos.todos.store import etag
 from mongo_todos.web.fields import (
     ID,
     NOT_BLANK,
@@ -91,6 +92,10 @@ class TodoSchema(Schema):
                        metadata=_TODO_DOCS["tags"])
     created_at = Timestamp(required=True)
     updated_at = Timestamp(required=True)
+    etag = fields.Function(etag, required=True,
+                           metadata={"type": "string", "description": "The todo's ETag (the same value as the "
+                                                    "`ETag` header): send it in If-Match.",
+                                     "example": '"6560f0c2a1b2c3d4e5f60718.3"'})
 
 
 def _query_flag(**kwargs) -> fields.Boolean:

@@ -23,9 +23,11 @@ import re
 from bson import ObjectId
 from flask_smorest import abort
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from mongo_todos.dates import FAR_FUTURE, isoformat, utcnow
 from mongo_todos.store.documents import Todo
+from mongo_todos.todos import sequence
 from mongo_todos.todos.pagination import Page, paginate
 from mongo_todos.todos.quota import check_todo_quota
 from mongo_todos.todos.search import fold, search_match
@@ -33,12 +35,13 @@ from mongo_todos.todos.search import fold, search_match
 # validated with fullmatch, never match + "$" (which also matches before a final newline)
 _ID = re.compile(r"[0-9a-fA-F]{24}")
 NOT_FOUND = "No todo with this id."
+DELETED = "This todo was deleted (by you, perhaps on another device)."
 #: What a todo read fetches: the representation, the version (ETag) and the sort keys
 #: (cursors); an inclusion list, so internal fields added later never leak.
 PROJECTION = {
     key: 1
     for key in ("name", "task", "done", "due_at", "tags", "created_at", "updated_at",
-                "version", "name_key", "due_sort")
+                "version", "name_key", "due_sort", "seq")
 }
 
 
@@ -78,6 +81,7 @@ def to_json(todo: dict, base: str) -> dict:
         "tags": todo.get("tags", []),
         "created_at": isoformat(todo["created_at"]),
         "updated_at": isoformat(todo["updated_at"]),
+        "etag": etag(todo),
     }
 
 
@@ -110,6 +114,14 @@ def missing_or_changed(query: dict):
         if exists is not None:
             since = "that ETag" if "version" in query else "the If-Unmodified-Since date"
             abort(412, message=f"The todo has changed since {since}; fetch it again.")
+    gone_or_missing(query)
+
+
+def gone_or_missing(query: dict):
+    """Abort for a todo that is not there: 410 if its owner deleted it (a tombstone), else 404
+    (another account's deleted todo included: no leak)."""
+    if sequence.deleted(query["owner"], query["_id"]):
+        abort(410, message=DELETED, type="todo-deleted")
     abort(404, message=NOT_FOUND)
 
 
@@ -159,25 +171,50 @@ def create(owner: ObjectId, data: dict, todo_id: ObjectId | None = None) -> dict
     todo = {"_id": todo_id or ObjectId(), "owner": owner, "task": "", "task_key": "", "done": False,
             "due_at": None, "due_sort": FAR_FUTURE, "tags": [], **stored_fields(data),
             "created_at": now, "updated_at": now, "version": 1}
-    collection().insert_one(todo)
+    with sequence.stamped(owner) as reservation:
+        todo["seq"] = reservation.first
+        collection().insert_one(todo)
     return todo
+
+
+def create_at(owner: ObjectId, todo_id: str, data: dict) -> dict:
+    """Create ``owner``'s todo at a client-made id (``PUT`` with ``If-None-Match: *``); 412 if
+    the id is taken, in any account, or was lately deleted (the same answer: no leak)."""
+    query = owned_filter(owner, todo_id)
+    taken = "This id is taken (or was lately); create the todo with a new ObjectId."
+    if sequence.tombstoned(query["_id"]):
+        abort(412, message=taken)
+    try:
+        return create(owner, data, query["_id"])
+    except DuplicateKeyError:
+        abort(412, message=taken)
 
 
 def update(query: dict, changes: dict) -> dict:
     """Apply ``changes`` (a replacement or a patch) atomically to the todo ``query`` matches,
     conditions included; the todo after, or the 404/412 that explains why none matched."""
-    todo = collection().find_one_and_update(
-        query,
-        {"$set": {**stored_fields(changes), "updated_at": utcnow()}, "$inc": {"version": 1}},
-        projection=PROJECTION,
-        return_document=ReturnDocument.AFTER,
-    )
-    if todo is None:
-        missing_or_changed(query)
+    with sequence.stamped(query["owner"]) as reservation:
+        todo = collection().find_one_and_update(
+            query,
+            {"$set": {**stored_fields(changes), "updated_at": utcnow(), "seq": reservation.first},
+             "$inc": {"version": 1}},
+            projection=PROJECTION,
+            return_document=ReturnDocument.AFTER,
+        )
+        if todo is None:
+            missing_or_changed(query)
     return todo
 
 
 def delete(query: dict) -> None:
-    """Delete the todo ``query`` matches, conditions included, or abort with 404/412."""
-    if not collection().delete_one(query).deleted_count:
+    """Delete the todo ``query`` matches, conditions included, or abort with 404/410/412.
+
+    The tombstone is written first, with the deletion's sequence number: a crash between the
+    two leaves a tombstone of a living todo, which the feed ignores, never a deletion nobody
+    hears of. The read before it keeps ids that never existed from getting one."""
+    if collection().find_one(query, {"_id": 1}) is None:
         missing_or_changed(query)
+    with sequence.stamped(query["owner"]) as reservation:
+        sequence.tombstone_many(query["owner"], [query["_id"]], reservation.first)
+        if not collection().delete_one(query).deleted_count:
+            missing_or_changed(query)

@@ -14,6 +14,7 @@ from flask import Response, current_app, request, url_for
 from flask_jwt_extended import verify_jwt_in_request
 from flask_smorest import abort
 from marshmallow import RAISE
+from werkzeug.routing import UnicodeConverter
 from werkzeug.urls import iri_to_uri
 
 from mongo_todos.accounts.auth import current_owner
@@ -31,6 +32,21 @@ from mongo_todos.web.api import Blueprint
 blp = Blueprint("todos", __name__, url_prefix="/api/v1/todos", description="Todos")
 
 
+class TodoIdConverter(UnicodeConverter):
+    """A todo id in a URL: any one path segment but ``changes``, which is the changes feed's
+    (mongo_todos.changes); without it ``/todos/changes`` would also match ``/todos/<id>``, and
+    its ``Allow`` would list PUT, PATCH and DELETE. (A string in the OpenAPI document, as
+    before: it is a UnicodeConverter.)"""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 (Werkzeug's name)
+        super().__init__(map, *args, **kwargs)
+        self.regex = r"(?!changes$)[^/]{1,}"  # {1,}: flask-smorest reads minLength from it
+
+
+# before the routes below (deferred functions run in the order they were recorded)
+blp.record_once(lambda state: state.app.url_map.converters.setdefault("todo_id", TodoIdConverter))
+
+
 _READ_HEADERS = {"Cache-Control": "private, no-cache", "Vary": "Authorization"}
 _ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": "The current version: "
                           "send it back in If-Match (writes) or If-None-Match (reads)."}}
@@ -39,6 +55,8 @@ _CACHE_HEADER = {"Cache-Control": {"schema": {"type": "string"},
 _LOCATION_HEADER = {"Location": {"schema": {"type": "string", "format": "uri"},
                                  "description": "The new todo's url."}}
 _NOT_MODIFIED = "Not modified: the If-None-Match ETag is still current (no body)."
+_GONE = ("You deleted this todo (perhaps on another device; problem type todo-deleted), "
+         "within SYNC_TOMBSTONE_TTL. Another account's deleted todo is a 404.")
 
 
 @blp.before_request
@@ -212,39 +230,53 @@ def _created(todo: dict) -> Response:
         "Location": base + str(todo["_id"]), "ETag": store.etag(todo), **_READ_HEADERS})
 
 
-@blp.route("/<todo_id>", methods=["GET"])
+@blp.route("/<todo_id:todo_id>", methods=["GET"])
 @blp.response(200, TodoSchema, headers={**_ETAG_HEADER, **_CACHE_HEADER})
 @blp.alt_response(304, description=_NOT_MODIFIED, headers={**_ETAG_HEADER, **_CACHE_HEADER})
+@blp.alt_response(410, response="GONE", description=_GONE)
 def get(todo_id):
     """Return a todo.
 
     With `If-None-Match` set to the ETag you hold, an unchanged todo is a 304 with no body.
     """
-    todo = store.find(store.owned_filter(current_owner(), todo_id))
-    if todo is None:
-        abort(404, message=store.NOT_FOUND)
+    todo = store.get(store.owned_filter(current_owner(), todo_id))
     tag = store.etag(todo)
     if conditional.not_modified(tag.strip('"')):
         return Response(status=304, headers={"ETag": tag, **_READ_HEADERS})
     return represent(todo)
 
 
-@blp.route("/<todo_id>", methods=["PUT"])
+@blp.route("/<todo_id:todo_id>", methods=["PUT"])
 @blp.arguments(TodoInSchema())
 @blp.response(200, TodoSchema, headers={**_ETAG_HEADER, **_CACHE_HEADER})
+@blp.alt_response(201, schema=TodoSchema, description="Created at this id (with "
+                  "`If-None-Match: *`).", headers={**_LOCATION_HEADER, **_ETAG_HEADER,
+                                                   **_CACHE_HEADER})
+@blp.alt_response(410, response="GONE", description=_GONE)
+@blp.doc(parameters=[{
+    "in": "header", "name": "If-None-Match", "required": False,
+    "schema": {"type": "string", "enum": ["*"]},
+    "description": "`*`: create the todo at this id (an ObjectId you made) if it is unused: "
+                   "201. An id in use, in any account, or lately deleted, is a 412.",
+}])
 def put(data, todo_id):
     """Replace a todo: omitted optional fields go back to their defaults.
 
     Send `If-Match` with the ETag you read to make sure nobody changed it meanwhile (412).
+    With `If-None-Match: *` instead, the todo is created at this id (a client creating
+    offline keeps the ids it made): 201, or 412 if the id is taken.
     """
+    if request.if_none_match.star_tag:
+        return _created(store.create_at(current_owner(), todo_id, data))
     return represent(store.update(_conditional_filter(todo_id), data))
 
 
-@blp.route("/<todo_id>", methods=["PATCH"])
+@blp.route("/<todo_id:todo_id>", methods=["PATCH"])
 @blp.arguments(TodoPatchSchema(), required=False, example={"done": True},
                description="The fields to change; optional: no body (like `{}`) changes "
                            "nothing and returns the todo.")
 @blp.response(200, TodoSchema, headers={**_ETAG_HEADER, **_CACHE_HEADER})
+@blp.alt_response(410, response="GONE", description=_GONE)
 def patch(data, todo_id):
     """Change the given fields of a todo; an empty object changes nothing.
 
@@ -255,8 +287,9 @@ def patch(data, todo_id):
     return represent(store.update(query, data) if data else store.get(query))
 
 
-@blp.route("/<todo_id>", methods=["DELETE"])
+@blp.route("/<todo_id:todo_id>", methods=["DELETE"])
 @blp.response(204)
+@blp.alt_response(410, response="GONE", description=_GONE)
 def delete(todo_id):
     """Delete a todo.
 

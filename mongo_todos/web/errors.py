@@ -71,6 +71,12 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
     "quota-exceeded": ("Quota exceeded", "The account holds as many todos as it may (TODO_QUOTA): "
                        "delete some, then retry."),
     "service-unavailable": ("Service unavailable", "Retry after Retry-After seconds."),
+    "todo-deleted": ("Todo deleted", "You deleted this todo (perhaps on another device): drop "
+                     "your copy."),
+    "sync-token-expired": ("Sync token expired", "The token is older than SYNC_TOMBSTONE_TTL: "
+                           "sync again from the start, without since."),
+    "sync-token-invalid": ("Sync token invalid", "The token was altered, cut short or made for "
+                           "another account: sync again from the start, without since."),
 }
 
 #: The status each problem type comes with (documentation and ``GET /api/v1/problems``);
@@ -81,6 +87,7 @@ PROBLEM_STATUS: dict[str, int] = {
     "precondition-failed": 412, "precondition-required": 428, "rate-limited": 429,
     "service-unavailable": 503,
     "quota-exceeded": 409, "password-incorrect": 403, "session-expired": 401, "etag-weak": 412,
+    "todo-deleted": 410, "sync-token-expired": 410, "sync-token-invalid": 400,
 }
 
 #: The type a status gets when the code raising it names none.

@@ -12,7 +12,7 @@ import pytest
 from tests.support.servers import ROOT
 
 ROWS = {"get_todo", "revalidate_304", "list_20", "list_page_10", "list_q", "patch_if_match",
-        "login", "create_todo", "delete_todo"}
+        "login", "create_todo", "delete_todo", "changes_empty", "changes_3"}
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None,

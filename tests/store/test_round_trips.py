@@ -64,14 +64,25 @@ def test_round_trips_per_request(client, auth, round_trips):
     assert trips(lambda: client.get(url, headers={**h, "If-None-Match": etag}), 304) == [revocation, "todos.find_one"]
     assert trips(lambda: client.get("/api/v1/todos", headers=h), 200) == [revocation, "todos.aggregate"]
     assert trips(lambda: client.get("/api/v1/todos?count=true", headers=h), 200) == [revocation, "todos.aggregate", "todos.count_documents"]
-    assert trips(lambda: client.post("/api/v1/todos", json={"name": "y"}, headers=h), 201) == [revocation, "todos.count_documents", "todos.insert_one"]  # TODO_QUOTA
-    assert trips(lambda: client.patch(url, json={"done": True}, headers={**h, "If-Match": etag}), 200) == [revocation, "todos.find_one_and_update"]
-    assert trips(lambda: client.put(url, json={"name": "z"}, headers=h), 200) == [revocation, "todos.find_one_and_update"]
-    assert trips(lambda: client.patch(url, json={"done": False}, headers={**h, "If-Match": etag}), 412) == [revocation, "todos.find_one_and_update", "todos.find_one"]
+    # every todo write: the changes feed's reservation and commit around it (todos/sequence.py)
+    reserve, commit = "sync_counters.find_one_and_update", "sync_counters.update_one"
+    assert trips(lambda: client.post("/api/v1/todos", json={"name": "y"}, headers=h), 201) == [revocation, "todos.count_documents", reserve, "todos.insert_one", commit]  # TODO_QUOTA
+    assert trips(lambda: client.patch(url, json={"done": True}, headers={**h, "If-Match": etag}), 200) == [revocation, reserve, "todos.find_one_and_update", commit]
+    assert trips(lambda: client.put(url, json={"name": "z"}, headers=h), 200) == [revocation, reserve, "todos.find_one_and_update", commit]
+    assert trips(lambda: client.patch(url, json={"done": False}, headers={**h, "If-Match": etag}), 412) == [revocation, reserve, "todos.find_one_and_update", "todos.find_one", commit]
     keyed = {**h, "Idempotency-Key": "k"}
-    assert trips(lambda: client.post("/api/v1/todos", json={"name": "k"}, headers=keyed), 201) == [revocation, "idempotency_keys.insert_one", "todos.count_documents", "todos.insert_one", "idempotency_keys.update_one"]
+    assert trips(lambda: client.post("/api/v1/todos", json={"name": "k"}, headers=keyed), 201) == [revocation, "idempotency_keys.insert_one", "todos.count_documents", reserve, "todos.insert_one", commit, "idempotency_keys.update_one"]
     assert trips(lambda: client.post("/api/v1/todos", json={"name": "k"}, headers=keyed), 201) == [revocation, "idempotency_keys.insert_one", "idempotency_keys.find_one"]
-    assert trips(lambda: client.delete(url, headers=h), 204) == [revocation, "todos.delete_one"]
+    # a delete: does it exist, then its tombstone, then the delete itself
+    assert trips(lambda: client.delete(url, headers=h), 204) == [revocation, "todos.find_one", reserve, "todo_tombstones.insert_many", "todos.delete_one", commit]
+    # the changes feed: a poll with nothing new reads the counter only; one with changes the
+    # two ranges (todos, tombstones) and whether the tombstoned todos are gone
+    since = client.get("/api/v1/todos/changes", headers=h).get_json()["since"]
+    changes = f"/api/v1/todos/changes?since={since}"
+    assert trips(lambda: client.get(changes, headers=h), 200) == [revocation, "sync_counters.find_one"]
+    client.delete(todo2 := client.post("/api/v1/todos", json={"name": "w"}, headers=h).headers["Location"], headers=h)
+    assert trips(lambda: client.get(changes, headers=h), 200) == [revocation, "sync_counters.find_one", "todos.find", "todo_tombstones.find", "todos.find"]
+    assert trips(lambda: client.get(todo2, headers=h), 410) == [revocation, "todos.find_one", "todo_tombstones.find_one"]
     assert trips(lambda: client.post("/api/v1/tokens/refresh", headers=bearer(tokens["refresh_token"])), 200) == [revocation, "sessions.update_one"]
     assert trips(lambda: client.delete("/api/v1/tokens", headers=h), 204) == [revocation, "revoked_families.update_one", "sessions.delete_one"]
 
@@ -127,5 +138,6 @@ def test_round_trips_of_account_and_session_requests(client, auth, round_trips):
         revocation, "users.find", "users.update_one", "sessions.find"]  # no other session left
     assert trips(lambda: client.delete("/api/v1/users/me", json={"password": "battery staple"}, headers=h), 204) == [
         revocation, "users.find", "users.update_one", "sessions.find", "todos.delete_many",
-        "idempotency_keys.delete_many", "users.delete_one", "sessions.find",
+        "idempotency_keys.delete_many", "todo_tombstones.delete_many", "sync_counters.delete_one",
+        "users.delete_one", "sessions.find",
         "revoked_families.update_one", "sessions.delete_one"]

@@ -1,0 +1,211 @@
+"""The write side of the changes feed: a per-account sequence stamped on every todo write,
+tombstones for deletions, and the *safe point* below which a reader may look.
+
+Why it lives in ``todos/``: every todo write (store.py, seed.py, the jobs' batch writers)
+must call it, and nothing imports upward; the feed's reader and its HTTP view sit above, in
+mongo_todos.changes. docs/sync.md holds the full argument; in short:
+
+- Each account has a counter document (``sync_counters``, keyed by the owner). A writer
+  *reserves* numbers (one atomic update: ``$inc`` of ``seq``, ``$push`` of ``{"s": a lower
+  bound of the first number, "n": count, "t": tag, "until": lease end}`` onto ``inflight``),
+  writes the todo with ``seq`` set to its number (in the same atomic write as the change
+  itself), then *commits* (pulls its entry): two small writes per change.
+- A reader's safe point is ``seq``, or one below the lowest live ``s``. Every number at or
+  below it belongs to a write that has finished (or never will: a failed one), so a range
+  read up to it never misses a write that lands later with a smaller number.
+- A reservation whose writer died expires after :data:`LEASE`; readers then pass it. A write
+  whose outcome is unknown (a timeout, a lost primary) is not committed either: its lease
+  gives it time to land or fail before readers pass it. The residual risk (a write landing
+  more than a lease after its reservation) is bounded by the request time budget; see docs.
+- A deletion first writes a tombstone (``todo_tombstones``: id, owner, seq, deleted_at) with
+  its number, then deletes the todo. A crash between the two leaves a tombstone of a living
+  todo: readers drop tombstones whose todo still exists, so that is harmless.
+
+The API for batch writers (imports, bulk changes; one reservation per batch)::
+
+    with stamped(owner, count=len(docs)) as reservation:   # numbers reservation.first..last
+        for i, doc in enumerate(docs):
+            doc["seq"] = reservation.first + i              # or one number for all of them
+        collection.insert_many(docs)
+    # deletions of many todos: one number for the batch (ties are ordered by id)
+    with stamped(owner) as reservation:
+        tombstone_many(owner, ids, reservation.first)
+        collection.delete_many({"owner": owner, "_id": {"$in": ids}})
+
+:func:`stamped` commits when the block ends normally or with an HTTP error (a 404/412 is a
+known outcome), and leaves the reservation to expire when a driver error makes the outcome
+unknown. :func:`reserve` and :func:`commit` are the same two steps, by hand.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bson import ObjectId
+from flask import current_app, has_app_context
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from mongo_todos import dates
+from mongo_todos.store.documents import SyncCounter, Tombstone
+from mongo_todos.store.mongodb import database_error
+from mongo_todos.todos.search import MIGRATIONS
+
+#: How long a reservation holds readers back when its writer never commits (a crash, or an
+#: unknown outcome). Far longer than a request's time budget (MONGODB_REQUEST_TIMEOUT_MS,
+#: default 5 s), which bounds when a write can still land; docs/sync.md.
+LEASE = timedelta(seconds=60)
+#: Tombstones outlive SYNC_TOMBSTONE_TTL by this much: a token is good for the whole TTL
+#: even for a deletion reserved a lease before the token's read (docs/sync.md).
+TOMBSTONE_MARGIN = 2 * LEASE
+DEFAULT_TOMBSTONE_TTL = 2592000
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Sequence numbers ``first``..``last`` of ``owner``, reserved until ``until``; ``tag``
+    names its entry in the counter's ``inflight`` list."""
+
+    owner: ObjectId
+    first: int
+    last: int
+    until: datetime
+    tag: ObjectId = field(default_factory=ObjectId)
+
+
+#: owner -> the highest number this process saw handed out: a lower bound of the next one.
+_LAST_SEEN: dict[ObjectId, int] = {}
+_LAST_SEEN_MAX = 100_000
+
+
+def counters():
+    return SyncCounter._get_collection()
+
+
+def tombstones():
+    return Tombstone._get_collection()
+
+
+def reserve(owner: ObjectId, count: int = 1) -> Reservation:
+    """Reserve ``count`` consecutive sequence numbers of ``owner``: one atomic update that
+    takes them (``$inc``) and records the reservation (``$push``).
+
+    The entry's ``s`` must not exceed the first number reserved, and one update cannot write
+    the number it is taking; so ``s`` is a lower bound: the highest number this process saw
+    handed out, plus one (numbers only grow). A reader stops below ``s``: a stale bound holds
+    it back a little more while this write is in flight, never less.
+    """
+    now = dates.utcnow()
+    tag = ObjectId()
+    entry = {"s": _LAST_SEEN.get(owner, 0) + 1, "n": count, "t": tag, "until": now + LEASE}
+    update = {"$inc": {"seq": count}, "$push": {"inflight": entry}}
+    try:  # the document before the update: the numbers taken follow its seq
+        before = counters().find_one_and_update({"_id": owner}, update, upsert=True)
+    except DuplicateKeyError:  # two first writes of the account raced to create the counter
+        before = counters().find_one_and_update({"_id": owner}, update)
+    first = (before["seq"] if before else 0) + 1
+    if len(_LAST_SEEN) > _LAST_SEEN_MAX:
+        _LAST_SEEN.clear()
+    _LAST_SEEN[owner] = max(_LAST_SEEN.get(owner, 0), first + count - 1)
+    if before and any(e["until"] < now for e in before["inflight"]):
+        _prune(owner, now)
+    return Reservation(owner, first, first + count - 1, entry["until"], tag)
+
+
+def _prune(owner: ObjectId, now: datetime) -> None:
+    # expired reservations (a writer that died): readers pass them already; keep the list short
+    counters().update_one({"_id": owner}, {"$pull": {"inflight": {"until": {"$lt": now}}}})
+
+
+def commit(reservation: Reservation) -> None:
+    """Mark ``reservation``'s writes finished (done, or known not to happen)."""
+    counters().update_one({"_id": reservation.owner},
+                          {"$pull": {"inflight": {"t": reservation.tag}}})
+
+
+@contextmanager
+def stamped(owner: ObjectId, count: int = 1):
+    """Reserve ``count`` numbers for the writes in the block; commit when their outcome is
+    known (module docstring)."""
+    reservation = reserve(owner, count)
+    try:
+        yield reservation
+    except Exception as error:
+        # an unavailable, slow or unconfirmed database (the 503s): the write may still land,
+        # so the lease keeps readers back until it has settled; anything else (a 404/412, a
+        # duplicate id) is a known outcome
+        if database_error(error) is None:
+            commit(reservation)
+        raise
+    commit(reservation)
+
+
+def safe_point(owner: ObjectId, now: datetime | None = None) -> int:
+    """The highest sequence number at or below which every write of ``owner`` is finished."""
+    now = now or dates.utcnow()
+    doc = counters().find_one({"_id": owner})
+    if doc is None:
+        return 0
+    live = [e["s"] for e in doc.get("inflight", ()) if e["until"] >= now]
+    return min(live) - 1 if live else doc["seq"]
+
+
+def tombstone_ttl() -> timedelta:
+    seconds = (current_app.config.get("SYNC_TOMBSTONE_TTL", DEFAULT_TOMBSTONE_TTL)
+               if has_app_context() else DEFAULT_TOMBSTONE_TTL)
+    return timedelta(seconds=seconds)
+
+
+def tombstone_many(owner: ObjectId, ids: list[ObjectId], seq: int) -> None:
+    """Record the deletion of ``owner``'s todos ``ids`` at ``seq``, before deleting them."""
+    if not ids:
+        return
+    now = dates.utcnow()
+    expires = now + tombstone_ttl() + TOMBSTONE_MARGIN
+    try:
+        tombstones().insert_many([
+            {"_id": todo_id, "owner": owner, "seq": seq, "deleted_at": now, "expires_at": expires}
+            for todo_id in ids], ordered=False)
+    except BulkWriteError as error:
+        if any(e.get("code") != 11000 for e in error.details.get("writeErrors", ())):
+            raise
+        # tombstones already there (a deletion that crashed, or lost a race to a precondition):
+        # keep the higher number, so a tombstone is never lost nor moved back
+        tombstones().update_many(
+            {"_id": {"$in": [e["op"]["_id"] for e in error.details["writeErrors"]]},
+             "owner": owner},
+            {"$max": {"seq": seq}, "$set": {"deleted_at": now, "expires_at": expires}})
+
+
+def deleted(owner: ObjectId, todo_id: ObjectId) -> bool:
+    """Whether ``owner`` deleted todo ``todo_id`` within SYNC_TOMBSTONE_TTL (the caller knows
+    it is gone: a tombstone of a todo that still exists means nothing)."""
+    return tombstones().find_one({"_id": todo_id, "owner": owner}, {"_id": 1}) is not None
+
+
+def tombstoned(todo_id: ObjectId) -> bool:
+    """Whether any account deleted a todo with this id lately (a client-made id is refused)."""
+    return tombstones().find_one({"_id": todo_id}, {"_id": 1}) is not None
+
+
+def forget(owner: ObjectId) -> None:
+    """Remove ``owner``'s tombstones and counter (the account is being deleted)."""
+    tombstones().delete_many({"owner": owner})
+    counters().delete_one({"_id": owner})
+
+
+def number_old_todos(collection) -> int:
+    """Give todos stored before the changes feed existed the number 0 (a full sync starts
+    below it, so it lists them; their next write numbers them for real); how many. Run by
+    ``db init``; once none is left, a marker in MIGRATIONS spares later runs the scan (as the
+    search keys' backfill does)."""
+    done = collection.database[MIGRATIONS]
+    if done.find_one({"_id": "todos.seq"}) is not None:
+        return 0
+    numbered = collection.update_many({"seq": {"$exists": False}}, {"$set": {"seq": 0}})
+    try:
+        done.insert_one({"_id": "todos.seq"})
+    except DuplicateKeyError:  # another instance's db init finished it too
+        pass
+    return numbered.modified_count

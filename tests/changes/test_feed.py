@@ -1,0 +1,196 @@
+"""GET /api/v1/todos/changes: full and incremental syncs, coalescing, tombstones, tokens,
+limits and cost (the contract's "Changes feed for syncing clients (v1.2)")."""
+
+from __future__ import annotations
+
+import pytest
+
+from mongo_todos.store.embedded import EmbeddedCollection
+from tests.changes.conftest import CHANGES, Replica, insert_batch, owner_of, server_todos
+from tests.conftest import assert_problem
+
+
+def _create(client, headers, name: str) -> dict:
+    response = client.post("/api/v1/todos", json={"name": name}, headers=headers)
+    assert response.status_code == 201
+    return response.get_json()
+
+
+def test_full_sync_pages_through_every_todo(client, headers):
+    made = [_create(client, headers, f"t{i}") for i in range(5)]
+    replica = Replica(client, headers, limit=2)
+    first = replica.page()
+    assert len(first["items"]) == 2 and first["has_more"] is True
+    replica.sync()
+    assert replica.pages == 3
+    assert replica.todos == {todo["id"]: todo for todo in made}
+    assert all(change["deleted"] is False for change in first["items"])
+
+
+def test_incremental_sync_has_creates_latest_updates_and_tombstones(client, headers):
+    kept, changed, removed = (_create(client, headers, name) for name in "abc")
+    replica = Replica(client, headers)
+    replica.sync()
+    url = "/api/v1/todos/"
+    for n in range(3):  # three edits: one change, in the latest state
+        client.patch(url + changed["id"], json={"task": f"edit {n}"}, headers=headers)
+    assert client.delete(url + removed["id"], headers=headers).status_code == 204
+    new = _create(client, headers, "d")
+    body = replica.page()
+    assert body["has_more"] is False
+    by_id = {change["id"]: change for change in body["items"]}
+    assert set(by_id) == {changed["id"], removed["id"], new["id"]}  # kept did not change
+    assert by_id[changed["id"]]["task"] == "edit 2" and by_id[changed["id"]]["deleted"] is False
+    assert by_id[removed["id"]] == {"id": removed["id"], "url": removed["url"], "deleted": True,
+                                    "deleted_at": by_id[removed["id"]]["deleted_at"]}
+    assert by_id[removed["id"]]["deleted_at"].endswith("Z")
+    assert by_id[new["id"]] == {**new, "deleted": False}
+    # in the order they happened: the edits, then the delete, then the create
+    assert [c["id"] for c in body["items"]] == [changed["id"], removed["id"], new["id"]]
+    assert replica.todos == server_todos(client, headers)
+    assert kept["id"] in replica.todos
+
+
+def test_an_empty_poll_reads_only_the_counter(client, headers, monkeypatch):
+    _create(client, headers, "a")
+    replica = Replica(client, headers)
+    replica.sync()
+    finds = []
+    real = EmbeddedCollection.find
+
+    def spy(self, *args, **kwargs):
+        finds.append(self.name)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(EmbeddedCollection, "find", spy)
+    body = replica.page()
+    assert body == {"items": [], "since": body["since"], "has_more": False}
+    assert "todos" not in finds and "todo_tombstones" not in finds
+
+
+def test_an_incremental_sync_reads_an_index_range_not_the_account(client, headers, monkeypatch):
+    for i in range(30):
+        _create(client, headers, f"t{i}")
+    replica = Replica(client, headers)
+    replica.sync()
+    _create(client, headers, "new")
+    filters = []
+    real = EmbeddedCollection.find
+
+    def spy(self, spec=None, *args, **kwargs):
+        if self.name in ("todos", "todo_tombstones") and "seq" in (spec or {}):
+            filters.append(spec)
+        return real(self, spec, *args, **kwargs)
+
+    monkeypatch.setattr(EmbeddedCollection, "find", spy)
+    assert len(replica.page()["items"]) == 1
+    # each read is bounded below by the token's position and above by the safe point
+    assert filters and all(set(f["seq"]) == {"$gt", "$lte"} for f in filters), filters
+
+
+def test_a_todo_created_and_deleted_between_polls_leaves_a_harmless_tombstone(client, headers):
+    replica = Replica(client, headers)
+    replica.sync()
+    gone = _create(client, headers, "brief")
+    client.delete(gone["url"], headers=headers)
+    body = replica.page()
+    assert [c["id"] for c in body["items"]] == [gone["id"]] and body["items"][0]["deleted"]
+    assert replica.todos == {}
+
+
+def test_a_full_sync_lists_no_tombstones(client, headers):
+    gone = _create(client, headers, "x")
+    client.delete(gone["url"], headers=headers)
+    kept = _create(client, headers, "y")
+    body = Replica(client, headers).page()
+    assert [c["id"] for c in body["items"]] == [kept["id"]]
+
+
+def test_changes_during_a_multi_page_full_sync_are_not_lost(client, headers):
+    made = [_create(client, headers, f"t{i}") for i in range(6)]
+    replica = Replica(client, headers, limit=2)
+    replica.page()  # t0, t1
+    client.patch(made[0]["url"], json={"done": True}, headers=headers)  # already received
+    client.delete(made[1]["url"], headers=headers)  # already received
+    client.delete(made[4]["url"], headers=headers)  # not yet received
+    client.patch(made[5]["url"], json={"task": "moved"}, headers=headers)  # jumps ahead
+    _create(client, headers, "late")
+    replica.sync()
+    assert replica.todos == server_todos(client, headers)
+    assert made[1]["id"] not in replica.todos and replica.todos[made[0]["id"]]["done"] is True
+
+
+@pytest.mark.parametrize("limit", ["0", "1001", "x", "-1"])
+def test_limit_out_of_range_is_422(client, headers, limit):
+    assert_problem(client.get(CHANGES, query_string={"limit": limit}, headers=headers), 422,
+                   "limit")
+
+
+def test_limit_defaults_to_500(client, headers, app):
+    insert_batch(app, owner_of(client, headers), 501)
+    body = client.get(CHANGES, headers=headers).get_json()
+    assert len(body["items"]) == 500 and body["has_more"] is True
+
+
+def test_repeated_and_unknown_parameters_are_422(client, headers):
+    assert_problem(client.get(CHANGES + "?limit=5&limit=6", headers=headers), 422, "limit")
+    assert_problem(client.get(CHANGES + "?sinse=x", headers=headers), 422, "sinse")
+
+
+def test_the_feed_needs_a_token(client):
+    assert client.get(CHANGES).status_code == 401
+
+
+def test_another_accounts_token_is_400(client, auth, headers):
+    _create(client, headers, "a")
+    token = Replica(client, headers).sync()["since"]
+    bob = auth.headers("bob")
+    body = assert_problem(client.get(CHANGES, query_string={"since": token}, headers=bob), 400,
+                          "since", type="sync-token-invalid")
+    assert "account" in body["detail"]
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda t: t[:-2] + ("A" if t[-2] != "A" else "B") + t[-1],  # one character changed
+    lambda t: t[:20],  # cut short
+    lambda t: "not a token at all!",
+])
+def test_a_tampered_token_is_400(client, headers, mangle):
+    token = Replica(client, headers).sync()["since"]
+    assert_problem(client.get(CHANGES, query_string={"since": mangle(token)}, headers=headers),
+                   400, "since", type="sync-token-invalid")
+
+
+def test_a_list_cursor_is_not_a_sync_token(client, headers):
+    for i in range(3):
+        _create(client, headers, f"t{i}")
+    cursor = client.get("/api/v1/todos?limit=1", headers=headers).get_json()["page"]["next_cursor"]
+    assert_problem(client.get(CHANGES, query_string={"since": cursor}, headers=headers), 400,
+                   "since", type="sync-token-invalid")
+
+
+def test_a_token_older_than_the_tombstone_ttl_is_410(make_app, clock):
+    app = make_app(env={"SYNC_TOMBSTONE_TTL": "3600"})
+    client = app.test_client()
+    from tests.conftest import Auth
+
+    headers = Auth(client).headers("alice")
+    token = Replica(client, headers).sync()["since"]
+    clock.advance(seconds=3590)
+    assert client.get(CHANGES, query_string={"since": token}, headers=headers).status_code == 200
+    clock.advance(seconds=20)
+    assert_problem(client.get(CHANGES, query_string={"since": token}, headers=headers), 410,
+                   type="sync-token-expired")
+    # a fresh full sync works
+    assert client.get(CHANGES, headers=headers).status_code == 200
+
+
+def test_each_poll_renews_the_token(make_app, clock):
+    app = make_app(env={"SYNC_TOMBSTONE_TTL": "3600"})
+    client = app.test_client()
+    from tests.conftest import Auth
+
+    replica = Replica(client, Auth(client).headers("alice"))
+    for _ in range(3):  # a client polling more often than the TTL never expires
+        clock.advance(seconds=3000)
+        replica.sync()

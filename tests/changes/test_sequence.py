@@ -1,0 +1,168 @@
+"""The guarantee's moving parts (mongo_todos.todos.sequence): reservations hold readers back
+until their writes finish, a dead writer's only for a lease, an unknown outcome is not
+committed, tombstones of living todos mean nothing, and every write path numbers its writes."""
+
+from __future__ import annotations
+
+import pytest
+from bson import ObjectId
+from pymongo.errors import AutoReconnect
+
+from mongo_todos import dates
+from mongo_todos.seed import plant
+from mongo_todos.store.documents import SyncCounter, Tombstone
+from mongo_todos.todos import sequence, store
+from tests.changes.conftest import CHANGES, Replica, insert_batch, owner_of, server_todos
+
+
+def _create(client, headers, name="t"):
+    return client.post("/api/v1/todos", json={"name": name}, headers=headers).get_json()
+
+
+def test_a_reader_stops_below_a_reservation_until_it_commits(app, client, headers):
+    owner = owner_of(client, headers)
+    replica = Replica(client, headers)
+    replica.sync()
+    with app.app_context():
+        held = sequence.reserve(owner)  # writer A: reserved, not written yet
+    later = _create(client, headers, "B")  # writer B: reserved after A, committed
+    assert replica.page()["items"] == []  # B is past A's number: not yet
+    with app.app_context():
+        first = insert_at(owner, held.first, "A")
+        assert replica.page()["items"] == []  # written, not committed: still held back
+        sequence.commit(held)
+    # A first (it has the lower number), then B
+    assert [c["id"] for c in replica.page()["items"]] == [str(first), later["id"]]
+    assert replica.todos == server_todos(client, headers)
+
+
+def insert_at(owner, seq: int, name: str) -> ObjectId:
+    now = dates.utcnow()
+    return store.collection().insert_one({
+        "_id": ObjectId(), "owner": owner, **store.stored_fields({"name": name, "task": "",
+                                                                  "due_at": None}),
+        "done": False, "tags": [], "created_at": now, "updated_at": now, "version": 1,
+        "seq": seq}).inserted_id
+
+
+def test_a_dead_writer_holds_readers_back_for_one_lease(app, client, headers, clock):
+    owner = owner_of(client, headers)
+    replica = Replica(client, headers)
+    replica.sync()
+    with app.app_context():
+        sequence.reserve(owner)  # and never commits
+    after = _create(client, headers, "after")
+    assert replica.page()["items"] == []
+    clock.advance(seconds=sequence.LEASE.total_seconds() + 1)
+    assert [c["id"] for c in replica.page()["items"]] == [after["id"]]
+    with app.app_context():  # the next reservation clears the expired entry away
+        sequence.commit(sequence.reserve(owner))
+        assert SyncCounter._get_collection().find_one({"_id": owner})["inflight"] == []
+
+
+def test_an_unknown_outcome_is_left_to_its_lease_a_known_one_commits(app, client, headers):
+    owner = owner_of(client, headers)
+    with app.app_context():
+        with pytest.raises(AutoReconnect), sequence.stamped(owner):
+            raise AutoReconnect("primary stepped down")  # the write may still land
+        unknown = sequence.safe_point(owner)
+        with pytest.raises(KeyError), sequence.stamped(owner):
+            raise KeyError("a bug: nothing was written")
+        counter = SyncCounter._get_collection().find_one({"_id": owner})
+    assert unknown == 0 and [e["s"] for e in counter["inflight"]] == [1]
+
+
+def test_a_precondition_failure_commits_its_reservation(client, headers, app):
+    todo = _create(client, headers)
+    stale = client.patch(todo["url"], json={"done": True}, headers={**headers, "If-Match": '"x"'})
+    assert stale.status_code == 412
+    with app.app_context():
+        counter = SyncCounter._get_collection().find_one({"_id": owner_of(client, headers)})
+    assert counter["inflight"] == []
+
+
+def test_a_tombstone_of_a_living_todo_is_ignored(app, client, headers):
+    todo = _create(client, headers)
+    replica = Replica(client, headers)
+    replica.sync()
+    owner = owner_of(client, headers)
+    with app.app_context(), sequence.stamped(owner) as reservation:
+        # a deletion that wrote its tombstone and then crashed (or lost to an If-Match)
+        sequence.tombstone_many(owner, [ObjectId(todo["id"])], reservation.first)
+    assert replica.page()["items"] == []
+    assert replica.todos == server_todos(client, headers)
+    assert client.get(todo["url"], headers=headers).status_code == 200
+    client.delete(todo["url"], headers=headers)  # the real deletion moves the tombstone on
+    assert replica.page()["items"][0]["deleted"] is True and replica.todos == {}
+
+
+def test_a_batch_numbered_once_pages_by_id_within_the_number(app, client, headers):
+    owner = owner_of(client, headers)
+    ids = insert_batch(app, owner, 5, seq_each=False)  # five todos, one sequence number
+    replica = Replica(client, headers, limit=2)
+    replica.sync()
+    assert sorted(replica.todos) == sorted(map(str, ids)) and replica.pages == 3
+    with app.app_context(), sequence.stamped(owner) as reservation:
+        sequence.tombstone_many(owner, ids, reservation.first)
+        store.collection().delete_many({"owner": owner, "_id": {"$in": ids}})
+    replica.sync()
+    assert replica.todos == {}
+
+
+def test_seeded_todos_and_a_reset_reach_the_feed(app, client):
+    with app.app_context():
+        plant(users=1, todos_per_user=7)
+    headers = {"Authorization": "Bearer " + client.post(
+        "/api/v1/tokens", auth=("demo", "demo-password")).get_json()["access_token"]}
+    replica = Replica(client, headers, limit=3)
+    replica.sync()
+    assert len(replica.todos) == 7 and replica.todos == server_todos(client, headers)
+    with app.app_context():
+        plant(users=1, todos_per_user=2, seed=1, reset=True)
+    replica.sync()
+    assert len(replica.todos) == 2 and replica.todos == server_todos(client, headers)
+
+
+def test_account_deletion_removes_its_tombstones_and_counter(app, client, headers):
+    owner = owner_of(client, headers)
+    todo = _create(client, headers)
+    client.delete(todo["url"], headers=headers)
+    with app.app_context():
+        assert Tombstone._get_collection().count_documents({"owner": owner}) == 1
+    response = client.delete("/api/v1/users/me", json={"password": "correct horse"},
+                             headers=headers)
+    assert response.status_code == 204
+    with app.app_context():
+        assert Tombstone._get_collection().count_documents({"owner": owner}) == 0
+        assert SyncCounter._get_collection().count_documents({"_id": owner}) == 0
+
+
+def test_tombstones_expire_with_a_margin_past_the_ttl(make_app):
+    app = make_app(env={"SYNC_TOMBSTONE_TTL": "60"})
+    with app.app_context():
+        owner = ObjectId()
+        sequence.tombstone_many(owner, [ObjectId()], 1)
+        tomb = Tombstone._get_collection().find_one({"owner": owner})
+    kept = (tomb["expires_at"] - tomb["deleted_at"]).total_seconds()
+    assert kept == 60 + sequence.TOMBSTONE_MARGIN.total_seconds()
+
+
+def test_the_feed_is_bound_to_the_url_of_changes(client, headers):
+    # /changes is the feed, never a todo id: a static route outranks /<todo_id>
+    assert client.get(CHANGES, headers=headers).get_json().keys() == {"items", "since",
+                                                                        "has_more"}
+
+
+def test_db_init_numbers_todos_stored_before_the_feed(app, client, headers, runner):
+    owner = owner_of(client, headers)
+    with app.app_context():
+        old = insert_at(owner, 0, "old")
+        store.collection().update_one({"_id": old}, {"$unset": {"seq": ""}})
+    assert Replica(client, headers).sync()["items"] == []  # unnumbered: invisible to the feed
+    first = runner.invoke(args=["db", "init"])
+    assert first.exit_code == 0 and "sequence numbers added to 1 todo(s)" in first.output
+    replica = Replica(client, headers)
+    replica.sync()
+    assert list(replica.todos) == [str(old)]
+    again = runner.invoke(args=["db", "init"])
+    assert "sequence numbers added to 0 todo(s)" in again.output
