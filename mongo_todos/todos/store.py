@@ -22,7 +22,8 @@ import re
 
 from bson import ObjectId
 from flask_smorest import abort
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
+from pymongo.errors import BulkWriteError
 
 from mongo_todos.dates import FAR_FUTURE, isoformat, utcnow
 from mongo_todos.store.documents import Todo
@@ -121,6 +122,29 @@ def page(owner: ObjectId, args: dict) -> Page:
                     projection=PROJECTION)
 
 
+def filter_match(owner: ObjectId, args: dict) -> dict:
+    """The ``$match`` of ``owner``'s todos that the list's filters ``args`` select (jobs use it:
+    an export or a bulk change selects exactly what the list would show)."""
+    return _list_match(owner, args)[0]
+
+
+def matching_ids(match: dict) -> list[ObjectId]:
+    """The ids of the todos ``match`` selects, in ``_id`` order: a job's snapshot of its work,
+    taken in one query, then handled by :func:`fetch` one batch per query."""
+    pipeline = [{"$match": match}, {"$sort": {"_id": 1}}, {"$project": {"_id": 1}}]
+    return [todo["_id"] for todo in collection().aggregate(pipeline)]
+
+
+def fetch(match: dict, ids: list[ObjectId]) -> list[dict]:
+    """The todos ``ids`` that still match ``match``, in ``_id`` order (one batch of a job)."""
+    pipeline = [{"$match": {**match, "_id": {"$in": ids}}}, {"$sort": {"_id": 1}}]
+    return list(collection().aggregate(pipeline))
+
+
+def count(match: dict) -> int:
+    return collection().count_documents(match)
+
+
 def _list_match(owner: ObjectId, args: dict) -> tuple[dict, dict]:
     """The ``$match`` for the list, and the filter set its cursors are bound to."""
     match: dict = {"owner": owner}
@@ -154,12 +178,52 @@ def create(owner: ObjectId, data: dict, todo_id: ObjectId | None = None) -> dict
     retry relies on it).
     """
     check_todo_quota(owner)
-    now = utcnow()
-    todo = {"_id": todo_id or ObjectId(), "owner": owner, "task": "", "task_key": "", "done": False,
-            "due_at": None, "due_sort": FAR_FUTURE, "tags": [], **stored_fields(data),
-            "created_at": now, "updated_at": now, "version": 1}
+    todo = new_document(owner, data, todo_id or ObjectId(), utcnow())
     collection().insert_one(todo)
     return todo
+
+
+def new_document(owner: ObjectId, data: dict, todo_id: ObjectId, now) -> dict:
+    """The stored form of a new todo made of validated input ``data``."""
+    return {"_id": todo_id, "owner": owner, "task": "", "task_key": "", "done": False,
+            "due_at": None, "due_sort": FAR_FUTURE, "tags": [], **stored_fields(data),
+            "created_at": now, "updated_at": now, "version": 1}
+
+
+# --- batch writes (background jobs: one driver call per batch) ------------------------------
+
+def create_many(todos: list[dict]) -> int:
+    """Insert :func:`new_document` todos; how many were new. An id already stored is skipped,
+    not an error: a re-run job inserts the same ids again and must not create twice."""
+    if not todos:
+        return 0
+    try:
+        return len(collection().insert_many(todos, ordered=False).inserted_ids)
+    except BulkWriteError as error:
+        if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])) \
+                or error.details.get("writeConcernErrors"):
+            raise
+        return error.details["nInserted"]
+
+
+def update_many(owner: ObjectId, changes: list[tuple[dict, dict]]) -> int:
+    """Apply ``(todo, fields)`` pairs as PATCHes would (new version, ``updated_at``), each only
+    if the todo is still at the version read; how many were changed."""
+    if not changes:
+        return 0
+    now = utcnow()
+    writes = [UpdateOne({"_id": todo["_id"], "owner": owner, "version": todo["version"]},
+                        {"$set": {**stored_fields(fields_), "updated_at": now},
+                         "$inc": {"version": 1}})
+              for todo, fields_ in changes]
+    return collection().bulk_write(writes, ordered=False).modified_count
+
+
+def delete_many(match: dict, ids: list[ObjectId]) -> int:
+    """Delete the todos ``ids`` that still match ``match`` (owner-scoped); how many."""
+    if not ids:
+        return 0
+    return collection().delete_many({**match, "_id": {"$in": ids}}).deleted_count
 
 
 def update(query: dict, changes: dict) -> dict:

@@ -1,0 +1,59 @@
+"""Running one job to its end: ``run(job_id)``, what the queue calls (``queue.py``).
+
+``run`` may be called again for the same job (a task redelivered after its worker died):
+:func:`mongo_todos.jobs.store.claim` lets it run only a job that is queued, or running on a
+worker that stopped beating; a finished or cancelled job is left alone. The work itself
+(``export.py``, ``imports.py``, ``bulk.py``) resumes from the progress stored with the job
+and is idempotent over the batch that was in flight: an import's todos get ids derived from
+the job and the line, so a re-run finds them instead of creating them twice.
+
+Work goes in batches of ``JOBS_BATCH_SIZE`` todos (default 500): one read or one write per
+batch, so the embedded store's lock is never held for more than a batch and the API keeps
+answering while a job runs. After each batch the job's progress and heartbeat are stored, in
+a write that also tells whether the job was cancelled meanwhile: then the work stops there.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bson import ObjectId
+from flask import current_app
+
+from mongo_todos.jobs import bulk, export, imports, store
+
+log = logging.getLogger("mongo_todos.jobs")
+
+#: The work of each kind: ``work(job, batches)`` returns ``(result, total)``, or None when
+#: the job was cancelled (or taken over) between two batches.
+WORK = {"export": export.run, "import": imports.run, "bulk": bulk.run}
+FAILED = {"type": "about:blank", "title": "Internal Server Error", "status": 500,
+          "detail": "The job stopped on an unexpected error; it has been logged. Start it "
+                    "again."}
+
+
+class Batches:
+    """A run's batch size and its per-batch report (progress, heartbeat, cancellation)."""
+
+    def __init__(self, job: dict):
+        self.job = job
+        self.size = current_app.config.get("JOBS_BATCH_SIZE", 500)
+
+    def progress(self, done: int, total: int | None, partial: dict | None = None) -> bool:
+        """Store the progress; False when the job is no longer this run's to finish."""
+        return store.beat(self.job, done, total, partial)
+
+
+def run(job_id: str) -> None:
+    """Run job ``job_id`` to its end, if it is still to be run (module docstring)."""
+    job = store.claim(ObjectId(job_id))
+    if job is None:
+        return
+    try:
+        outcome = WORK[job["kind"]](job, Batches(job))
+    except Exception:
+        log.exception("job %s (%s) failed", job_id, job["kind"])
+        store.fail(job, FAILED)
+        return
+    if outcome is not None:
+        store.finish(job, *outcome)
