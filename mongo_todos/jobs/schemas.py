@@ -33,7 +33,7 @@ class ExportInSchema(Schema):
         "description": "The list's filters (AND): only matching todos are exported."})
 
 
-class SetSchema(Schema):
+class BulkSetSchema(Schema):
     done = StrictBoolean(required=True)
 
 
@@ -42,12 +42,22 @@ def _tags(description: str) -> fields.List:
                        metadata={"uniqueItems": True, "description": description})
 
 
+_CHANGES = [{"properties": {name: {}}, "required": [name]}
+            for name in ("set", "add_tags", "remove_tags")]
+
+
 class BulkInSchema(Schema):
     """A change to every todo the filter selects, or their deletion."""
 
+    class Meta:
+        # what _one_kind checks, for the document (mongo_todos.web.openapi.ContractPlugin)
+        json_schema = {"anyOf": [*_CHANGES, {"properties": {"delete": {}}, "required": ["delete"]}],
+                       "not": {"properties": {"delete": {}}, "required": ["delete"],
+                               "anyOf": _CHANGES}}
+
     filter = fields.Nested(FilterSchema, required=True, metadata={
         "description": "The list's filters (AND); `{}` selects every todo."})
-    set = fields.Nested(SetSchema, metadata={"description": "Fields to set."})
+    set = fields.Nested(BulkSetSchema, metadata={"description": "Fields to set."})
     add_tags = _tags("Tags to add (a todo that would pass 20 tags keeps its own).")
     remove_tags = _tags("Tags to remove.")
     delete = fields.Boolean(validate=validate.Equal(True), metadata={

@@ -132,12 +132,27 @@ def start_bulk(data):
     return _start("bulk", data, _json_fingerprint())
 
 
+
+# /todos/bulk also matches the todo rule (/todos/<todo_id>), whose methods Flask's automatic
+# OPTIONS would list too: list only this path's own
+_BULK_ALLOW = "OPTIONS, POST"
+
+
+@blp.after_request
+def _bulk_allow(response: Response) -> Response:
+    if request.method == "OPTIONS" and request.url_rule is not None \
+            and request.url_rule.endpoint == "jobs.start_bulk":
+        response.headers["Allow"] = _BULK_ALLOW
+    return response
+
+
 _IMPORT_BODY = {"required": True, "description": (
     "Todos as `POST /todos` takes them: NDJSON, one per line, or JSON `{\"items\": [...]}`. "
     "Fields the server owns (`id`, `url`, `etag`, `created_at`, `updated_at`) are ignored, "
     "so an export re-imports as is. Up to IMPORT_MAX_BYTES (default 16 MiB)."),
     "content": {
-        "application/x-ndjson": {"schema": {"type": "string"},
+        # at least one character that is not white space (else: 422, no todos)
+        "application/x-ndjson": {"schema": {"type": "string", "pattern": "\\S"},
                                  "example": '{"name": "Buy milk"}\n{"name": "Call Bob"}\n'},
         "application/json": {"schema": {
             "type": "object", "required": ["items"], "additionalProperties": False,

@@ -232,6 +232,13 @@ class ContractPlugin(BasePlugin):
                 parameter["description"] = PATH_PARAMETERS.get(
                     parameter["name"], "The id from the item's `id` field.")
 
+    def schema_helper(self, name, definition, **kwargs):
+        """What a schema says of itself beyond its fields (``class Meta: json_schema = {...}``):
+        the rule a schema-level validator enforces (one field or another), so a client and a
+        fuzzer see it too."""
+        meta = getattr(kwargs.get("schema"), "Meta", None)
+        return dict(getattr(meta, "json_schema", None) or {}) or None
+
     def operation_helper(self, path=None, operations=None, **kwargs):
         rule = kwargs.get("rule")
         endpoint = rule.endpoint if rule is not None else ""
