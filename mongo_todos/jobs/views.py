@@ -265,22 +265,32 @@ def delete(job_id):
 
 _DOWNLOAD_TYPES = {media: {"schema": {"type": "string", "format": "binary"}}
                    for media in export.MEDIA_TYPES.values()}
+_DOWNLOAD_TYPES["application/json"] = {"schema": {
+    "type": "object", "required": ["items"],
+    "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Todo"}}}}}
 
 
 @blp.route("/exports/<job_id>/download", methods=["GET"])
-@blp.doc(operationId="downloadExport", responses={
+@blp.doc(operationId="downloadExport", parameters=[{
+    "in": "header", "name": "Range", "required": False, "schema": {"type": "string"},
+    "description": "A byte range (`bytes=0-1023`): the answer is a 206 with those bytes."}],
+    responses={
     200: {"description": "The export file (`Content-Disposition: attachment`); `Range` "
                          "requests are honoured.",
           "content": _DOWNLOAD_TYPES,
-          "headers": {"ETag": {"schema": {"type": "string"}},
-                      "Content-Disposition": {"schema": {"type": "string"}},
-                      "Accept-Ranges": {"schema": {"type": "string"}}}},
+          "headers": {
+              "ETag": {"schema": {"type": "string"}, "description": "The file's version: "
+                       "If-None-Match (304) and If-Range take it."},
+              "Content-Disposition": {"schema": {"type": "string"}, "description":
+                                      "`attachment; filename=todos-<id>.<format>`."},
+              "Accept-Ranges": {"schema": {"type": "string"},
+                                "description": "`bytes`: Range requests are honoured."}}},
     206: {"description": "The requested byte range of the file.", "content": _DOWNLOAD_TYPES,
-          "headers": {"Content-Range": {"schema": {"type": "string"}}}},
+          "headers": {"Content-Range": {"schema": {"type": "string"},
+                                        "description": "Which bytes of the file, of how many."}}},
     304: {"description": "Not modified: the If-None-Match ETag is still current."},
-    410: {"description": "The export expired (EXPORT_TTL).",
-          "content": {"application/problem+json": {"schema": {"type": "object"}}}},
-    416: {"description": "The range lies outside the file."}})
+    410: "GONE",  # the export expired (EXPORT_TTL)
+    416: "REQUESTED_RANGE_NOT_SATISFIABLE"})
 def download(job_id):
     """Download a finished export (the owner's access token only)."""
     job = _owned(job_id)

@@ -113,6 +113,8 @@ PROBLEM_EXAMPLES: dict[int, list[tuple[str, str, dict]]] = {
           ("quota_exceeded", "The account holds as many todos as it may",
            _problem(409, "You hold 10000 todos, the most one account may hold: delete some "
                          "before creating more.", "quota-exceeded"))],
+    410: [("export_expired", "The export's EXPORT_TTL has passed",
+           _problem(410, "This export has expired: start a new one.", None))],
     412: [("stale_etag", "Someone changed it since you read it",
            _problem(412, "The todo has changed since that ETag; fetch it again."))],
     413: [("too_large", "The body is over the limit",
@@ -123,6 +125,8 @@ PROBLEM_EXAMPLES: dict[int, list[tuple[str, str, dict]]] = {
            _problem(422, "The request has invalid fields: done, name.",
                     errors={"done": ["Not a valid boolean: use true or false."],
                             "name": ["Missing data for required field."]}))],
+    416: [("range_outside", "The Range lies outside the file",
+           _problem(416, "The server cannot provide the requested range.", None))],
     428: [("if_match_required", "The operator requires If-Match on writes",
            _problem(428, "This write needs an If-Match header with the todo's ETag."))],
     429: [("rate_limited", "Over the rate limit",

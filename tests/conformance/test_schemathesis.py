@@ -49,11 +49,12 @@ def carries_state(case) -> bool:
     """Whether the request carries something valid only in a state no schema can describe:
     a cursor (valid only when this service issued it), an Idempotency-Key (valid only with
     the body it was first used with), an If-Match (valid only with the current ETag) or an
-    If-Unmodified-Since (valid only on or after the resource's last change). A
+    If-Unmodified-Since (valid only on or after the resource's last change), a Range (valid
+    only within the file's length). A
     generated one is rightly refused (400/412/422), so "valid data must be accepted" cannot
     apply to it; every other request keeps that check."""
     headers = {name.lower() for name in case.headers or {}}
-    return bool((case.query or {}).get("cursor")) or bool({"idempotency-key", "if-match", "if-unmodified-since"} & headers)
+    return bool((case.query or {}).get("cursor")) or bool({"idempotency-key", "if-match", "if-unmodified-since", "range"} & headers)
 
 
 def untyped_text(case) -> bool:
