@@ -130,14 +130,18 @@ def filter_match(owner: ObjectId, args: dict) -> dict:
 
 def matching_ids(match: dict) -> list[ObjectId]:
     """The ids of the todos ``match`` selects, in ``_id`` order: a job's snapshot of its work,
-    taken in one query, then handled by :func:`fetch` one batch per query."""
-    pipeline = [{"$match": match}, {"$sort": {"_id": 1}}, {"$project": {"_id": 1}}]
-    return [todo["_id"] for todo in collection().aggregate(pipeline)]
+    taken in one query, then handled by :func:`fetch` one batch per query. (Sorted here: ids
+    are small, and the embedded store sorts them far faster in Python than as BSON.)"""
+    return sorted(todo["_id"] for todo in collection().find(match, {"_id": 1}))
 
 
 def fetch(match: dict, ids: list[ObjectId]) -> list[dict]:
-    """The todos ``ids`` that still match ``match``, in ``_id`` order (one batch of a job)."""
-    pipeline = [{"$match": {**match, "_id": {"$in": ids}}}, {"$sort": {"_id": 1}}]
+    """The todos ``ids`` that still match ``match``, in ``_id`` order (one batch of a job).
+
+    The ids alone lead, then the match: on the embedded store the first stage is read by id
+    and the second runs on that batch only; MongoDB's optimiser merges the two ``$match``
+    stages ahead of the sort, so the query carries the owner (targeted) and uses ``_id``."""
+    pipeline = [{"$match": {"_id": {"$in": ids}}}, {"$sort": {"_id": 1}}, {"$match": match}]
     return list(collection().aggregate(pipeline))
 
 
