@@ -20,7 +20,7 @@ import logging
 from bson import ObjectId
 from flask import current_app
 
-from mongo_todos.jobs import bulk, export, imports, store
+from mongo_todos.jobs import bulk, export, files, imports, store
 
 log = logging.getLogger("mongo_todos.jobs")
 
@@ -42,6 +42,14 @@ class Batches:
     def progress(self, done: int, total: int | None, partial: dict | None = None) -> bool:
         """Store the progress; False when the job is no longer this run's to finish."""
         return store.beat(self.job, done, total, partial)
+
+
+def recover() -> list[str]:
+    """What a worker does when it starts: remove expired export files, and put back in the
+    queue the jobs whose worker died (or fail those past their attempts); the ids to enqueue
+    again (this module cannot: the queue calls :func:`run`)."""
+    files.remove_expired()
+    return store.requeue_stale()
 
 
 def run(job_id: str) -> None:

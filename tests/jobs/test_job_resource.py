@@ -197,3 +197,30 @@ def test_jobs_need_a_token(client):
     for method, path in (("post", "/api/v1/exports"), ("get", "/api/v1/jobs"),
                          ("post", "/api/v1/imports"), ("post", "/api/v1/todos/bulk")):
         assert getattr(client, method)(path).status_code == 401
+
+
+def test_a_starting_worker_recovers_every_accounts_lost_jobs(app, client, headers, held, auth):
+    from mongo_todos.jobs import runner
+
+    client.post("/api/v1/exports", json={}, headers=headers)
+    client.post("/api/v1/exports", json={}, headers=auth.headers("bob"))
+    with app.app_context():
+        Job._get_collection().update_many({}, {"$set": {
+            "status": "running", "attempts": 1,
+            "heartbeat_at": utcnow() - timedelta(minutes=10)}})
+        assert sorted(runner.recover()) == sorted(held.ids)
+        assert runner.recover() == []  # queued now: nothing more to do
+    for job_id in held.ids:
+        held.run(job_id)
+    with app.app_context():
+        assert {job.status for job in Job.objects} == {"succeeded"}
+
+
+def test_a_finished_job_expires_with_its_ttl(app, client, headers):
+    job = start(client, headers, "/api/v1/exports", json={})
+    with app.app_context():
+        stored = Job._get_collection().find_one()
+        assert stored["expires_at"] > stored["finished_at"]
+        Job._get_collection().update_one({}, {"$set": {"expires_at": utcnow()
+                                                        - timedelta(seconds=1)}})
+    assert_problem(client.get(job["url"], headers=headers), 404)  # the TTL index removed it
