@@ -30,6 +30,8 @@ from mongo_todos.web.errors import flatten_messages
 
 SERVER_OWNED = ("id", "url", "etag", "created_at", "updated_at")
 MAX_ERRORS = 100
+#: Lines checked between two turns given to requests (checking is the batch's CPU time).
+TURN_EVERY = 100
 NOT_JSON = {"_body": ["This line is not valid JSON."]}
 NOT_OBJECT = {"_body": ["A todo must be a JSON object."]}
 
@@ -76,7 +78,7 @@ def run(job: dict, batches) -> tuple[dict, int] | None:
     lines = items(body.read(), job["params"]["media_type"])
     state = {"created": 0, "failed": 0, "errors": [], "done": 0, **(job.get("partial") or {})}
     for begin in range(state["done"], len(lines), batches.size):
-        _batch(job, lines[begin:begin + batches.size], state)
+        _batch(job, lines[begin:begin + batches.size], state, batches.turn)
         state["done"] = min(begin + batches.size, len(lines))
         if not batches.progress(state["done"], len(lines), state):
             return None
@@ -84,18 +86,20 @@ def run(job: dict, batches) -> tuple[dict, int] | None:
     return {k: state[k] for k in ("created", "failed", "errors")}, len(lines)
 
 
-def _batch(job: dict, lines: list, state: dict) -> None:
+def _batch(job: dict, lines: list, state: dict, turn) -> None:
     """Validate and create one batch, counting into ``state``."""
     owner, schema, now = job["owner"], TodoInSchema(), utcnow()
     valid = []
-    for line, value in lines:
+    for n, (line, value) in enumerate(lines, 1):
+        if n % TURN_EVERY == 0:
+            turn()
         data, errors = check(schema, value)
         if errors:
             _failed(state, line, errors)
         else:
             valid.append((line, data, line_id(job["_id"], line)))
     ids = [todo_id for _, _, todo_id in valid]
-    there = set(todos.matching_ids({"owner": owner, "_id": {"$in": ids}})) if ids else set()
+    there = {todo["_id"] for todo in todos.fetch({"owner": owner}, ids)} if ids else set()
     left = room(owner)
     new = []
     for line, data, todo_id in valid:
