@@ -224,3 +224,12 @@ def test_a_finished_job_expires_with_its_ttl(app, client, headers):
         Job._get_collection().update_one({}, {"$set": {"expires_at": utcnow()
                                                         - timedelta(seconds=1)}})
     assert_problem(client.get(job["url"], headers=headers), 404)  # the TTL index removed it
+
+
+def test_a_stored_job_is_what_the_job_document_declares(app, client, headers):
+    job = start(client, headers, "/api/v1/exports", json={})
+    with app.app_context():
+        raw = Job._get_collection().find_one()
+        Job._from_son(raw).validate()  # the raw writes keep to the declared schema
+        assert set(raw) <= set(Job._fields) | {"_id"}, set(raw) - set(Job._fields)
+    assert job["status"] == "succeeded"
