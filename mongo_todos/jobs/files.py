@@ -6,8 +6,8 @@ it works on MongoDB and, after ``mongomock.gridfs.enable_gridfs_integration()``,
 embedded store (``GridFSBucket`` fails there inside pymongo's timeout wrapper).
 
 A file's ``_id`` is its job's id, so a re-run job overwrites its own file instead of adding
-one. GridFS has no TTL: export files carry ``metadata.expires_at`` (the job's ``EXPORT_TTL``)
-and :func:`remove_expired` deletes them (files and chunks) when jobs are read and when a
+one. GridFS has no TTL: files carry ``metadata.expires_at`` (an export's ``EXPORT_TTL``, an
+import body's the unfinished job's) and :func:`remove_expired` deletes them (files and chunks) when jobs are read and when a
 worker starts; a download past that time is refused even before the sweep.
 """
 
@@ -60,11 +60,15 @@ def delete(bucket: str, file_id: ObjectId) -> None:
 
 
 def remove_expired(owner: ObjectId | None = None) -> int:
-    """Delete the export files past their ``expires_at`` (``owner``'s, or everyone's)."""
+    """Delete the files past their ``expires_at`` (``owner``'s, or everyone's): exports, and
+    the bodies of imports that never finished (a cancelled or failed one keeps its body until
+    then, as its job is kept)."""
     query: dict = {"metadata.expires_at": {"$lt": utcnow()}}
     if owner is not None:
         query["metadata.owner"] = owner
-    expired = [f["_id"] for f in get_db()[f"{EXPORTS}.files"].find(query, {"_id": 1})]
-    for file_id in expired:
-        delete(EXPORTS, file_id)
-    return len(expired)
+    removed = 0
+    for bucket in (EXPORTS, IMPORTS):
+        for file_id in [f["_id"] for f in get_db()[f"{bucket}.files"].find(query, {"_id": 1})]:
+            delete(bucket, file_id)
+            removed += 1
+    return removed

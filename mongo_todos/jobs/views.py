@@ -181,7 +181,8 @@ def start_import():
         _check_json_import(data)
     owner = current_owner()
     return _start("import", {"media_type": request.mimetype}, _fingerprint(data),
-                  prepare=lambda job_id: files.save(files.IMPORTS, job_id, owner, data))
+                  prepare=lambda job_id: files.save(files.IMPORTS, job_id, owner, data,
+                                                    expires_at=utcnow() + store.UNFINISHED_TTL))
 
 
 def _check_json_import(data: bytes) -> None:
@@ -258,8 +259,8 @@ def delete(job_id):
     cancelled = store.cancel(job["owner"], job["_id"])
     if cancelled is not None:
         return _represent(cancelled)
-    if store.remove(job["owner"], job["_id"]) and job["kind"] == "export":
-        files.delete(files.EXPORTS, job["_id"])
+    if store.remove(job["owner"], job["_id"]):
+        files.delete(files.EXPORTS if job["kind"] == "export" else files.IMPORTS, job["_id"])
     return "", 204
 
 

@@ -146,3 +146,22 @@ def test_a_rerun_after_a_lost_worker_creates_nothing_twice(app, client, headers,
     held.run()  # a finished job is left alone
     with app.app_context():
         assert Todo.objects.count() == 35
+
+
+def test_the_body_is_kept_only_until_the_import_is_done_or_removed(app, client, headers, held):
+    from mongo_todos.jobs import files
+
+    bodies = lambda: Job._get_db()[f"{files.IMPORTS}.files"].count_documents({})  # noqa: E731
+    url = client.post("/api/v1/imports", data=ndjson({"name": "a"}), content_type=NDJSON,
+                      headers=headers).headers["Location"]
+    with app.app_context():
+        assert bodies() == 1
+    held.run()
+    with app.app_context():
+        assert bodies() == 0  # done: the body went with it
+    url = client.post("/api/v1/imports", data=ndjson({"name": "b"}), content_type=NDJSON,
+                      headers=headers).headers["Location"]
+    client.delete(url, headers=headers)  # cancelled before it ran
+    assert client.delete(url, headers=headers).status_code == 204  # removed
+    with app.app_context():
+        assert bodies() == 0
