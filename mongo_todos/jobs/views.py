@@ -46,6 +46,12 @@ _STARTED_HEADERS = {
     "Location": {"schema": {"type": "string", "format": "uri"}, "description": "The job's url."},
     "Retry-After": {"schema": {"type": "integer"},
                     "description": "Seconds until polling the job is worth it."}}
+#: What a client (or a stateful fuzzer) can do with a job it started.
+_JOB_LINKS = {202: {"links": {
+    name: {"operationId": operation, "parameters": {"job_id": "$response.body#/id"},
+           "description": description}
+    for name, operation, description in [("GetJob", "getJob", "Poll the job."),
+                                         ("DeleteJob", "deleteJob", "Cancel or remove it.")]}}}
 _IDEMPOTENCY = {"in": "header", "name": "Idempotency-Key", "required": False,
                 "schema": {"type": "string", "minLength": 1, "maxLength": 255,
                            "pattern": "^[!-~]+$"},
@@ -108,7 +114,7 @@ def _json_fingerprint() -> str:
 @blp.route("/exports", methods=["POST"])
 @blp.arguments(ExportInSchema(), required=False)
 @blp.response(202, JobSchema, headers=_STARTED_HEADERS)
-@blp.doc(operationId="startExport", parameters=[_IDEMPOTENCY])
+@blp.doc(operationId="startExport", parameters=[_IDEMPOTENCY], responses=_JOB_LINKS)
 def start_export(data):
     """Export the caller's todos (NDJSON, JSON or CSV), optionally filtered.
 
@@ -123,7 +129,7 @@ def start_export(data):
 @blp.route("/todos/bulk", methods=["POST"])
 @blp.arguments(BulkInSchema())
 @blp.response(202, JobSchema, headers=_STARTED_HEADERS)
-@blp.doc(operationId="startBulkChange", parameters=[_IDEMPOTENCY])
+@blp.doc(operationId="startBulkChange", parameters=[_IDEMPOTENCY], responses=_JOB_LINKS)
 def start_bulk(data):
     """Change (`set`, `add_tags`, `remove_tags`) or delete every todo the filter selects.
 
@@ -162,7 +168,8 @@ _IMPORT_BODY = {"required": True, "description": (
 
 @blp.route("/imports", methods=["POST"])
 @blp.response(202, JobSchema, headers=_STARTED_HEADERS)
-@blp.doc(operationId="startImport", parameters=[_IDEMPOTENCY], requestBody=_IMPORT_BODY)
+@blp.doc(operationId="startImport", parameters=[_IDEMPOTENCY], responses=_JOB_LINKS,
+         requestBody=_IMPORT_BODY)
 def start_import():
     """Import todos from NDJSON or JSON; each line is checked like `POST /todos`.
 
