@@ -145,10 +145,6 @@ def fetch(match: dict, ids: list[ObjectId]) -> list[dict]:
     return list(collection().aggregate(pipeline))
 
 
-def count(match: dict) -> int:
-    return collection().count_documents(match)
-
-
 def _list_match(owner: ObjectId, args: dict) -> tuple[dict, dict]:
     """The ``$match`` for the list, and the filter set its cursors are bound to."""
     match: dict = {"owner": owner}
