@@ -165,3 +165,17 @@ def test_the_body_is_kept_only_until_the_import_is_done_or_removed(app, client, 
     assert client.delete(url, headers=headers).status_code == 204  # removed
     with app.app_context():
         assert bodies() == 0
+
+
+def test_create_many_skips_ids_already_stored(app):
+    from bson import ObjectId
+
+    from mongo_todos.dates import utcnow
+    from mongo_todos.todos import store
+
+    owner, ids = ObjectId(), [ObjectId() for _ in range(3)]
+    todos = [store.new_document(owner, {"name": f"n{i}"}, ids[i], utcnow()) for i in range(3)]
+    with app.app_context():
+        assert store.create_many(todos[:2]) == 2
+        assert store.create_many(todos) == 1  # the first two are there: only the third is new
+        assert Todo.objects(owner=owner).count() == 3
