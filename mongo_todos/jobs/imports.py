@@ -26,10 +26,12 @@ from mongo_todos.jobs import files
 from mongo_todos.todos import store as todos
 from mongo_todos.todos.quota import quota_message, room
 from mongo_todos.todos.schemas import TodoInSchema
-from mongo_todos.web.errors import flatten_messages
+from mongo_todos.web.errors import MAX_FIELD_ERRORS, flatten_messages
 
 SERVER_OWNED = ("id", "url", "etag", "created_at", "updated_at")
 MAX_ERRORS = 100
+#: Longest field name an error repeats.
+MAX_NAME = 100
 #: Lines checked between two turns given to requests (checking is the batch's CPU time).
 TURN_EVERY = 100
 NOT_JSON = {"_body": ["This line is not valid JSON."]}
@@ -115,4 +117,7 @@ def _batch(job: dict, lines: list, state: dict, turn) -> None:
 def _failed(state: dict, line: int, errors: dict) -> None:
     state["failed"] += 1
     if len(state["errors"]) < MAX_ERRORS:
-        state["errors"].append({"line": line, "errors": errors})
+        # as a 422 lists them: the first fields only, and names cut short, so a hostile line
+        # (thousands of unknown keys, a key of a megabyte) cannot swell the job past a document
+        state["errors"].append({"line": line, "errors": {
+            name[:MAX_NAME]: errors[name] for name in sorted(errors)[:MAX_FIELD_ERRORS]}})

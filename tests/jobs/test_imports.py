@@ -179,3 +179,10 @@ def test_create_many_skips_ids_already_stored(app):
         assert store.create_many(todos[:2]) == 2
         assert store.create_many(todos) == 1  # the first two are there: only the third is new
         assert Todo.objects(owner=owner).count() == 3
+
+
+def test_a_hostile_lines_errors_stay_small(client, headers):
+    line = {"name": "x", **{f"k{i}": 1 for i in range(500)}, "y" * 5000: 1}
+    result = imported(client, headers, ndjson(line))
+    errors = result["errors"][0]["errors"]
+    assert len(errors) == 20 and max(len(name) for name in errors) <= 100
