@@ -49,7 +49,7 @@ def items(data: bytes, media_type: str) -> list:
             continue
         try:
             found.append((number, json.loads(raw)))
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
             found.append((number, NOT_JSON))
     return found
 

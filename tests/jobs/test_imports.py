@@ -186,3 +186,10 @@ def test_a_hostile_lines_errors_stay_small(client, headers):
     result = imported(client, headers, ndjson(line))
     errors = result["errors"][0]["errors"]
     assert len(errors) == 20 and max(len(name) for name in errors) <= 100
+
+
+def test_a_line_nested_past_the_parsers_depth_is_a_line_error(client, headers):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    result = imported(client, headers, deep + b"\n" + ndjson({"name": "fine"}))
+    assert result["created"] == 1
+    assert result["errors"] == [{"line": 1, "errors": {"_body": ["This line is not valid JSON."]}}]
