@@ -162,7 +162,9 @@ _IMPORT_BODY = {"required": True, "description": (
                                  "example": '{"name": "Buy milk"}\n{"name": "Call Bob"}\n'},
         "application/json": {"schema": {
             "type": "object", "required": ["items"], "additionalProperties": False,
-            "properties": {"items": {"type": "array", "items": {"type": "object"}}}},
+            "properties": {"items": {"type": "array", "items": {
+                "description": "A todo as POST /todos takes it; anything else is reported as "
+                               "this item's error in the job's result."}}}},
             "example": {"items": [{"name": "Buy milk"}]}}}}
 
 
