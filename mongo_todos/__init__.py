@@ -128,6 +128,7 @@ def _register_views_then_limits(app: Flask) -> None:
     from mongo_todos.accounts import auth, sessions, tokens, users
     from mongo_todos.changes import views as changes
     from mongo_todos.jobs import queue as jobs_queue
+    from mongo_todos.jobs import views as jobs
     from mongo_todos.todos import views as todos
     from mongo_todos.web import api, docs, probes, ratelimit, root
 
@@ -135,7 +136,7 @@ def _register_views_then_limits(app: Flask) -> None:
     # one Api per app: it holds the app's OpenAPI document
     openapi = api.Api(app, spec_kwargs=_openapi_document())
     # /docs shows the groups in this order: the main resource first, the entry point last
-    for blueprint in (todos.blp, changes.blp, users.blp, tokens.blp, sessions.blp, root.blp):
+    for blueprint in (todos.blp, changes.blp, jobs.blp, users.blp, tokens.blp, sessions.blp, root.blp):
         openapi.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
     root.init_app(app)

@@ -15,7 +15,9 @@ little of the cores): GET one todo, its 304 revalidation, the changes feed (an e
 token), a list page of 20, page 10 of a walk
 (10 a page), a list with ``q``, PATCH with If-Match, login (the production password hash), create
 and DELETE (of the todos the create row made, and as many from an unmeasured second create run).
-A last server holds the worst case for search:
+A server runs the background jobs' rows (scripts/bench_jobs.py: a 10,000-todo import and
+export, and a point GET's latency during the import; ``--jobs-todos``, 0 skips it). A last
+server holds the worst case for search:
 an account with 300 todos whose task is 10,000 'a's, searched for 199 'a's then 'b' with
 ``count=true``, next to a plain list page of the same account.
 
@@ -444,6 +446,8 @@ def markdown(report: dict) -> str:
             lines.append(f"| {title} | {cell(search['rows'][row], ceiling)} |")
         ratio = search["rows"]["search_worst_q"]["rps"] / max(search["rows"]["search_list_20"]["rps"], 1e-9)
         lines.append(f"| worst-case search / plain list | {figure(ratio)} |")
+    if report.get("jobs"):
+        lines += bench_jobs.markdown(report["jobs"])
     return "\n".join(lines) + "\n"
 
 
@@ -468,6 +472,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help=f"store sizes, comma-separated (default {DEFAULT_SIZES})")
     parser.add_argument("--search-todos", type=int, default=300,
                         help="todos of the worst-case search account (0 skips that server)")
+    parser.add_argument("--jobs-todos", type=int, default=10_000,
+                        help="todos imported and exported by the jobs rows (0 skips them)")
     parser.add_argument("--connections", type=int, default=2,
                         help="wrk threads = connections (each sequential, so If-Match holds)")
     parser.add_argument("--workers", type=int, default=1,
@@ -515,6 +521,8 @@ def main(argv: list[str] | None = None) -> dict:
         results[size] = bench_size(size, own, others, args, api_env, workdir)
     if args.search_todos:
         results["search"] = bench_search(args, api_env, workdir)
+    jobs = bench_jobs.bench_jobs(args.jobs_todos, args.workers, api_env, workdir) if args.jobs_todos \
+        else None
     last = ceiling("ceiling-last")
     ceiling_rps = statistics.mean([first["rps"], last["rps"]])
     for entry in results.values():
@@ -541,6 +549,7 @@ def main(argv: list[str] | None = None) -> dict:
         "ceiling": {"first": first, "last": last},
         "ceiling_rps": ceiling_rps,
         "results": results,
+        "jobs": jobs,
         "wall_seconds": round(time.monotonic() - started, 1),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -552,6 +561,11 @@ def main(argv: list[str] | None = None) -> dict:
           f"({report['wall_seconds']:.0f} s)")
     return report
 
+
+# last: bench_jobs uses this module's helpers (as `bench`, looked up when called); the path
+# for a run through runpy or from another directory
+sys.path.insert(0, str(ROOT / "scripts"))
+import bench_jobs  # noqa: E402
 
 if __name__ == "__main__":
     main()

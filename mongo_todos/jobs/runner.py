@@ -1,6 +1,83 @@
-"""Runs one job by its id (placeholder; r20-jobs provides the real one)."""
+"""Running one job to its end: ``run(job_id)``, what the queue calls (``queue.py``).
+
+``run`` may be called again for the same job (a task redelivered after its worker died):
+:func:`mongo_todos.jobs.store.claim` lets it run only a job that is queued, or running on a
+worker that stopped beating; a finished or cancelled job is left alone. The work itself
+(``export.py``, ``imports.py``, ``bulk.py``) resumes from the progress stored with the job
+and is idempotent over the batch that was in flight: an import's todos get ids derived from
+the job and the line, so a re-run finds them instead of creating them twice.
+
+Work goes in batches of :data:`BATCH_SIZE` todos (200): one read or one write per
+batch, so the embedded store's lock is never held for more than a batch and the API keeps
+answering while a job runs. After each batch the job's progress and heartbeat are stored, in
+a write that also tells whether the job was cancelled meanwhile: then the work stops there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from bson import ObjectId
+from flask import current_app
+
+from mongo_todos.jobs import bulk, export, files, imports, store
+
+log = logging.getLogger("mongo_todos.jobs")
+
+#: The work of each kind: ``work(job, batches)`` returns ``(result, total)``, or None when
+#: the job was cancelled (or taken over) between two batches.
+WORK = {"export": export.run, "import": imports.run, "bulk": bulk.run}
+#: Todos per batch (``JOBS_BATCH_SIZE`` overrides it): a batch of 200 is about 50 ms of work
+#: on the embedded store, the longest a request waits for a job's turn.
+BATCH_SIZE = 200
+#: Seconds a job pauses after each batch, so that requests get their turn.
+TURN = 0.001
+FAILED = {"type": "about:blank", "title": "Internal Server Error", "status": 500,
+          "detail": "The job stopped on an unexpected error; it has been logged. Start it "
+                    "again."}
+
+
+class Batches:
+    """A run's batch size and its per-batch report (progress, heartbeat, cancellation)."""
+
+    def __init__(self, job: dict):
+        self.job = job
+        self.size = current_app.config.get("JOBS_BATCH_SIZE", BATCH_SIZE)
+
+    def progress(self, done: int, total: int | None, partial: dict | None = None) -> bool:
+        """Store the progress; False when the job is no longer this run's to finish."""
+        going_on = store.beat(self.job, done, total, partial)
+        self.turn()
+        return going_on
+
+    @staticmethod
+    def turn() -> None:
+        """Give requests a turn: under gevent (the embedded default's worker) the job is a
+        greenlet, and one that never waits would run to its end before any request. A timer,
+        not sleep(0): gevent runs the ready callbacks on sleep(0) but polls sockets only when
+        its loop goes round (measured: a GET waited out a whole 10,000-todo import)."""
+        time.sleep(TURN)
+
+
+def recover() -> list[str]:
+    """What a worker does when it starts: remove expired export files, and put back in the
+    queue the jobs whose worker died (or fail those past their attempts); the ids to enqueue
+    again (this module cannot: the queue calls :func:`run`)."""
+    files.remove_expired()
+    return store.requeue_stale()
 
 
 def run(job_id: str) -> None:
-    """placeholder; r20-jobs provides the real one"""
-    raise NotImplementedError(job_id)
+    """Run job ``job_id`` to its end, if it is still to be run (module docstring)."""
+    job = store.claim(ObjectId(job_id))
+    if job is None:
+        return
+    try:
+        outcome = WORK[job["kind"]](job, Batches(job))
+    except Exception:
+        log.exception("job %s (%s) failed", job_id, job["kind"])
+        store.fail(job, FAILED)
+        return
+    if outcome is not None:
+        store.finish(job, *outcome)

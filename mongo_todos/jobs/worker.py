@@ -13,6 +13,7 @@ worker's jobs are delivered again (jobs/broker.py).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
@@ -20,7 +21,7 @@ from celery import signals
 from flask import Flask
 
 from mongo_todos import create_app, settings
-from mongo_todos.jobs import broker
+from mongo_todos.jobs import broker, queue, runner
 from mongo_todos.web import logs
 
 
@@ -60,3 +61,16 @@ app = broker.make_celery(CONFIG["JOBS_BROKER_URL"], CONFIG["JOBS_VISIBILITY_TIME
 def _service_logs(**_kwargs) -> None:
     """Celery's log set-up, replaced by the service's (a receiver here switches Celery's off)."""
     logs.configure(CONFIG["LOG_LEVEL"])
+
+
+@signals.worker_ready.connect
+def _recover(**_kwargs) -> None:
+    """At start, jobs a dead worker left ``running`` go back to the queue (or fail past their
+    attempts) and expired export files go (runner.recover), so no job waits for a poll to be
+    noticed. The pool has forked by now: this app is the main process's own."""
+    try:
+        with flask_app().app_context():
+            for job_id in runner.recover():
+                queue.enqueue(job_id)
+    except Exception:  # MongoDB not there yet: the sweep on every job read still runs
+        logging.getLogger("mongo_todos.jobs").exception("start-up recovery of jobs failed")

@@ -245,7 +245,43 @@ class Tombstone(Document):
     }
 
 
-DOCUMENTS = (User, Todo, Session, RevokedFamily, IdempotencyRecord, SyncCounter, Tombstone)
+class Job(Document):
+    """A background job of one owner: an export, an import or a bulk change (mongo_todos.jobs).
+
+    Written and read through the raw collection by ``jobs/store.py``; every query carries the
+    owner (the shard key's prefix). ``heartbeat_at`` moves with every batch, so a ``running``
+    job whose heartbeat stopped lost its worker; ``attempts`` bounds how often it is run again.
+    A job expires (TTL) ``EXPORT_TTL`` after it finishes, with its export file.
+    """
+
+    owner = ObjectIdField(required=True)
+    kind = StringField(required=True, choices=("export", "import", "bulk"))
+    status = StringField(required=True)
+    params = DictField()
+    progress = DictField()
+    result = DictField(null=True)
+    error = DictField(null=True)
+    partial = DictField()  # counts so far: a re-run resumes from them
+    created_at = DateTimeField(required=True)
+    started_at = DateTimeField(null=True)
+    finished_at = DateTimeField(null=True)
+    heartbeat_at = DateTimeField(null=True)
+    attempts = IntField(default=0)
+    expires_at = DateTimeField(required=True)
+
+    meta = {
+        "collection": "jobs",
+        "auto_create_index": False,
+        "indexes": [
+            # the caller's jobs, newest first (cursor pages, as the todos' created_at sort)
+            {"fields": ["owner", "created_at", "_id"], "name": index_name("created_at")},
+            {"fields": ["owner", "status"], "name": "owner_status"},  # limit and stale sweep
+            {**EXPIRES_AT_TTL},  # a copy each: MongoEngine normalises specs in place
+        ],
+    }
+
+
+DOCUMENTS = (User, Todo, Session, RevokedFamily, IdempotencyRecord, SyncCounter, Tombstone, Job)
 
 #: What MongoDB itself refuses in ``todos``: a todo without its sort keys or search keys would
 #: drop out of pages and searches unseen, and the writes bypass MongoEngine (module docstring).

@@ -50,6 +50,8 @@ import mongomock
 from mongomock import aggregate as mm_aggregate
 from mongomock import filtering, helpers
 from mongomock.collection import Collection, _copy_field
+from pymongo import UpdateOne
+from pymongo.results import BulkWriteResult
 
 from mongo_todos.store.embedded_indexes import STATE, candidates_for, writing
 from mongo_todos.store.embedded_lock import FairLock
@@ -140,6 +142,20 @@ class EmbeddedCollection(Collection):
         if self.codec_options.tz_aware:
             copies = [helpers.make_datetime_timezone_aware_in_document(c) for c in copies]
         return mm_aggregate.process_pipeline(copies, self.database, rest, session)
+
+    def bulk_write(self, requests, ordered=True, *args, **kwargs):
+        """Update-only bulk writes run one by one (held under the lock as one operation):
+        mongomock's own fails on pymongo 4.20's ``UpdateOne`` (it passes ``sort``)."""
+        requests = list(requests)
+        if not requests or not all(type(r) is UpdateOne for r in requests):
+            return super().bulk_write(requests, ordered, *args, **kwargs)
+        matched = modified = 0
+        for request in requests:
+            result = self.update_one(request._filter, request._doc, upsert=request._upsert)
+            matched += result.matched_count
+            modified += result.modified_count
+        return BulkWriteResult({"nInserted": 0, "nUpserted": 0, "nMatched": matched,
+                                "nModified": modified, "nRemoved": 0, "upserted": []}, True)
 
     def with_options(self, *args, **kwargs):
         collection = super().with_options(*args, **kwargs)

@@ -31,13 +31,15 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 _IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,255}")
 
 
-def reserve(owner: ObjectId, key: str) -> dict:
+def reserve(owner: ObjectId, key: str, fingerprint: str | None = None) -> dict:
     """The record for ``owner``'s ``key`` and this request's body: reserved now, or the live
-    one of an earlier request with the same body (422 for an invalid key or another body)."""
+    one of an earlier request with the same body (422 for an invalid key or another body).
+    ``fingerprint``: the request's own (jobs hash their route with the body), else the JSON
+    body's. The record's ``todo_id`` is the id the created resource gets."""
     if not _IDEMPOTENCY_KEY.fullmatch(key):
         abort(422, message="The Idempotency-Key header is not valid.",
               messages={"Idempotency-Key": ["Use 1 to 255 visible ASCII characters."]})
-    fingerprint = hashlib.sha256(
+    fingerprint = fingerprint or hashlib.sha256(
         json.dumps(json_object(), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     record = _reserve(f"{owner}:{key}", fingerprint)
     if record["fingerprint"] != fingerprint:

@@ -28,5 +28,18 @@ def check_todo_quota(owner: ObjectId) -> None:
         return
     held = Todo._get_collection().count_documents({"owner": owner}, limit=quota)
     if held >= quota:
-        abort(409, message=f"You hold {quota} todos, the most one account may hold: delete "
-                           "some before creating more.", type="quota-exceeded")
+        abort(409, message=quota_message(quota), type="quota-exceeded")
+
+
+def quota_message(quota: int) -> str:
+    return (f"You hold {quota} todos, the most one account may hold: delete some before "
+            "creating more.")
+
+
+def room(owner: ObjectId) -> int | None:
+    """How many more todos ``owner`` may create (None: no quota); an import's batch takes
+    at most that many."""
+    quota = current_app.config.get("TODO_QUOTA", 0)
+    if not quota:
+        return None
+    return max(quota - Todo._get_collection().count_documents({"owner": owner}), 0)

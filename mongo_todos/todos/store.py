@@ -22,8 +22,8 @@ import re
 
 from bson import ObjectId
 from flask_smorest import abort
-from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo import ReturnDocument, UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from mongo_todos.dates import FAR_FUTURE, isoformat, utcnow
 from mongo_todos.store.documents import Todo
@@ -134,6 +134,29 @@ def page(owner: ObjectId, args: dict, carry: dict | None = None) -> Page:
                     projection=PROJECTION, carry=carry)
 
 
+def filter_match(owner: ObjectId, args: dict) -> dict:
+    """The ``$match`` of ``owner``'s todos that the list's filters ``args`` select (jobs use it:
+    an export or a bulk change selects exactly what the list would show)."""
+    return _list_match(owner, args)[0]
+
+
+def matching_ids(match: dict) -> list[ObjectId]:
+    """The ids of the todos ``match`` selects, in ``_id`` order: a job's snapshot of its work,
+    taken in one query, then handled by :func:`fetch` one batch per query. (Sorted here: ids
+    are small, and the embedded store sorts them far faster in Python than as BSON.)"""
+    return sorted(todo["_id"] for todo in collection().find(match, {"_id": 1}))
+
+
+def fetch(match: dict, ids: list[ObjectId]) -> list[dict]:
+    """The todos ``ids`` that still match ``match``, in ``_id`` order (one batch of a job).
+
+    The ids alone lead, then the match: on the embedded store the first stage is read by id
+    and the second runs on that batch only; MongoDB's optimiser merges the two ``$match``
+    stages ahead of the sort, so the query carries the owner (targeted) and uses ``_id``."""
+    pipeline = [{"$match": {"_id": {"$in": ids}}}, {"$sort": {"_id": 1}}, {"$match": match}]
+    return list(collection().aggregate(pipeline))
+
+
 def _list_match(owner: ObjectId, args: dict) -> tuple[dict, dict]:
     """The ``$match`` for the list, and the filter set its cursors are bound to."""
     match: dict = {"owner": owner}
@@ -167,10 +190,7 @@ def create(owner: ObjectId, data: dict, todo_id: ObjectId | None = None) -> dict
     retry relies on it).
     """
     check_todo_quota(owner)
-    now = utcnow()
-    todo = {"_id": todo_id or ObjectId(), "owner": owner, "task": "", "task_key": "", "done": False,
-            "due_at": None, "due_sort": FAR_FUTURE, "tags": [], **stored_fields(data),
-            "created_at": now, "updated_at": now, "version": 1}
+    todo = new_document(owner, data, todo_id or ObjectId(), utcnow())
     with sequence.stamped(owner) as reservation:
         todo["seq"] = reservation.first
         collection().insert_one(todo)
@@ -188,6 +208,63 @@ def create_at(owner: ObjectId, todo_id: str, data: dict) -> dict:
         return create(owner, data, query["_id"])
     except DuplicateKeyError:
         abort(412, message=taken)
+
+
+def new_document(owner: ObjectId, data: dict, todo_id: ObjectId, now) -> dict:
+    """The stored form of a new todo made of validated input ``data``."""
+    return {"_id": todo_id, "owner": owner, "task": "", "task_key": "", "done": False,
+            "due_at": None, "due_sort": FAR_FUTURE, "tags": [], **stored_fields(data),
+            "created_at": now, "updated_at": now, "version": 1}
+
+
+# --- batch writes (background jobs: one driver call per batch, one feed reservation) --------
+
+def create_many(owner: ObjectId, todos: list[dict]) -> int:
+    """Insert :func:`new_document` todos of ``owner``; how many were new. An id already stored
+    is skipped, not an error: a re-run job inserts the same ids again and must not create
+    twice. The batch shares one changes-feed number (ties are ordered by id)."""
+    if not todos:
+        return 0
+    with sequence.stamped(owner) as reservation:
+        for todo in todos:
+            todo["seq"] = reservation.first
+        try:
+            return len(collection().insert_many(todos, ordered=False).inserted_ids)
+        except BulkWriteError as error:
+            if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])) \
+                    or error.details.get("writeConcernErrors"):
+                raise
+            return error.details["nInserted"]
+
+
+def update_many(owner: ObjectId, changes: list[tuple[dict, dict]]) -> int:
+    """Apply ``(todo, fields)`` pairs as PATCHes would (new version, ``updated_at``, a
+    changes-feed number), each only if the todo is still at the version read; how many were
+    changed."""
+    if not changes:
+        return 0
+    now = utcnow()
+    with sequence.stamped(owner) as reservation:
+        writes = [UpdateOne({"_id": todo["_id"], "owner": owner, "version": todo["version"]},
+                            {"$set": {**stored_fields(fields_), "updated_at": now,
+                                      "seq": reservation.first},
+                             "$inc": {"version": 1}})
+                  for todo, fields_ in changes]
+        return collection().bulk_write(writes, ordered=False).modified_count
+
+
+def delete_many(owner: ObjectId, match: dict, ids: list[ObjectId]) -> int:
+    """Delete the todos ``ids`` of ``owner`` that still match ``match``; how many. Tombstones
+    first (the feed's order for a deletion), for the ids that match now: one that a concurrent
+    write takes out of ``match`` meanwhile keeps a tombstone while it lives, which is harmless
+    (readers drop tombstones of living todos)."""
+    query = {**match, "owner": owner, "_id": {"$in": ids}}
+    ids = [todo["_id"] for todo in collection().find(query, {"_id": 1})] if ids else []
+    if not ids:
+        return 0
+    with sequence.stamped(owner) as reservation:
+        sequence.tombstone_many(owner, ids, reservation.first)
+        return collection().delete_many({**query, "_id": {"$in": ids}}).deleted_count
 
 
 def update(query: dict, changes: dict) -> dict:

@@ -144,7 +144,9 @@ PROBLEM_EXAMPLES: dict[int, list[tuple[str, str, dict]]] = {
                     "todo-deleted")),
           ("sync_token_expired", "Sync afresh",
            _problem(410, "The sync token is older than SYNC_TOMBSTONE_TTL.",
-                    "sync-token-expired"))],
+                    "sync-token-expired")),
+          ("export_expired", "The export's EXPORT_TTL has passed",
+           _problem(410, "This export has expired: start a new one.", None))],
     412: [("stale_etag", "Someone changed it since you read it",
            _problem(412, "The todo has changed since that ETag; fetch it again."))],
     413: [("too_large", "The body is over the limit",
@@ -155,6 +157,8 @@ PROBLEM_EXAMPLES: dict[int, list[tuple[str, str, dict]]] = {
            _problem(422, "The request has invalid fields: done, name.",
                     errors={"done": ["Not a valid boolean: use true or false."],
                             "name": ["Missing data for required field."]}))],
+    416: [("range_outside", "The Range lies outside the file",
+           _problem(416, "The server cannot provide the requested range.", None))],
     428: [("if_match_required", "The operator requires If-Match on writes",
            _problem(428, "This write needs an If-Match header with the todo's ETag."))],
     429: [("rate_limited", "Over the rate limit",
@@ -312,6 +316,13 @@ class ContractPlugin(BasePlugin):
             if parameter.get("in") == "path" and "description" not in parameter:
                 parameter["description"] = PATH_PARAMETERS.get(
                     parameter["name"], "The id from the item's `id` field.")
+
+    def schema_helper(self, name, definition, **kwargs):
+        """What a schema says of itself beyond its fields (``class Meta: json_schema = {...}``):
+        the rule a schema-level validator enforces (one field or another), so a client and a
+        fuzzer see it too."""
+        meta = getattr(kwargs.get("schema"), "Meta", None)
+        return dict(getattr(meta, "json_schema", None) or {}) or None
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         rule = kwargs.get("rule")

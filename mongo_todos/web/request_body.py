@@ -59,7 +59,7 @@ def json_object() -> dict | None:
     except (OSError, ParseException):  # gunicorn: a malformed chunked stream (bad chunk size)
         g.body_unreadable = True
         abort(400, "The body could not be read: its chunked encoding is malformed.")
-    _refuse_cut_short_stream(data)
+    refuse_cut_short_stream(data)
     if not data:
         return None
     if not request.is_json:
@@ -93,7 +93,7 @@ def _arrival_deadline(seconds):
     return gevent.Timeout(seconds, _BodyLate)
 
 
-def _refuse_cut_short_stream(data: bytes) -> None:
+def refuse_cut_short_stream(data: bytes) -> None:
     """413 for a body without ``Content-Length`` (``Transfer-Encoding: chunked``) that goes on
     past ``MAX_CONTENT_LENGTH``.
 

@@ -106,7 +106,7 @@ def test_every_template_variable_is_given_to_the_proxy(compose):
     proxy = compose["services"]["proxy"]
     example = (ROOT / "config" / ".env.example").read_text()
     from_env_file = set(re.findall(r"^([A-Z_]+)=", example, re.M))
-    assert needed == {"API_UPSTREAM", "NGINX_LISTEN", "MAX_CONTENT_LENGTH"}
+    assert needed == {"API_UPSTREAM", "NGINX_LISTEN", "MAX_CONTENT_LENGTH", "IMPORT_MAX_BYTES"}
     assert needed <= set(proxy["environment"]) | from_env_file
     assert proxy["env_file"] == [{"path": "config/.env", "required": False}]
 
@@ -199,7 +199,8 @@ SETTINGS = ["MONGODB_URI", "SECRET_KEY", "JWT_SECRET_KEY", "JWT_ACCESS_TOKEN_EXP
             "JWT_REFRESH_TOKEN_EXPIRES", "REGISTRATION_OPEN", "REQUIRE_IF_MATCH",
             "RATELIMIT_ENABLED", "RATELIMIT_DEFAULT", "RATELIMIT_TOKEN", "RATELIMIT_STORAGE_URI",
             "TRUSTED_PROXY_COUNT", "MAX_CONTENT_LENGTH", "CORS_ORIGINS", "LOG_LEVEL",
-            "PUBLIC_BASE_URL", "TODO_QUOTA", "JOBS_BROKER_URL", "JOBS_VISIBILITY_TIMEOUT"]
+            "PUBLIC_BASE_URL", "TODO_QUOTA", "JOBS_BROKER_URL", "JOBS_VISIBILITY_TIMEOUT",
+            "JOBS_PER_USER", "EXPORT_TTL", "IMPORT_MAX_BYTES", "SYNC_TOMBSTONE_TTL"]
 
 
 @pytest.mark.parametrize("name", SETTINGS)

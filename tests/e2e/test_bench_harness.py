@@ -21,7 +21,7 @@ def test_bench_harness_smoke_run(tmp_path):
     output = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, "scripts/bench.py", "--duration", "2", "--sizes", "15+30",
-         "--search-todos", "3", "--output", str(output)],
+         "--search-todos", "3", "--jobs-todos", "300", "--output", str(output)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
@@ -30,6 +30,9 @@ def test_bench_harness_smoke_run(tmp_path):
     size = report["results"]["15+30"]
     assert (size["own"], size["others"]) == (15, 30)
     assert set(size["rows"]) == ROWS
+    jobs = report["jobs"]["rows"]
+    assert jobs["import"]["todos_per_s"] > 0 and jobs["export"]["todos_per_s"] > 0
+    assert jobs["get_during_import"]["non_2xx"] == 0
     search = report["results"]["search"]["rows"]
     assert set(search) == {"search_list_20", "search_worst_q"}
     ceiling = report["ceiling_rps"]

@@ -23,6 +23,8 @@ SLOW_CLIENTS = 12
 #: "Promptly": far below the 30 s a held worker takes to be killed, generous for a busy machine.
 PROMPT = 10
 LIMIT = 4096
+#: The import route's own limit (IMPORT_MAX_BYTES), above LIMIT.
+IMPORT_LIMIT = 4 * LIMIT
 
 
 def container_command(port: int, env: dict):
@@ -35,6 +37,7 @@ def container_command(port: int, env: dict):
         # gevent): with sync workers, only the proxy stands between slow clients and them
         "GUNICORN_WORKER_CLASS": "sync",
         "MAX_CONTENT_LENGTH": str(LIMIT),
+        "IMPORT_MAX_BYTES": str(IMPORT_LIMIT),
         **env,
     }
     return running(["sh", "-c", dockerfile_command((ROOT / "Dockerfile").read_text())], port, env)
@@ -47,7 +50,8 @@ def deployment():
     api_port, proxy_port = free_port(), free_port()
     env = {"RATELIMIT_DEFAULT": "1000 per minute", "RATELIMIT_TOKEN": "1000 per minute"}
     with container_command(api_port, env) as api, \
-            nginx(proxy_port, f"127.0.0.1:{api_port}", max_body=LIMIT) as proxy:
+            nginx(proxy_port, f"127.0.0.1:{api_port}", max_body=LIMIT,
+                  import_max=IMPORT_LIMIT) as proxy:
         yield f"http://127.0.0.1:{proxy_port}", proxy_port, api, proxy
 
 
@@ -202,6 +206,32 @@ def test_an_over_limit_body_gets_the_proxys_413_problem(deployment):
     assert_proxy_problem(*raw(port, request), 413)
     listed = requests.get(f"{base}/api/v1/todos", headers=auth, timeout=PROMPT).json()
     assert listed["items"] == []
+
+
+def test_imports_alone_may_send_bodies_up_to_their_own_limit(deployment):
+    base, port, api, proxy = deployment
+    auth = login(base, "importer")
+    lines = b"".join(json.dumps({"name": f"todo {i}", "task": "t" * 80}).encode() + b"\n"
+                     for i in range(60))  # ~6 KB: over LIMIT, under IMPORT_LIMIT
+    assert LIMIT < len(lines) < IMPORT_LIMIT
+    started = requests.post(f"{base}/api/v1/imports", data=lines, timeout=PROMPT,
+                            headers={**auth, "Content-Type": "application/x-ndjson"})
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + PROMPT
+    while (job := requests.get(started.headers["Location"], headers=auth,
+                               timeout=PROMPT).json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert job["result"]["created"] == 60
+    elsewhere = requests.post(f"{base}/api/v1/todos/bulk", data=lines, timeout=PROMPT,
+                              headers={**auth, "Content-Type": "application/json"})
+    assert_proxy_problem(elsewhere.status_code, {k.lower(): v for k, v in elsewhere.headers.items()},
+                         elsewhere.content, 413)
+    over = requests.post(f"{base}/api/v1/imports", data=lines * 3, timeout=PROMPT,
+                         headers={**auth, "Content-Type": "application/x-ndjson"})
+    problem = assert_proxy_problem(over.status_code, {k.lower(): v for k, v in over.headers.items()},
+                                   over.content, 413)
+    assert str(IMPORT_LIMIT) in problem["detail"]
 
 
 @pytest.mark.parametrize("request_bytes, status", [

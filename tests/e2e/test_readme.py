@@ -195,3 +195,12 @@ def test_readme_quick_start_stops_with_ctrl_c_without_a_traceback(tmp_path):
     output = log.read_text(errors="replace")
     assert "Handling signal: int" in output and "Shutting down: Master" in output, output
     assert "Traceback" not in output and "SystemExit" not in output, output
+
+
+def test_jobs_page_exports_polls_downloads_and_imports():
+    port = free_port()
+    with embedded_server(port):
+        out = run_block(readme_block("## Export, poll, download", "docs/jobs.md"), port)
+    lines = out.split()
+    assert int(lines[0]) >= 1  # the demo account's open todos, one a line
+    assert lines[1] == "202"

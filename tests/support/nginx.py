@@ -40,10 +40,12 @@ def render(variables: dict[str, str]) -> str:
 
 
 class NginxServer:
-    def __init__(self, port: int, upstream: str, max_body: int = 1048576):
+    def __init__(self, port: int, upstream: str, max_body: int = 1048576,
+                 import_max: int = 16777216):
         self.port = port
         self.upstream = upstream
         self.max_body = max_body
+        self.import_max = import_max
         self.prefix = Path(tempfile.mkdtemp(prefix="nginx-"))
         self.process: subprocess.Popen | None = None
 
@@ -66,6 +68,7 @@ class NginxServer:
             "API_UPSTREAM": self.upstream,
             "NGINX_LISTEN": f"127.0.0.1:{self.port}",
             "MAX_CONTENT_LENGTH": str(self.max_body),
+            "IMPORT_MAX_BYTES": str(self.import_max),
         }))
         (self.prefix / "conf.d" / "paths.conf").write_text(
             Template(PATHS).substitute(prefix=self.prefix))
@@ -100,8 +103,8 @@ class NginxServer:
 
 
 @contextmanager
-def nginx(port: int, upstream: str, max_body: int = 1048576):
-    server = NginxServer(port, upstream, max_body)
+def nginx(port: int, upstream: str, max_body: int = 1048576, import_max: int = 16777216):
+    server = NginxServer(port, upstream, max_body, import_max)
     server.start()
     try:
         yield server

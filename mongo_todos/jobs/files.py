@@ -1,0 +1,74 @@
+"""Files of jobs in GridFS: export files to download, and import bodies waiting for a worker.
+
+GridFS is MongoDB's own place for files, so a worker on another machine reads what the API
+stored and a download is served by any API process. The legacy ``gridfs.GridFS`` API is used:
+it works on MongoDB and, after ``mongomock.gridfs.enable_gridfs_integration()``, on the
+embedded store (``GridFSBucket`` fails there inside pymongo's timeout wrapper).
+
+A file's ``_id`` is its job's id, so a re-run job overwrites its own file instead of adding
+one. GridFS has no TTL: files carry ``metadata.expires_at`` (an export's ``EXPORT_TTL``, an
+import body's the unfinished job's) and :func:`remove_expired` deletes them (files and chunks) when jobs are read and when a
+worker starts; a download past that time is refused even before the sweep.
+"""
+
+from __future__ import annotations
+
+import gridfs
+import mongomock.gridfs
+from bson import ObjectId
+from mongoengine.connection import get_db
+
+from mongo_todos.dates import utcnow
+
+# it only widens gridfs' isinstance checks to accept mongomock's classes too
+mongomock.gridfs.enable_gridfs_integration()
+
+EXPORTS = "exports"
+IMPORTS = "imports"
+
+
+def _fs(bucket: str) -> gridfs.GridFS:
+    return gridfs.GridFS(get_db(), collection=bucket)
+
+
+def writer(bucket: str, file_id: ObjectId, owner: ObjectId, **metadata):
+    """A new file (any earlier one of this id removed first): ``write`` it, then ``close``."""
+    fs = _fs(bucket)
+    fs.delete(file_id)
+    return fs.new_file(_id=file_id, metadata={"owner": owner, **metadata})
+
+
+def save(bucket: str, file_id: ObjectId, owner: ObjectId, data: bytes, **metadata) -> None:
+    with writer(bucket, file_id, owner, **metadata) as file:
+        file.write(data)
+
+
+def open_owned(bucket: str, file_id: ObjectId, owner: ObjectId):
+    """The file ``file_id`` of ``owner`` (a GridOut: ``read``, ``length``, ``metadata``), or
+    None."""
+    files = get_db()[f"{bucket}.files"]
+    if files.find_one({"_id": file_id, "metadata.owner": owner}, {"_id": 1}) is None:
+        return None
+    try:
+        return _fs(bucket).get(file_id)
+    except gridfs.NoFile:
+        return None
+
+
+def delete(bucket: str, file_id: ObjectId) -> None:
+    _fs(bucket).delete(file_id)
+
+
+def remove_expired(owner: ObjectId | None = None) -> int:
+    """Delete the files past their ``expires_at`` (``owner``'s, or everyone's): exports, and
+    the bodies of imports that never finished (a cancelled or failed one keeps its body until
+    then, as its job is kept)."""
+    query: dict = {"metadata.expires_at": {"$lt": utcnow()}}
+    if owner is not None:
+        query["metadata.owner"] = owner
+    removed = 0
+    for bucket in (EXPORTS, IMPORTS):
+        for file_id in [f["_id"] for f in get_db()[f"{bucket}.files"].find(query, {"_id": 1})]:
+            delete(bucket, file_id)
+            removed += 1
+    return removed
