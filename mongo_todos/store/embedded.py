@@ -52,6 +52,7 @@ out no other) and rely on that lock.
 from __future__ import annotations
 
 import mongomock
+from bson import ObjectId
 from mongomock import aggregate as mm_aggregate
 from mongomock import filtering, helpers
 from mongomock.collection import Collection, _copy_field
@@ -123,6 +124,30 @@ class EmbeddedCollection(Collection):
     def _delete(self, *args, **kwargs):
         with writing(self._store):
             return super()._delete(*args, **kwargs)
+
+    def find_one(self, filter=None, *args, **kwargs):
+        """mongomock's find_one; a lookup by ``_id`` with a plain projection (every point
+        request's) reads its one document and copies the projected fields directly, without
+        building a cursor (the same result: tests/store/test_embedded.py)."""
+        projection = args[0] if len(args) == 1 and not kwargs else kwargs.get("projection")
+        if (len(args) + len(kwargs) > 1 or (kwargs and "projection" not in kwargs)
+                or not _plain_lookup(filter, projection) or self.codec_options.tz_aware
+                or self.codec_options.document_class is not dict):
+            return super().find_one(filter, *args, **kwargs)
+        store = self._store
+        store._remove_expired_documents()  # what reading store.documents would do (TTL)
+        spec = helpers.patch_datetime_awareness_in_document(filter)
+        document = store._documents.get(spec["_id"])
+        if document is None or not filtering.filter_applies(spec, document):
+            return None
+        if projection is None:
+            return _copy_field(document, dict)
+        # as mongomock's projection: the included fields in stored order, then _id
+        found = {k: _copy_field(v, dict) for k, v in document.items()
+                 if k in projection and k != "_id"}
+        if "_id" in document:
+            found["_id"] = document["_id"]
+        return found
 
     def find(self, *args, hint=None, **kwargs):
         """mongomock's find, accepting (and ignoring) an index ``hint``."""
@@ -203,6 +228,18 @@ def _walk(documents, specs: list, end: int | None, validate: list = ()) -> list:
         for one in validate:
             filtering.filter_applies(one, {})
     return selected
+
+
+def _plain_lookup(filter, projection) -> bool:
+    """A filter pinning ``_id`` to one string/ObjectId, and no projection or one including
+    top-level fields only."""
+    if not isinstance(filter, dict) or type(filter.get("_id")) not in (str, ObjectId):
+        return False
+    return projection is None or (
+        isinstance(projection, dict) and projection
+        and all(v is True or (type(v) is int and v == 1) for v in projection.values())
+        and all(isinstance(k, str) and "." not in k and not k.startswith("$")
+                for k in projection))
 
 
 def _recorded(documents, touched: list):

@@ -202,6 +202,11 @@ queries = st.one_of(
                                          st.one_of(st.none(), projections.filter(
                                              lambda p: "label" not in p)))),
     st.tuples(st.just("find_one"), filters),
+    # a point lookup as every request makes one: _id pinned, maybe more, a plain projection
+    st.tuples(st.just("find_one_by_id"), st.tuples(
+        st.sampled_from(IDS[:30]), st.one_of(st.just({}), leaf_filters),
+        st.one_of(st.none(), st.lists(st.sampled_from(["name", "tags", "_id", "n", "sub"]),
+                                      min_size=1, max_size=3, unique=True)))),
     st.tuples(st.just("count_documents"), filters),
 )
 writes = st.one_of(
@@ -247,6 +252,10 @@ def run(collection, operation):
             return list(cursor)
         if kind == "find_one":
             return collection.find_one(copy.deepcopy(argument))
+        if kind == "find_one_by_id":
+            document_id, more, fields = copy.deepcopy(argument)
+            spec = {**{k: v for k, v in more.items() if k != "_id"}, "_id": document_id}
+            return collection.find_one(spec, None if fields is None else dict.fromkeys(fields, 1))
         if kind == "count_documents":
             return collection.count_documents(copy.deepcopy(argument))
         if kind == "insert_one":
