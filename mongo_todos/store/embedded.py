@@ -60,7 +60,14 @@ from mongomock.collection import Collection, _copy_field
 from mongo_todos.store.embedded_indexes import STATE, candidates_for, writing
 from mongo_todos.store.embedded_lock import FairLock
 from mongo_todos.store.embedded_pipeline import native_order, split_pipeline, window_end
-from mongo_todos.store.embedded_sorted import adopt, ordered_walk, pinned_alone, refresh, store_key
+from mongo_todos.store.embedded_sorted import (
+    adopt,
+    ordered_walk,
+    partition_size,
+    pinned_alone,
+    refresh,
+    store_key,
+)
 
 #: The attribute holding the store keys an update under way has read (it may change them).
 _TOUCHED = "_mongo_todos_touched"
@@ -148,6 +155,15 @@ class EmbeddedCollection(Collection):
         if "_id" in document:
             found["_id"] = document["_id"]
         return found
+
+    def count_documents(self, filter, **kwargs):
+        """mongomock's count_documents; an owner's count (the todo quota's, before every
+        create) is the size of that owner's partition of an ordered index."""
+        if not kwargs:
+            size = partition_size(self._store, filter)
+            if size is not None:
+                return size
+        return super().count_documents(filter, **kwargs)
 
     def find(self, *args, hint=None, **kwargs):
         """mongomock's find, accepting (and ignoring) an index ``hint``."""

@@ -319,6 +319,27 @@ def ordered_walk(store, specs: list, sort: dict):
     return None
 
 
+def partition_size(store, spec) -> int | None:
+    """How many documents match ``spec`` when it is one equality on an ordered index's
+    partition field alone (the todo quota's count of an owner's todos); else None."""
+    if not isinstance(spec, dict) or len(spec) != 1:
+        return None
+    (field, condition), = spec.items()
+    value = _partition_value([spec], field)
+    if value is None or (isinstance(condition, dict) and list(condition) != ["$eq"]):
+        return None
+    store._remove_expired_documents()  # TTL: deletes through OrderedStore.__delitem__
+    state = store.__dict__.get(ORDERED)
+    if state is None or not state.valid_for(store):
+        state = OrderedIndexes(store)
+        setattr(store, ORDERED, state)
+    for index in state.indexes:
+        if index.partition_field == field and not index.strays:
+            partition = index.partitions.get(value)
+            return 0 if partition is None else len(partition.entries) + len(partition.irregular)
+    return None
+
+
 def pinned_alone(specs: list, store) -> bool:
     """Whether ``specs`` is one equality on an ordered index's partition field alone (every
     document of that partition then matches)."""
