@@ -159,10 +159,11 @@ class EmbeddedCollection(Collection):
     def count_documents(self, filter, **kwargs):
         """mongomock's count_documents; an owner's count (the todo quota's, before every
         create) is the size of that owner's partition of an ordered index."""
-        if not kwargs:
+        limit = kwargs.get("limit")
+        if kwargs.keys() <= {"limit"} and (limit is None or (type(limit) is int and limit > 0)):
             size = partition_size(self._store, filter)
             if size is not None:
-                return size
+                return size if limit is None else min(size, limit)
         return super().count_documents(filter, **kwargs)
 
     def find(self, *args, hint=None, **kwargs):

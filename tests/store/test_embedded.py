@@ -208,6 +208,8 @@ queries = st.one_of(
         st.one_of(st.none(), st.lists(st.sampled_from(["name", "tags", "_id", "n", "sub"]),
                                       min_size=1, max_size=3, unique=True)))),
     st.tuples(st.just("count_documents"), filters),
+    st.tuples(st.just("count_documents"), st.tuples(
+        st.one_of(equality("owner", owner_values), filters), st.integers(1, 4))),
 )
 writes = st.one_of(
     st.tuples(st.just("insert_one"), documents()),
@@ -257,6 +259,8 @@ def run(collection, operation):
             spec = {**{k: v for k, v in more.items() if k != "_id"}, "_id": document_id}
             return collection.find_one(spec, None if fields is None else dict.fromkeys(fields, 1))
         if kind == "count_documents":
+            if isinstance(argument, tuple):  # (filter, limit), as the todo quota counts
+                return collection.count_documents(copy.deepcopy(argument[0]), limit=argument[1])
             return collection.count_documents(copy.deepcopy(argument))
         if kind == "insert_one":
             document = copy.deepcopy(argument[1] if isinstance(argument, tuple) else argument)
