@@ -543,8 +543,10 @@ def comparison(report: dict, previous: dict) -> list[str]:
                     f"{figure(old['rps'])} ({figure(old['rps'] / previous['ceiling_rps'])}): "
                     f"x{stats['rps'] / max(old['rps'], 1e-9):.2f}")
             if "tail" in stats and "tail" in old:
+                now, then = (f"{t['p99_ms']:.1f} ms" if t.get("requests", 1) else "none completed"
+                             for t in (stats["tail"], old["tail"]))
                 line += f"; p99 with {report['settings'].get('tail_connections')} clients " \
-                        f"{stats['tail']['p99_ms']:.1f} ms vs {old['tail']['p99_ms']:.1f} ms"
+                        f"{now} vs {then}"
             lines.append(line)
     return lines
 
