@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark harness: mongo_todos against the bare-Flask ceiling, across store sizes, in one run.
 
-    .venv/bin/python scripts/bench.py                           # the full matrix, ~5 minutes
+    .venv/bin/python scripts/bench.py                           # the full matrix, ~10 minutes
     .venv/bin/python scripts/bench.py --duration 1 --sizes 20   # smoke run (what CI does)
 
 It starts gunicorn servers on loopback with the production settings (config/gunicorn.conf.py)
