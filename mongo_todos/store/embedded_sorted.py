@@ -1,12 +1,10 @@
 """The embedded store's ordered indexes: a sorted page is an index range, as on MongoDB.
 
-For every declared compound index whose first field partitions the documents by equality
-(``(owner, created_at, _id)``, ``(owner, seq)``, ...), :class:`OrderedIndexes` keeps, per value
-of that first field, a :class:`~sortedcontainers.SortedList` of entries
-``(value of each further field..., store position, store key)``. A pipeline that pins the
-first field to one value and sorts by the further fields (all ascending or all descending)
-then walks that list from the bound its ``$match`` sets on them, instead of reading and
-sorting all of the owner's documents: a page costs what it reads, at 100 todos or 10,000.
+For every declared compound index led by a field that partitions documents by equality
+(``(owner, created_at, _id)``, ``(owner, seq)``, ...), :class:`OrderedIndexes` keeps per value of
+that field a :class:`~sortedcontainers.SortedList` of ``(further fields..., store position, store
+key)``. A pipeline pinning the first field and sorting by the others (all one way) walks that
+list from the bound its ``$match`` implies: a page costs what it reads, at 100 todos or 10,000.
 
 Why shaped so:
 
@@ -22,9 +20,8 @@ Why shaped so:
   (:class:`OrderedStore`); an update changes documents in place, so the collection records
   the keys it touched and :func:`refresh` re-files them afterwards. A changed set of declared
   indexes, a replaced document dict or a count that does not add up rebuilds everything.
-- Nothing here decides whether a document matches: the range only narrows the candidates
-  (every bound is implied by the filter), and the collection still runs mongomock's filter on
-  each one it walks.
+- Nothing here decides whether a document matches: the range only narrows the candidates (the
+  filter implies every bound), and mongomock's filter still runs on each one walked.
 """
 
 from __future__ import annotations
@@ -285,6 +282,16 @@ def _in_store_order(entries, width):
         yield from reversed(list(run))
 
 
+def _current(store) -> OrderedIndexes:
+    """The store's ordered indexes, up to date (built, or rebuilt, when they are not)."""
+    store._remove_expired_documents()  # TTL: deletes through OrderedStore.__delitem__
+    state = store.__dict__.get(ORDERED)
+    if state is None or not state.valid_for(store):
+        state = OrderedIndexes(store)
+        setattr(store, ORDERED, state)
+    return state
+
+
 def ordered_walk(store, specs: list, sort: dict):
     """The store keys of the documents that may match ``specs``, in ``sort`` order (mongomock's
     ties included), from an ordered index; or None when none can serve this query."""
@@ -293,11 +300,7 @@ def ordered_walk(store, specs: list, sort: dict):
     directions = set(sort.values())
     if len(directions) != 1 or not directions <= {1, -1}:
         return None
-    store._remove_expired_documents()  # TTL: deletes through OrderedStore.__delitem__
-    state = store.__dict__.get(ORDERED)
-    if state is None or not state.valid_for(store):
-        state = OrderedIndexes(store)
-        setattr(store, ORDERED, state)
+    state = _current(store)
     keys = tuple(sort)
     for index in state.indexes:
         if index.strays or keys not in (index.fields, (index.partition_field, *index.fields)):
@@ -328,12 +331,7 @@ def partition_size(store, spec) -> int | None:
     value = _partition_value([spec], field)
     if value is None or (isinstance(condition, dict) and list(condition) != ["$eq"]):
         return None
-    store._remove_expired_documents()  # TTL: deletes through OrderedStore.__delitem__
-    state = store.__dict__.get(ORDERED)
-    if state is None or not state.valid_for(store):
-        state = OrderedIndexes(store)
-        setattr(store, ORDERED, state)
-    for index in state.indexes:
+    for index in _current(store).indexes:
         if index.partition_field == field and not index.strays:
             partition = index.partitions.get(value)
             return 0 if partition is None else len(partition.entries) + len(partition.irregular)
