@@ -20,54 +20,24 @@ Why shaped so:
   (:class:`OrderedStore`); an update changes documents in place, so the collection records
   the keys it touched and :func:`refresh` re-files them afterwards. A changed set of declared
   indexes, a replaced document dict or a count that does not add up rebuilds everything.
-- Nothing here decides whether a document matches: the range only narrows the candidates (the
-  filter implies every bound), and mongomock's filter still runs on each one walked.
+- Nothing here decides whether a document matches: the range (mongo_todos.store.embedded_ranges)
+  only narrows the candidates (the filter implies every bound), and mongomock's filter still
+  runs on each one walked.
 """
 
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
 
 from bson import ObjectId
 from mongomock import helpers
 from mongomock.store import CollectionStore
 from sortedcontainers import SortedList
 
+from mongo_todos.store.embedded_ranges import TOP, group, index_range, partition_value
+
 #: The attribute holding a collection store's :class:`OrderedIndexes`.
 ORDERED = "_mongo_todos_ordered"
-_RANGE_OPERATORS = ("$eq", "$gt", "$gte", "$lt", "$lte")
-
-
-class _Top:
-    """Sorts after every value: closes a range just past all entries sharing a prefix."""
-
-    def __lt__(self, other):
-        return False
-
-    def __gt__(self, other):
-        return other is not self
-
-    def __le__(self, other):
-        return other is self
-
-    def __ge__(self, other):
-        return True
-
-
-_TOP = _Top()
-
-
-def _group(value):
-    """The comparison group of a value sorted natively, or None (mongomock must decide)."""
-    kind = type(value)
-    if kind is str or kind is ObjectId or kind is bool:
-        return kind
-    if kind is int or (kind is float and value == value):  # NaN has no order
-        return int
-    if kind is datetime and value.tzinfo is None:
-        return datetime
-    return None
 
 
 def store_key(document_id):
@@ -98,11 +68,11 @@ class OrderedIndex:
         if isinstance(value, list):
             self.strays.add(key)
             return
-        if _group(value) not in (str, ObjectId):
+        if group(value) not in (str, ObjectId):
             return  # missing or another type: never equal to a pinned string/ObjectId
         partition = self.partitions.get(value) or self.partitions.setdefault(value, _Partition())
-        values = tuple(document.get(field, _TOP) for field in self.fields)
-        groups = [_group(v) for v in values]
+        values = tuple(document.get(field, TOP) for field in self.fields)
+        groups = [group(v) for v in values]
         if partition.groups is None and None not in groups:
             partition.groups = groups
         if None in groups or groups != partition.groups:
@@ -112,6 +82,16 @@ class OrderedIndex:
         entry = (*values, position, key)
         partition.entries.add(entry)
         self.filed[key] = (value, entry)
+
+    def unchanged(self, key, document: dict) -> bool:
+        """Whether ``document`` is filed under ``key`` with these very values (an update that
+        leaves this index's fields alone); types too, as 1, 1.0 and True sort apart."""
+        value, entry = self.filed.get(key, (None, None))
+        if entry is None:
+            return False
+        now = (document.get(self.partition_field, TOP),
+               *(document.get(field, TOP) for field in self.fields))
+        return all(type(a) is type(b) and a == b for a, b in zip(now, (value, *entry), strict=False))
 
     def remove(self, key) -> None:
         self.strays.discard(key)
@@ -164,8 +144,9 @@ class OrderedIndexes:
         if position is None:
             position = self.positions[key] = next(self.counter)
         for index in self.indexes:
-            index.remove(key)
-            index.add(key, document, position)
+            if not index.unchanged(key, document):
+                index.remove(key)
+                index.add(key, document, position)
 
     def remove(self, key) -> None:
         if self.positions.pop(key, None) is not None:
@@ -212,70 +193,6 @@ def refresh(store, keys) -> None:
             state.put(key, document)
 
 
-def _conditions(specs, field):
-    """Every condition the filters place on top-level ``field`` (all must hold)."""
-    for spec in specs:
-        if not isinstance(spec, dict):
-            continue
-        if field in spec:
-            yield spec[field]
-        clauses = spec.get("$and")
-        if isinstance(clauses, list):
-            yield from _conditions(clauses, field)
-
-
-def _bounds(specs, field, group):
-    """(low, low inclusive, high, high inclusive) the filters imply for ``field``'s values of
-    type ``group``; None for an open end. Conditions this cannot read only widen the range."""
-    low = high = None
-    low_in = high_in = True
-    for condition in _conditions(specs, field):
-        if isinstance(condition, dict):
-            if not all(isinstance(op, str) and op.startswith("$") for op in condition):
-                continue
-            pairs = [(op, condition[op]) for op in _RANGE_OPERATORS if op in condition]
-        else:
-            pairs = [("$eq", condition)]
-        for op, value in pairs:
-            if _group(value) is not group:
-                continue
-            if op in ("$eq", "$gt", "$gte") and (
-                    low is None or value > low or (value == low and op == "$gt")):
-                low, low_in = value, op != "$gt"
-            if op in ("$eq", "$lt", "$lte") and (
-                    high is None or value < high or (value == high and op == "$lt")):
-                high, high_in = value, op != "$lt"
-    return low, low_in, high, high_in
-
-
-def _range(specs, index, partition):
-    """The (minimum, maximum) entries a walk of ``partition`` must cover."""
-    prefix: tuple = ()
-    for field, group in zip(index.fields, partition.groups, strict=True):
-        low, low_in, high, high_in = _bounds(specs, field, group)
-        if low is not None and low == high and low_in and high_in:
-            prefix += (low,)
-            continue
-        minimum = prefix or None
-        if low is not None:
-            minimum = (*prefix, low) if low_in else (*prefix, low, _TOP)
-        maximum = (*prefix, _TOP) if prefix else None
-        if high is not None:
-            maximum = (*prefix, high, _TOP) if high_in else (*prefix, high)
-        return minimum, maximum
-    return prefix or None, (*prefix, _TOP) if prefix else None
-
-
-def _partition_value(specs, field):
-    values = []
-    for condition in _conditions(specs, field):
-        if isinstance(condition, dict) and list(condition) == ["$eq"]:
-            condition = condition["$eq"]
-        if _group(condition) in (str, ObjectId):
-            values.append(condition)
-    return values[0] if values else None
-
-
 def _in_store_order(entries, width):
     """Descending entries with ties put back in store order (mongomock's sorts are stable)."""
     for _, run in itertools.groupby(entries, key=lambda entry: entry[:width]):
@@ -305,7 +222,7 @@ def ordered_walk(store, specs: list, sort: dict):
     for index in state.indexes:
         if index.strays or keys not in (index.fields, (index.partition_field, *index.fields)):
             continue
-        value = _partition_value(specs, index.partition_field)
+        value = partition_value(specs, index.partition_field)
         if value is None:
             continue
         partition = index.partitions.get(value)
@@ -313,7 +230,7 @@ def ordered_walk(store, specs: list, sort: dict):
             return iter(())
         if partition.irregular:
             return None
-        minimum, maximum = _range(specs, index, partition)
+        minimum, maximum = index_range(specs, index.fields, partition.groups)
         reverse = directions == {-1}
         entries = partition.entries.irange(minimum, maximum, reverse=reverse)
         if reverse and index.fields[-1] != "_id":
@@ -328,7 +245,7 @@ def partition_size(store, spec) -> int | None:
     if not isinstance(spec, dict) or len(spec) != 1:
         return None
     (field, condition), = spec.items()
-    value = _partition_value([spec], field)
+    value = partition_value([spec], field)
     if value is None or (isinstance(condition, dict) and list(condition) != ["$eq"]):
         return None
     for index in _current(store).indexes:
@@ -345,6 +262,6 @@ def pinned_alone(specs: list, store) -> bool:
     if state is None or len(specs) != 1 or len(specs[0]) != 1:
         return False
     (field, condition), = specs[0].items()
-    return _partition_value(specs, field) is not None and (
+    return partition_value(specs, field) is not None and (
         not isinstance(condition, dict) or list(condition) == ["$eq"]) and any(
         index.partition_field == field for index in state.indexes)

@@ -19,7 +19,13 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from pymongo import ReturnDocument
 
-from mongo_todos.store import embedded, embedded_indexes, embedded_pipeline, embedded_sorted
+from mongo_todos.store import (
+    embedded,
+    embedded_indexes,
+    embedded_pipeline,
+    embedded_ranges,
+    embedded_sorted,
+)
 from mongo_todos.store.embedded import EmbeddedClient, EmbeddedCollection
 
 #: Enough generated cases to reach multi-stage pipelines over ties and mixed types; CI runs
@@ -504,12 +510,12 @@ def _descending_ties_reversed(monkeypatch):
 
 def _exclusive_bounds(monkeypatch):
     """A range that leaves out the documents equal to an inclusive bound."""
-    original = embedded_sorted._bounds
+    original = embedded_ranges.bounds
 
     def broken(specs, field, group):
         low, _, high, _ = original(specs, field, group)
         return low, False, high, False
-    monkeypatch.setattr(embedded_sorted, "_bounds", broken)
+    monkeypatch.setattr(embedded_ranges, "bounds", broken)
 
 
 @pytest.mark.parametrize("bug", [_reverse_ties, _project_before_sort, _forget_lists,
