@@ -34,7 +34,7 @@ from mongo_todos import settings
 from mongo_todos.settings import ConfigError
 from mongo_todos.store import documents
 from mongo_todos.store.mongodb import settings_from, time_budget
-from mongo_todos.web import compress, cors, errors, headers, logs
+from mongo_todos.web import compress, cors, errors, headers, json_provider, logs
 from mongo_todos.web.public_url import PublicBaseURL
 from mongo_todos.web.turns import take_turns
 
@@ -106,6 +106,7 @@ def _bind_database(app: Flask) -> None:
     MongoEngine().init_app(app)
     # after the binding (it installs its own JSON provider): keep fields in documented order
     app.json.sort_keys = False
+    json_provider.use_orjson(app)
     if app.config["EMBEDDED_DB"]:
         log.warning(
             "MONGODB_URI is not set: using the embedded in-memory store. "

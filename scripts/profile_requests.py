@@ -71,9 +71,12 @@ def attribute(table, func, seen) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["get", "list", "create", "patch", "ceiling"])
+    parser.add_argument("kind", choices=["get", "304", "list", "create", "patch", "delete",
+                                         "ceiling"])
     parser.add_argument("-n", type=int, default=2000)
     parser.add_argument("--functions", type=int, default=0, help="also list the top functions")
+    parser.add_argument("--sort", default="tottime", choices=["tottime", "cumulative"],
+                        help="order of the functions listed (cumulative: the hooks and layers)")
     args = parser.parse_args()
 
     if args.kind == "ceiling":
@@ -95,10 +98,17 @@ def main() -> None:
         urls = [client.post("/api/v1/todos", json={"name": f"t{i}", "tags": ["a"]}, headers=auth)
                 .get_json()["url"] for i in range(100)]
         etag = {"value": "*"}
+        current = client.get(urls[0], headers=auth).headers["ETag"]
+        doomed = [client.post("/api/v1/todos", json={"name": f"d{i}"}, headers=auth)
+                  .get_json()["url"] for i in range(args.n + 50)] if args.kind == "delete" else []
 
         def once():
             if args.kind == "get":
                 client.get(urls[0], headers=auth)
+            elif args.kind == "304":
+                client.get(urls[0], headers={**auth, "If-None-Match": current})
+            elif args.kind == "delete":
+                client.delete(doomed.pop(), headers=auth)
             elif args.kind == "list":
                 client.get("/api/v1/todos?limit=20", headers=auth)
             elif args.kind == "create":
@@ -125,7 +135,7 @@ def main() -> None:
     for layer, seconds in sorted(by_layer.items(), key=lambda kv: -kv[1]):
         print(f"  {layer:<58}{seconds / args.n * 1e6:>8.0f} us {seconds / total:>6.1%}")
     if args.functions:
-        stats.sort_stats("tottime").print_stats(args.functions)
+        stats.sort_stats(args.sort).print_stats(args.functions)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from mongo_todos.dates import utcnow
 from mongo_todos.store.documents import RevokedFamily, Session, User
 from mongo_todos.web import errors, ratelimit
 from mongo_todos.web.api import jwt
+from mongo_todos.web.offload import off_hub
 
 DEFAULT_HASH_METHOD = "scrypt"
 REALM = 'realm="mongo_todos"'
@@ -37,9 +38,9 @@ REALM = 'realm="mongo_todos"'
 
 def hash_password(password: str) -> str:
     """A slow salted hash (scrypt unless the app sets ``PASSWORD_HASH_METHOD``)."""
-    return generate_password_hash(
-        password, method=current_app.config.get("PASSWORD_HASH_METHOD", DEFAULT_HASH_METHOD)
-    )
+    # off gevent's hub: other requests go on while the hash runs (mongo_todos.web.offload)
+    return off_hub(generate_password_hash, password,
+                   current_app.config.get("PASSWORD_HASH_METHOD", DEFAULT_HASH_METHOD))
 
 
 def _dummy_hash() -> str:
@@ -70,14 +71,14 @@ def authenticate(username: str, password: str) -> User | None:
     key = username_key(username)
     user = User.objects(username_key=key).first() if key is not None else None
     if user is None or user.deleted_at is not None:
-        check_password_hash(_dummy_hash(), password)
+        off_hub(check_password_hash, _dummy_hash(), password)
         return None
-    return user if check_password_hash(user.password_hash, password) else None
+    return user if off_hub(check_password_hash, user.password_hash, password) else None
 
 
 def check_password(user: User, password: str) -> bool:
     """Whether ``password`` is the account's (for confirming a sensitive change)."""
-    return check_password_hash(user.password_hash, password)
+    return off_hub(check_password_hash, user.password_hash, password)
 
 
 # --- tokens --------------------------------------------------------------------------------

@@ -33,6 +33,11 @@ Only private mongomock methods are overridden, plus ``aggregate`` and ``find``. 
 counts round trips or simulates an outage patches :class:`EmbeddedCollection` (the class the
 app's collections are), so it sees every call and the app keeps its fast path meanwhile.
 
+- a pipeline that pins the leading field of a declared compound index (``owner``) and sorts by
+  its other keys walks that index's range in order (mongo_todos.store.embedded_sorted: sorted
+  per-owner lists kept up to date on every write), so a page at 10,000 of the owner's todos
+  reads what a page at 100 does.
+
 The equality indexes live in mongo_todos.store.embedded_indexes, the pipeline planning (the
 split into leading stages, the native sort order, the window depth) in
 mongo_todos.store.embedded_pipeline; this module holds the mongomock classes that use them.
@@ -47,6 +52,7 @@ out no other) and rely on that lock.
 from __future__ import annotations
 
 import mongomock
+from bson import ObjectId
 from mongomock import aggregate as mm_aggregate
 from mongomock import filtering, helpers
 from mongomock.collection import Collection, _copy_field
@@ -56,12 +62,36 @@ from pymongo.results import BulkWriteResult
 from mongo_todos.store.embedded_indexes import STATE, candidates_for, writing
 from mongo_todos.store.embedded_lock import FairLock
 from mongo_todos.store.embedded_pipeline import native_order, split_pipeline, window_end
+from mongo_todos.store.embedded_sorted import (
+    adopt,
+    ordered_walk,
+    partition_size,
+    pinned_alone,
+    refresh,
+    store_key,
+)
+
+#: The attribute holding the store keys an update under way has read (it may change them).
+_TOUCHED = "_mongo_todos_touched"
 
 
 class EmbeddedCollection(Collection):
     """A mongomock collection that reads only the documents a query needs (module docstring)."""
 
+    @property
+    def _store(self):
+        store = self._db_store[self._name]
+        adopt(store)  # its writes then reach the ordered indexes (embedded_sorted)
+        return store
+
     def _iter_documents(self, filter):
+        documents = self._candidates(filter)
+        touched = self._store.__dict__.get(_TOUCHED)
+        if touched is None:
+            return documents
+        return _recorded(documents, touched)
+
+    def _candidates(self, filter):
         candidates, exact = candidates_for(self._store, filter)
         if candidates is None:
             return super()._iter_documents(filter)
@@ -85,12 +115,58 @@ class EmbeddedCollection(Collection):
         return inserted
 
     def _update(self, *args, **kwargs):
-        with writing(self._store):
-            return super()._update(*args, **kwargs)
+        # an update changes documents in place: the ordered indexes re-file what it read
+        store = self._store
+        outer = store.__dict__.get(_TOUCHED)
+        touched = store.__dict__[_TOUCHED] = []
+        try:
+            with writing(store):
+                return super()._update(*args, **kwargs)
+        finally:
+            store.__dict__[_TOUCHED] = outer
+            if outer is None:
+                del store.__dict__[_TOUCHED]
+            else:
+                outer.extend(touched)
+            refresh(store, touched)
 
     def _delete(self, *args, **kwargs):
         with writing(self._store):
             return super()._delete(*args, **kwargs)
+
+    def find_one(self, filter=None, *args, **kwargs):
+        """mongomock's find_one; a lookup by ``_id`` with a plain projection (every point
+        request's) reads its one document and copies the projected fields directly, without
+        building a cursor (the same result: tests/store/test_embedded.py)."""
+        projection = args[0] if len(args) == 1 and not kwargs else kwargs.get("projection")
+        if (len(args) + len(kwargs) > 1 or (kwargs and "projection" not in kwargs)
+                or not _plain_lookup(filter, projection) or self.codec_options.tz_aware
+                or self.codec_options.document_class is not dict):
+            return super().find_one(filter, *args, **kwargs)
+        store = self._store
+        store._remove_expired_documents()  # what reading store.documents would do (TTL)
+        spec = helpers.patch_datetime_awareness_in_document(filter)
+        document = store._documents.get(spec["_id"])
+        if document is None or not filtering.filter_applies(spec, document):
+            return None
+        if projection is None:
+            return _copy_field(document, dict)
+        # as mongomock's projection: the included fields in stored order, then _id
+        found = {k: _copy_field(v, dict) for k, v in document.items()
+                 if k in projection and k != "_id"}
+        if "_id" in document:
+            found["_id"] = document["_id"]
+        return found
+
+    def count_documents(self, filter, **kwargs):
+        """mongomock's count_documents; an owner's count (the todo quota's, before every
+        create) is the size of that owner's partition of an ordered index."""
+        limit = kwargs.get("limit")
+        if kwargs.keys() <= {"limit"} and (limit is None or (type(limit) is int and limit > 0)):
+            size = partition_size(self._store, filter)
+            if size is not None:
+                return size if limit is None else min(size, limit)
+        return super().count_documents(filter, **kwargs)
 
     def find(self, *args, hint=None, **kwargs):
         """mongomock's find, accepting (and ignoring) an index ``hint``."""
@@ -103,38 +179,7 @@ class EmbeddedCollection(Collection):
         if session or not (matches or sort or window):
             return super().aggregate(pipeline, session=session, **kwargs)
         specs = [helpers.patch_datetime_awareness_in_document(m) for m in matches]
-        candidates, exact = None, not specs
-        if specs:
-            candidates, exact = candidates_for(self._store, specs[0] if len(specs) == 1
-                                            else {"$and": specs})
-            if candidates == []:
-                for one in specs:
-                    filtering.filter_applies(one, {})  # still reject an invalid filter
-        if candidates is None:
-            candidates = list(self._store.documents)
-        order = None if sort is None else native_order(candidates, sort)
-        end = window_end(window)
-        if order is not None and end is not None and not exact:
-            # sorting then filtering keeps the same documents in the same order (the sort is
-            # stable, the filter keeps order): walk the sorted candidates and stop once the
-            # window is full, as MongoDB walks an index range (a deep page reads its own depth)
-            selected = []
-            for position in order:
-                if len(selected) >= end:
-                    break
-                document = candidates[position]
-                if all(filtering.filter_applies(one, document) for one in specs):
-                    selected.append(document)
-        else:
-            selected = candidates
-            if not exact:
-                for one in specs:  # stage by stage, as mongomock's $match runs them
-                    selected = [doc for doc in selected if filtering.filter_applies(one, doc)]
-                order = None if sort is None else native_order(selected, sort)
-            if order is not None:
-                selected = [selected[i] for i in order]
-            elif sort is not None:
-                selected = mm_aggregate._handle_sort_stage(selected, self.database, sort)
+        selected = self._leading(specs, sort, window_end(window))
         for stage in window:
             (operator, value), = stage.items()
             selected = mm_aggregate._PIPELINE_HANDLERS[operator](selected, self.database, value)
@@ -157,11 +202,83 @@ class EmbeddedCollection(Collection):
         return BulkWriteResult({"nInserted": 0, "nUpserted": 0, "nMatched": matched,
                                 "nModified": modified, "nRemoved": 0, "upserted": []}, True)
 
+    def _leading(self, specs: list, sort: dict | None, end: int | None) -> list:
+        """The stored documents the leading $match stages select, in $sort order, the first
+        ``end`` of them at least (all of them when ``end`` is None)."""
+        store = self._store
+        if sort is not None and specs:
+            keys = ordered_walk(store, specs, sort)
+            if keys is not None:  # an index range of one partition, in sort order
+                documents = (store._documents[key] for key in keys)
+                return _walk(documents, [] if pinned_alone(specs, store) else specs, end,
+                             validate=specs if store._documents else [])
+        candidates, exact = None, not specs
+        if specs:
+            candidates, exact = candidates_for(store, specs[0] if len(specs) == 1
+                                               else {"$and": specs})
+            if candidates == []:
+                for one in specs:
+                    filtering.filter_applies(one, {})  # still reject an invalid filter
+        if candidates is None:
+            candidates = list(store.documents)
+        order = None if sort is None else native_order(candidates, sort)
+        if order is not None and end is not None and not exact:
+            # sorting then filtering keeps the same documents in the same order (the sort is
+            # stable, the filter keeps order): walk the sorted candidates and stop once the
+            # window is full, as MongoDB walks an index range (a deep page reads its own depth)
+            return _walk((candidates[i] for i in order), specs, end)
+        selected = candidates
+        if not exact:
+            for one in specs:  # stage by stage, as mongomock's $match runs them
+                selected = [doc for doc in selected if filtering.filter_applies(one, doc)]
+            order = None if sort is None else native_order(selected, sort)
+        if order is not None:
+            return [selected[i] for i in order]
+        if sort is not None:
+            return mm_aggregate._handle_sort_stage(selected, self.database, sort)
+        return selected
+
     def with_options(self, *args, **kwargs):
         collection = super().with_options(*args, **kwargs)
         if type(collection) is Collection:
             collection.__class__ = EmbeddedCollection
         return collection
+
+
+def _walk(documents, specs: list, end: int | None, validate: list = ()) -> list:
+    """The first ``end`` of ``documents`` (all when None) that every filter in ``specs``
+    accepts; the ``validate`` filters are still checked on an empty document if none was
+    read (an invalid filter is rejected as mongomock would)."""
+    selected = []
+    read = False
+    for document in documents:
+        if end is not None and len(selected) >= end:
+            break
+        read = True
+        if all(filtering.filter_applies(one, document) for one in specs):
+            selected.append(document)
+    if not read:
+        for one in validate:
+            filtering.filter_applies(one, {})
+    return selected
+
+
+def _plain_lookup(filter, projection) -> bool:
+    """A filter pinning ``_id`` to one string/ObjectId, and no projection or one including
+    top-level fields only."""
+    if not isinstance(filter, dict) or type(filter.get("_id")) not in (str, ObjectId):
+        return False
+    return projection is None or (
+        isinstance(projection, dict) and projection
+        and all(v is True or (type(v) is int and v == 1) for v in projection.values())
+        and all(isinstance(k, str) and "." not in k and not k.startswith("$")
+                for k in projection))
+
+
+def _recorded(documents, touched: list):
+    for document in documents:
+        touched.append(store_key(document["_id"]))
+        yield document
 
 
 #: The collection operations that talk to the store, each run under the client's lock.

@@ -81,9 +81,24 @@ def _refuse_repeated_parameters():
 
 # --- answers --------------------------------------------------------------------------------
 
+#: The environ keys an external URL is built from (the app's own settings are fixed).
+_URL_KEYS = ("wsgi.url_scheme", "HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "SCRIPT_NAME")
+_URL_BASES = "mongo_todos_todo_url_bases"
+
+
 def todo_url_base() -> str:
-    """``http://host/api/v1/todos/``: built once per request, each todo's url appends its id."""
-    return url_for("todos.all", _external=True) + "/"
+    """``http://host/api/v1/todos/``: each todo's url appends its id. Remembered per scheme,
+    host and prefix (url_for builds the same string each time, at a measurable cost per
+    request); bounded, since a client chooses its own Host header."""
+    environ = request.environ
+    key = tuple(environ.get(name) for name in _URL_KEYS)
+    bases = current_app.extensions.setdefault(_URL_BASES, {})
+    base = bases.get(key)
+    if base is None:
+        if len(bases) >= 64:
+            bases.clear()
+        base = bases[key] = url_for("todos.all", _external=True) + "/"
+    return base
 
 
 def json_response(body, status: int = 200, headers: dict | None = None) -> Response:

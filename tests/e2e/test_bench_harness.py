@@ -19,10 +19,14 @@ ROWS = {"get_todo", "revalidate_304", "list_20", "list_page_10", "list_q", "patc
                     reason="wrk is not installed (.ci/run installs it with apt-get)")
 def test_bench_harness_smoke_run(tmp_path):
     output = tmp_path / "bench.json"
+    previous = tmp_path / "previous.json"
+    previous.write_text(json.dumps({"ceiling_rps": 1000.0, "results": {"15+30": {"rows": {
+        "get_todo": {"rps": 100.0, "tail": {"p99_ms": 50.0}}, "list_20": {"rps": 50.0}}}}}))
     result = subprocess.run(
         [sys.executable, "scripts/bench.py", "--duration", "2", "--sizes", "15+30",
-         "--search-todos", "3", "--jobs-todos", "300", "--output", str(output)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+         "--search-todos", "3", "--jobs-todos", "300", "--output", str(output),
+         "--compare", str(previous)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(output.read_text())
@@ -43,12 +47,30 @@ def test_bench_harness_smoke_run(tmp_path):
         assert stats["non_2xx"] == 0 and stats["socket_errors"] == 0, (name, stats)
         assert stats["p50_ms"] <= stats["p99_ms"]
         assert stats["ratio_to_ceiling"] == round(stats["rps"] / ceiling, 3)
+    # every row ran again from 4 clients while a login ran alongside
+    assert report["settings"]["tail_connections"] == 4
+    for name, stats in size["rows"].items():
+        tail = stats["tail"]
+        assert tail["requests"] > 0 and tail["logins_alongside"] > 0, name
+        assert tail["non_2xx"] == 0 and tail["socket_errors"] == 0 and tail["login_non_2xx"] == 0
+        assert tail["p50_ms"] <= tail["p99_ms"]
     # DELETE removed todos the create rows made (never the seeded ones), each one once
     assert delete["requests"] <= delete["pool"]
+    assert delete["tail"]["requests"] <= delete["tail"]["pool"]
+    # one line per row measured in both runs, against that run's own ceiling
+    assert len(report["comparison"]) == 2
+    get_line = next(line for line in report["comparison"] if "get_todo" in line)
+    assert "vs 100 (0.10)" in get_line and "vs 50.0 ms" in get_line
+    assert get_line in result.stdout
+    # the goals this run can judge (no 100 or 10k size here: only the tails)
+    assert {g["goal"].split()[0] for g in report["goals"]} == {
+        "get_todo", "revalidate_304", "patch_if_match", "create_todo", "delete_todo", "list_20",
+        "list_page_10"}
     assert report["settings"]["load_generator"] == "wrk"
     table = output.with_suffix(".md").read_text()
     assert "| request | 15+30 |" in table and "| DELETE |" in table
     assert "worst-case search / plain list" in table
+    assert "| goal (issue 23) | measured | met |" in table
     assert "req/s" in result.stdout
 
 
@@ -65,4 +87,12 @@ def test_bench_needs_no_package_beyond_the_runtime_ones():
          "run_name='__main__')"],
         cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stderr
-    assert "--sizes" in check.stdout
+    assert "--sizes" in check.stdout and "--tail-connections" in check.stdout
+
+
+def test_bench_refuses_an_unreadable_comparison_before_running(tmp_path):
+    check = subprocess.run(
+        [sys.executable, "scripts/bench.py", "--compare", str(tmp_path / "missing.json")],
+        cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert check.returncode != 0
+    assert "--compare" in check.stderr and "missing.json" in check.stderr

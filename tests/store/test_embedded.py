@@ -19,7 +19,13 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from pymongo import ReturnDocument
 
-from mongo_todos.store import embedded, embedded_indexes, embedded_pipeline
+from mongo_todos.store import (
+    embedded,
+    embedded_indexes,
+    embedded_pipeline,
+    embedded_ranges,
+    embedded_sorted,
+)
 from mongo_todos.store.embedded import EmbeddedClient, EmbeddedCollection
 
 #: Enough generated cases to reach multi-stage pipelines over ties and mixed types; CI runs
@@ -151,19 +157,65 @@ def pipelines(draw):
 
 updates = st.one_of(
     owners.map(lambda o: {"$set": {"owner": o}}),
+    # moves within an ordered index (or out of its plain types)
+    numbers.map(lambda n: {"$set": {"n": n}}),
+    dates.map(lambda d: {"$set": {"due": d}}),
     tags.map(lambda t: {"$set": {"tags": t}}),
     names.map(lambda n: {"$set": {"name": n}}),
     st.just({"$unset": {"owner": ""}}),
     st.just({"$inc": {"n": 1}}),
 )
 
+#: Compound indexes led by owner, as the app declares them (mongo_todos.store.documents): the
+#: ordered indexes (mongo_todos.store.embedded_sorted) serve pages sorted by their keys. One
+#: without _id last, so ties are broken by store order; one declared descending.
+ORDERED_INDEXES = ([("owner", 1), ("name", 1), ("_id", 1)], [("owner", 1), ("n", -1)],
+                   [("owner", 1), ("due", 1), ("_id", 1)])
+PAGE_KEYS = {"name": names, "n": numbers, "due": dates, "_id": st.sampled_from(IDS)}
+
+
+@st.composite
+def pages(draw):
+    """A list page as the app asks for one: owner pinned, sorted by an index's keys (either
+    way), maybe bounded as a cursor does (a range on the key, or the key pinned and an _id
+    range), maybe filtered more, limited, projected."""
+    keys = draw(st.sampled_from([("name", "_id"), ("n",), ("due", "_id")]))
+    order = draw(st.sampled_from([1, -1]))
+    sort = {key: order for key in keys}
+    if draw(st.booleans()):
+        sort = {"owner": order, **sort}
+    clauses = [{"owner": draw(owner_values)}]
+    bound = draw(st.sampled_from(["none", "range", "tie", "both"]))
+    if bound in ("range", "both"):
+        op = draw(st.sampled_from(["$gt", "$gte", "$lt", "$lte", "$eq"]))
+        clauses.append({keys[0]: {op: draw(PAGE_KEYS[keys[0]])}})
+    if bound in ("tie", "both"):
+        clauses.append({keys[0]: draw(PAGE_KEYS[keys[0]]),
+                        "_id": {draw(st.sampled_from(["$gt", "$lt"])): draw(st.sampled_from(IDS))}})
+    if draw(st.booleans()):
+        clauses.append(draw(filters))
+    match = clauses[0] if len(clauses) == 1 else draw(st.sampled_from(
+        [{"$and": clauses}, {k: v for c in clauses for k, v in c.items()}]))
+    stages = [{"$match": match}, {"$sort": sort}]
+    stages += draw(st.sampled_from([[{"$limit": 3}], [{"$skip": 1}, {"$limit": 2}], []]))
+    return stages + draw(st.sampled_from([[], [{"$project": {"name": 1, "n": 1}}]]))
+
+
 queries = st.one_of(
     st.tuples(st.just("aggregate"), pipelines()),
+    st.tuples(st.just("aggregate"), pages()),
     st.tuples(st.just("find"), st.tuples(filters, st.one_of(st.none(), sorts), st.integers(0, 3),
                                          st.one_of(st.none(), projections.filter(
                                              lambda p: "label" not in p)))),
     st.tuples(st.just("find_one"), filters),
+    # a point lookup as every request makes one: _id pinned, maybe more, a plain projection
+    st.tuples(st.just("find_one_by_id"), st.tuples(
+        st.sampled_from(IDS[:30]), st.one_of(st.just({}), leaf_filters),
+        st.one_of(st.none(), st.lists(st.sampled_from(["name", "tags", "_id", "n", "sub"]),
+                                      min_size=1, max_size=3, unique=True)))),
     st.tuples(st.just("count_documents"), filters),
+    st.tuples(st.just("count_documents"), st.tuples(
+        st.one_of(equality("owner", owner_values), filters), st.integers(1, 4))),
 )
 writes = st.one_of(
     st.tuples(st.just("insert_one"), documents()),
@@ -189,6 +241,7 @@ more_writes = st.one_of(
     st.tuples(st.just("insert_many"), st.lists(documents(), min_size=1, max_size=3)),
     st.tuples(st.just("delete_many"), filters),
     st.tuples(st.just("update_many"), st.tuples(filters, expiring)),
+    st.tuples(st.just("drop"), st.none()),
 )
 operations = st.lists(st.one_of(queries, queries, writes, more_writes), min_size=1, max_size=8)
 
@@ -207,7 +260,13 @@ def run(collection, operation):
             return list(cursor)
         if kind == "find_one":
             return collection.find_one(copy.deepcopy(argument))
+        if kind == "find_one_by_id":
+            document_id, more, fields = copy.deepcopy(argument)
+            spec = {**{k: v for k, v in more.items() if k != "_id"}, "_id": document_id}
+            return collection.find_one(spec, None if fields is None else dict.fromkeys(fields, 1))
         if kind == "count_documents":
+            if isinstance(argument, tuple):  # (filter, limit), as the todo quota counts
+                return collection.count_documents(copy.deepcopy(argument[0]), limit=argument[1])
             return collection.count_documents(copy.deepcopy(argument))
         if kind == "insert_one":
             document = copy.deepcopy(argument[1] if isinstance(argument, tuple) else argument)
@@ -231,6 +290,9 @@ def run(collection, operation):
             (spec, upsert), replacement = copy.deepcopy(argument)
             result = collection.replace_one(spec, replacement, upsert=upsert)
             return result.matched_count, result.modified_count, result.upserted_id
+        if kind == "drop":
+            collection.drop()
+            return None
         if kind == "upsert_one":
             spec, update = copy.deepcopy(argument)
             result = collection.update_one(spec, update, upsert=True)
@@ -252,6 +314,8 @@ def same_results(stored, operations, unique=False):
         if unique:  # updates and inserts then check it with a query of their own
             collection.create_index([("name", 1)], unique=True)
         collection.create_index([("expires", 1)], expireAfterSeconds=0)
+        for keys in ORDERED_INDEXES:
+            collection.create_index(keys)
     for i, document in enumerate(stored):
         insert = ("insert_one", {"_id": IDS[i], **document})
         assert run(plain, insert) == run(wrapped, insert)
@@ -280,9 +344,10 @@ UNIQUE_NAME_UPDATE = {  # found on review while building the wrapper
 
 QUERY_INSERT_QUERY = {  # an index kept through an insert must file the new document
     "stored": [{"owner": OWNERS[0], "name": "a"}],
-    "operations": [("count_documents", {"owner": OWNERS[0]}),
+    # (a filter and a sort that the ordered indexes do not answer: the equality index does)
+    "operations": [("find_one", {"owner": OWNERS[0], "name": "a"}),
                    ("insert_one", {"owner": OWNERS[0], "name": "b"}),
-                   ("aggregate", [{"$match": {"owner": OWNERS[0]}}, {"$sort": {"name": -1}}])],
+                   ("aggregate", [{"$match": {"owner": OWNERS[0]}}, {"$sort": {"tags": -1}}])],
     "unique": False,
 }
 
@@ -311,7 +376,36 @@ EXPIRY_AND_UPSERTS = {  # TTL expiry behind a kept index, then the writes that r
 }
 
 
+PAGE = [{"$match": {"owner": OWNERS[0]}}, {"$sort": {"name": -1, "_id": -1}}, {"$limit": 3}]
+PAGES_AFTER_MOVES = {  # pages from an ordered index after writes that move, add and remove
+    "stored": [{"owner": OWNERS[0], "name": n, "n": i % 2} for i, n in enumerate("abcde")],
+    "operations": [("aggregate", PAGE),
+                   ("update_one", ({"name": "a"}, {"$set": {"name": "z"}})),  # moves to the top
+                   ("aggregate", PAGE),
+                   ("delete_one", {"name": "z"}),
+                   ("aggregate", [{"$match": {"$and": [{"owner": OWNERS[0]},
+                                                       {"name": {"$lt": "e"}}]}},
+                                  {"$sort": {"name": -1, "_id": -1}}, {"$limit": 2}]),
+                   ("update_many", ({"n": 1}, {"$set": {"n": 0}})),  # ties, in store order
+                   ("aggregate", [{"$match": {"owner": OWNERS[0]}}, {"$sort": {"n": -1}}]),
+                   ("update_many", ({"name": "b"}, {"$set": {"expires": datetime(2000, 1, 1)}})),
+                   ("aggregate", PAGE),
+                   ("aggregate", [{"$match": {"owner": OWNERS[0], "name": {"$gte": "c"}}},
+                                  {"$sort": {"name": 1, "_id": 1}}, {"$limit": 2}])],
+    "unique": False,
+}
+
+
+DESCENDING_TIES = {  # a descending sort no ordered index serves: ties stay in store order
+    "stored": [{"owner": OWNERS[0], "name": n} for n in "abab"],
+    "operations": [("aggregate", [{"$sort": {"name": -1}}])],
+    "unique": False,
+}
+
+
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(**PAGES_AFTER_MOVES)
+@example(**DESCENDING_TIES)
 @example(**EXPIRY_AND_UPSERTS)
 @example(**UNIQUE_NAME_UPDATE)
 @example(**QUERY_INSERT_QUERY)
@@ -404,9 +498,30 @@ def _index_during_writes(monkeypatch):
     monkeypatch.setattr(embedded, "writing", drop_indexes_after)
 
 
+def _stale_after_updates(monkeypatch):
+    """Ordered indexes that do not re-file what an update changed in place."""
+    monkeypatch.setattr(embedded, "refresh", lambda store, keys: None)
+
+
+def _descending_ties_reversed(monkeypatch):
+    """A descending walk that leaves ties in reverse store order."""
+    monkeypatch.setattr(embedded_sorted, "_in_store_order", lambda entries, width: entries)
+
+
+def _exclusive_bounds(monkeypatch):
+    """A range that leaves out the documents equal to an inclusive bound."""
+    original = embedded_ranges.bounds
+
+    def broken(specs, field, group):
+        low, _, high, _ = original(specs, field, group)
+        return low, False, high, False
+    monkeypatch.setattr(embedded_ranges, "bounds", broken)
+
+
 @pytest.mark.parametrize("bug", [_reverse_ties, _project_before_sort, _forget_lists,
                                  _first_key_last, _unstable_descending, _window_one_short,
-                                 _forget_inserts, _index_during_writes])
+                                 _forget_inserts, _index_during_writes, _stale_after_updates,
+                                 _descending_ties_reversed, _exclusive_bounds])
 def test_a_broken_wrapper_fails_the_property(bug, monkeypatch):
     bug(monkeypatch)
 
@@ -418,6 +533,8 @@ def test_a_broken_wrapper_fails_the_property(bug, monkeypatch):
     @example(**UNIQUE_NAME_UPDATE)
     @example(**QUERY_INSERT_QUERY)
     @example(**SORTED_WALK)
+    @example(**PAGES_AFTER_MOVES)
+    @example(**DESCENDING_TIES)
     @given(stored=stores, operations=operations, unique=st.booleans())
     def prop(stored, operations, unique):
         same_results(stored, operations, unique)
@@ -499,3 +616,31 @@ def test_hint_is_accepted_and_ignored(crowded):
     assert len(list(collection.find({"owner": mine}, hint=hint))) == 5
     assert len(list(collection.aggregate([{"$match": {"owner": mine}}], hint=hint))) == 5
     assert collection.count_documents({"owner": mine}, hint=hint) == 5
+
+
+def test_a_page_from_an_ordered_index_reads_only_its_range(monkeypatch):
+    """With the (owner, name, _id) index declared, a page after a cursor among 3,000 of the
+    owner's documents reads the page and its look-ahead, whichever way it goes."""
+    collection = EmbeddedClient().db.todos
+    collection.create_index([("owner", 1), ("name", 1), ("_id", 1)])
+    mine = OWNERS[0]
+    collection.insert_many([{"owner": mine, "name": f"m{i:04}"} for i in range(3000)])
+    collection.insert_many([{"owner": OWNERS[1], "name": f"o{i}"} for i in range(100)])
+    checked = []
+    applies = mongomock.filtering.filter_applies
+    monkeypatch.setattr(embedded.filtering, "filter_applies",
+                        lambda f, d: checked.append(d) or applies(f, d))
+    for order, op, expected in ((1, "$gt", ["m1501", "m1502", "m1503"]),
+                                (-1, "$lt", ["m1499", "m1498", "m1497"])):
+        checked.clear()
+        page = list(collection.aggregate([
+            {"$match": {"$and": [{"owner": mine}, {"name": {op: "m1500"}}]}},
+            {"$sort": {"name": order, "_id": order}}, {"$limit": 3}]))
+        assert [d["name"] for d in page] == expected
+        assert len(checked) == 3
+    collection.update_one({"name": "m1501"}, {"$set": {"name": "m1500a"}})  # moves, in place
+    collection.delete_one({"name": "m1502"})
+    page = list(collection.aggregate([
+        {"$match": {"$and": [{"owner": mine}, {"name": {"$gt": "m1500"}}]}},
+        {"$sort": {"name": 1, "_id": 1}}, {"$limit": 3}]))
+    assert [d["name"] for d in page] == ["m1500a", "m1503", "m1504"]
