@@ -9,7 +9,7 @@ import importlib
 
 from bson import ObjectId
 
-from tests.e2e.test_generated_client import PACKAGE, generated, server  # noqa: F401 (fixtures)
+from tests.e2e.test_generated_client import PACKAGE, generated  # noqa: F401 (a fixture; server is in conftest)
 
 
 def _session(server, op, client_mod, models, username: str):  # noqa: F811
