@@ -84,7 +84,7 @@ def _reserve(record_key: str, fingerprint: str) -> dict:
     records = IdempotencyRecord._get_collection()
     for _ in range(3):
         now = utcnow()
-        record = {"_id": record_key, "fingerprint": fingerprint, "todo_id": ObjectId(),
+        record = {"_id": record_key, "fingerprint": fingerprint, "todo_id": store.unguessable_id(),
                   "expires_at": now + IDEMPOTENCY_TTL}
         try:
             records.insert_one(record)

@@ -18,6 +18,7 @@ A test pins a stored todo to the document, so the two cannot drift apart silentl
 
 from __future__ import annotations
 
+import os
 import re
 
 from bson import ObjectId
@@ -190,8 +191,24 @@ def create(owner: ObjectId, data: dict, todo_id: ObjectId | None = None) -> dict
     retry relies on it).
     """
     check_todo_quota(owner)
-    todo = new_document(owner, data, todo_id or ObjectId(), utcnow())
-    with sequence.stamped(owner) as reservation:
+    if todo_id is not None:
+        return _insert(new_document(owner, data, todo_id, utcnow()))
+    try:
+        return _insert(new_document(owner, data, ObjectId(), utcnow()))
+    except DuplicateKeyError:
+        # a server-made ObjectId is predictable (time, process, counter): another account may
+        # have claimed it with PUT If-None-Match: *
+        return _insert(new_document(owner, data, unguessable_id(), utcnow()))
+
+
+def unguessable_id() -> ObjectId:
+    """An ObjectId of this second with 8 random bytes after the time: no client can claim it
+    ahead (PUT If-None-Match: *), as it can ``ObjectId()``'s next ones."""
+    return ObjectId(ObjectId().binary[:4] + os.urandom(8))
+
+
+def _insert(todo: dict) -> dict:
+    with sequence.stamped(todo["owner"]) as reservation:
         todo["seq"] = reservation.first
         collection().insert_one(todo)
     return todo

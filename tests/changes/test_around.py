@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from bson import ObjectId
 
+from mongo_todos.todos import idempotency, store
 from tests.changes.conftest import CHANGES
 from tests.conftest import assert_problem
 
@@ -107,3 +108,39 @@ def test_put_create_validates_like_post(client, headers):
     answer = client.put(f"{TODOS}/{ObjectId()}", json={"name": ""},
                         headers={**headers, "If-None-Match": "*"})
     assert_problem(answer, 422, "name")
+
+
+def test_an_id_claimed_with_put_does_not_break_another_accounts_post(client, auth, headers,
+                                                                      monkeypatch):
+    """ObjectIds the server makes are predictable (time, process, counter): an account that
+    claims the next ones with PUT If-None-Match: * must not make other accounts' POSTs fail."""
+    claimed = ObjectId()
+    assert client.put(f"{TODOS}/{claimed}", json={"name": "squat"},
+                      headers={**headers, "If-None-Match": "*"}).status_code == 201
+    made = iter([claimed])
+    monkeypatch.setattr(store, "ObjectId",
+                        lambda *a: ObjectId(*a) if a else next(made, None) or ObjectId())
+    bob = auth.headers("bob")
+    created = client.post(TODOS, json={"name": "mine"}, headers=bob)
+    assert created.status_code == 201, created.get_data()
+    assert created.get_json()["id"] != str(claimed)
+    assert client.get(created.headers["Location"], headers=bob).get_json()["name"] == "mine"
+    assert client.get(f"{TODOS}/{claimed}", headers=headers).get_json()["name"] == "squat"
+
+
+def test_an_idempotent_post_gets_an_id_no_client_can_claim_first(client, auth, headers,
+                                                                  monkeypatch):
+    """The id an Idempotency-Key reserves is not ObjectId()'s next one (here: one that
+    another account claimed with PUT If-None-Match: *, as if it had guessed it)."""
+    claimed = ObjectId()
+    assert client.put(f"{TODOS}/{claimed}", json={"name": "squat"},
+                      headers={**headers, "If-None-Match": "*"}).status_code == 201
+    made = iter([claimed])
+    monkeypatch.setattr(idempotency, "ObjectId",
+                        lambda *a: ObjectId(*a) if a else next(made, None) or ObjectId())
+    bob = {**auth.headers("bob"), "Idempotency-Key": "k1"}
+    created = client.post(TODOS, json={"name": "mine"}, headers=bob)
+    assert created.status_code == 201, created.get_data()
+    assert created.get_json()["id"] != str(claimed)
+    again = client.post(TODOS, json={"name": "mine"}, headers=bob)
+    assert again.status_code == 201 and again.get_json()["id"] == created.get_json()["id"]
