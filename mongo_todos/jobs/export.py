@@ -3,8 +3,10 @@
 Every line is the todo's API representation, built by ``todos.store.to_json`` (so a field it
 gains appears in exports too, and an ``ndjson`` or ``json`` export re-imports as is). ``json``
 is ``{"items": [...]}``, the import's own shape; ``csv`` has one column per field, tags joined
-by ``;``. The set of todos is fixed when the job starts (their ids, in ``_id`` order); a todo
-deleted meanwhile is left out. An export reads only, so a re-run simply starts the file over.
+by ``;``, and a cell that a spreadsheet would take for a formula (``=``, ``+``, ``-``, ``@``,
+tab, CR first) starts with ``'`` (so ``csv`` is for reading, not for a round trip). The set
+of todos is fixed when the job starts (their ids, in ``_id`` order); a todo deleted meanwhile
+is left out. An export reads only, so a re-run simply starts the file over.
 """
 
 from __future__ import annotations
@@ -43,8 +45,17 @@ def _csv_rows(items: list[dict], header: bool) -> bytes:
     return out.getvalue().encode()
 
 
+#: What a spreadsheet takes for the start of a formula (CSV injection, OWASP's list).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    # a todo's text is anyone's (an import, a shared device): opened in a spreadsheet, a cell
+    # like =HYPERLINK(...) would run. A leading ' makes it text there (and shows as is in one)
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def encode(fmt: str, items: list[dict], first: bool) -> bytes:

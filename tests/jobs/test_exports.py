@@ -153,3 +153,15 @@ def test_finished_export_deleted_with_its_file(client, headers, todos, app):
     assert_problem(download(client, headers, job), 404)
     with app.app_context():
         assert Job._get_db()[f"{files.EXPORTS}.files"].count_documents({}) == 0
+
+
+def test_csv_cells_a_spreadsheet_would_run_start_with_a_quote(client, headers):
+    """CSV injection: text starting with = + - @ (or tab, CR) is a formula to a spreadsheet."""
+    create_todos(client, headers, {"name": "=HYPERLINK(\"http://x\")", "task": "+1",
+                                   "tags": ["@a", "b"]}, {"name": "-2", "task": "\tx"},
+                 {"name": "a=b", "task": "plain"})
+    job = start(client, headers, "/api/v1/exports", json={"format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(download(client, headers, job).get_data(as_text=True))))
+    assert [(r["name"], r["task"], r["tags"]) for r in rows] == [
+        ("'=HYPERLINK(\"http://x\")", "'+1", "'@a;b"), ("'-2", "'\tx", ""), ("a=b", "plain", "")]
+    assert all(not r["id"].startswith("'") and r["url"].startswith("http") for r in rows)
