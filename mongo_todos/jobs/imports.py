@@ -9,7 +9,8 @@ quota's message.
 
 **Idempotent.** Line ``n`` of job ``j`` always becomes the todo with id :func:`line_id`
 ``(j, n)``. A re-run (its worker died) resumes after the last batch it recorded, and the batch
-that was in flight finds its todos already there: they count as created, never twice.
+that was in flight finds its todos already there (or their tombstones, if the owner deleted
+them meanwhile): they count as created, never twice, and a deleted one is not brought back.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from marshmallow import ValidationError
 
 from mongo_todos.dates import utcnow
 from mongo_todos.jobs import files
+from mongo_todos.todos import sequence
 from mongo_todos.todos import store as todos
 from mongo_todos.todos.quota import quota_message, room
 from mongo_todos.todos.schemas import TodoInSchema
@@ -101,11 +103,13 @@ def _batch(job: dict, lines: list, state: dict, turn) -> None:
         else:
             valid.append((line, data, line_id(job["_id"], line)))
     ids = [todo_id for _, _, todo_id in valid]
-    there = {todo["_id"] for todo in todos.fetch({"owner": owner}, ids)} if ids else set()
+    # created by an earlier run of this job: still there, or deleted by the owner since
+    there = ({todo["_id"] for todo in todos.fetch({"owner": owner}, ids)}
+             | sequence.deleted_among(owner, ids)) if ids else set()
     left = room(owner)
     new = []
     for line, data, todo_id in valid:
-        if todo_id in there:  # created by an earlier run of this job
+        if todo_id in there:
             state["created"] += 1
         elif left is not None and left <= len(new):
             _failed(state, line, {"_body": [quota_message(current_app.config["TODO_QUOTA"])]})

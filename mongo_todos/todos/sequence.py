@@ -184,6 +184,13 @@ def deleted(owner: ObjectId, todo_id: ObjectId) -> bool:
     return tombstones().find_one({"_id": todo_id, "owner": owner}, {"_id": 1}) is not None
 
 
+def deleted_among(owner: ObjectId, ids: list[ObjectId]) -> set[ObjectId]:
+    """Which of ``ids`` ``owner`` deleted within SYNC_TOMBSTONE_TTL (a re-run import must not
+    create them again)."""
+    return {doc["_id"] for doc in tombstones().find({"_id": {"$in": ids}, "owner": owner},
+                                                    {"_id": 1})}
+
+
 def tombstoned(todo_id: ObjectId) -> bool:
     """Whether any account deleted a todo with this id lately (a client-made id is refused)."""
     return tombstones().find_one({"_id": todo_id}, {"_id": 1}) is not None

@@ -148,6 +148,37 @@ def test_a_rerun_after_a_lost_worker_creates_nothing_twice(app, client, headers,
         assert Todo.objects.count() == 35
 
 
+def test_a_rerun_does_not_bring_back_a_todo_deleted_meanwhile(app, client, headers, held,
+                                                             monkeypatch):
+    """The worker dies after inserting a batch, before recording it; the owner deletes one
+    of that batch's todos; the redelivered job must not create it again."""
+    app.config.update(JOBS_BATCH_SIZE=10, JOBS_STALE_AFTER=0)
+    client.post("/api/v1/imports", data=ndjson(*[{"name": f"n{i}"} for i in range(15)]),
+                content_type=NDJSON, headers=headers)
+    from mongo_todos.jobs import store
+
+    real, calls = store.beat, []
+
+    def dies_on_first_batch(job, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise SystemExit("worker killed")
+        return real(job, *args, **kwargs)
+
+    monkeypatch.setattr(store, "beat", dies_on_first_batch)
+    with pytest.raises(SystemExit):
+        held.run()
+    listed = client.get("/api/v1/todos", headers=headers).get_json()["items"]
+    gone = next(todo for todo in listed if todo["name"] == "n3")
+    assert client.delete(gone["url"], headers=headers).status_code == 204
+    held.run()  # redelivered
+    job = client.get(f"/api/v1/jobs/{held.ids[-1]}", headers=headers).get_json()
+    assert job["status"] == "succeeded", job
+    assert_problem(client.get(gone["url"], headers=headers), 410, type="todo-deleted")
+    with app.app_context():
+        assert sorted(t.name for t in Todo.objects) == sorted(
+            f"n{i}" for i in range(15) if i != 3)
+
 def test_the_body_is_kept_only_until_the_import_is_done_or_removed(app, client, headers, held):
     from mongo_todos.jobs import files
 
