@@ -20,7 +20,7 @@ from marshmallow import RAISE
 
 from mongo_todos.accounts.auth import current_owner
 from mongo_todos.dates import utcnow
-from mongo_todos.jobs import export, files, queue, store
+from mongo_todos.jobs import export, files, imports, queue, store
 from mongo_todos.jobs.schemas import (
     BulkInSchema,
     ExportInSchema,
@@ -155,7 +155,8 @@ def _bulk_allow(response: Response) -> Response:
 _IMPORT_BODY = {"required": True, "description": (
     "Todos as `POST /todos` takes them: NDJSON, one per line, or JSON `{\"items\": [...]}`. "
     "Fields the server owns (`id`, `url`, `etag`, `created_at`, `updated_at`) are ignored, "
-    "so an export re-imports as is. Up to IMPORT_MAX_BYTES (default 16 MiB)."),
+    "so an export re-imports as is. Up to IMPORT_MAX_BYTES (default 16 MiB) and 100,000 "
+    "lines (JSON: 400,000 objects and arrays); larger is a 413."),
     "content": {
         # at least one character that is not white space (else: 422, no todos)
         "application/x-ndjson": {"schema": {"type": "string", "pattern": "\\S"},
@@ -183,6 +184,8 @@ def start_import():
     refuse_cut_short_stream(data)
     if request.mimetype not in IMPORT_TYPES:
         abort(415, "Send the todos as application/x-ndjson or application/json.")
+    if (too_many := imports.too_many(data, request.mimetype)) is not None:
+        abort(413, too_many)
     if not data.strip():
         abort_with(422, message="The body holds no todos.",
                    messages={"_body": ["Send at least one todo."]})

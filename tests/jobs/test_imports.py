@@ -96,6 +96,29 @@ def test_an_import_over_the_limit_is_413_and_the_limit_is_the_imports_own(make_a
         assert Job.objects.count() == 1
 
 
+def test_an_import_of_too_many_items_is_413_before_any_parsing(client, headers, app,
+                                                               monkeypatch):
+    """16 MiB of `{}` lines is 5.6 million items, held parsed while the job runs (about
+    1.2 GiB): the number of lines (NDJSON) or of objects and arrays (JSON) is bounded."""
+    from mongo_todos.jobs import imports
+
+    monkeypatch.setattr(imports, "MAX_ITEMS", 10)
+    monkeypatch.setattr(imports, "MAX_CONTAINERS", 40)
+    many = ndjson(*[{}] * 11)
+    assert_problem(client.post("/api/v1/imports", data=many, content_type=NDJSON,
+                               headers=headers), 413, type=None)
+    blank = b"\n" * 11
+    assert_problem(client.post("/api/v1/imports", data=blank, content_type=NDJSON,
+                               headers=headers), 413, type=None)
+    nested = json.dumps({"items": [{"name": "a", "tags": [[]]}] * 14}).encode()  # 43
+    assert_problem(client.post("/api/v1/imports", data=nested,
+                               content_type="application/json", headers=headers), 413, type=None)
+    with app.app_context():
+        assert Job.objects.count() == 0
+    assert imported(client, headers, ndjson(*[{"name": "n"}] * 10))["created"] == 10
+    fits = json.dumps({"items": [{"name": "a", "tags": ["t"]}] * 19}).encode()  # 39
+    assert imported(client, headers, fits, "application/json")["created"] == 19
+
 @pytest.mark.parametrize("data,media,status,fields", [
     (b'{"name": "a"}', "text/plain", 415, ()),
     (b"", NDJSON, 422, ("_body",)),
