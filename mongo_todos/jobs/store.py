@@ -91,6 +91,12 @@ def cancel(owner: ObjectId, job_id: ObjectId) -> dict | None:
         return_document=ReturnDocument.AFTER)
 
 
+def withdraw(owner: ObjectId, job_id: ObjectId) -> bool:
+    """Delete a job that is still queued (its start was refused); whether it was."""
+    return bool(collection().delete_one(
+        {"_id": job_id, "owner": owner, "status": "queued"}).deleted_count)
+
+
 def remove(owner: ObjectId, job_id: ObjectId) -> bool:
     """Delete a finished job; whether one was deleted."""
     return bool(collection().delete_one(

@@ -93,14 +93,25 @@ def _start(kind: str, params: dict, fingerprint: str, prepare=None) -> Response:
             return _represent(existing, 202, Location=_job_url(job_id))
     limit = current_app.config["JOBS_PER_USER"]
     if store.active_count(owner, limit) >= limit:
-        abort(problem(429, f"You have {limit} jobs queued or running, the most one account "
-                           "may have: wait for one to finish, or cancel one.",
-                      headers={"Retry-After": str(POLL_AFTER * 5)}))
+        _too_many_jobs(limit)
     if prepare is not None:  # before the job exists: a worker finds what it needs
         prepare(job_id)
-    job = store.create(owner, kind, params, job_id) or store.find_owned(owner, str(job_id))
+    job = store.create(owner, kind, params, job_id)
+    if job is not None and store.active_count(owner, limit + 1) > limit \
+            and store.withdraw(owner, job_id):
+        # requests that raced past the count above together: counted again with their jobs
+        # stored, the extra ones withdraw theirs (the limit is never passed)
+        files.delete(files.IMPORTS, job_id)
+        _too_many_jobs(limit)
+    job = job or store.find_owned(owner, str(job_id))
     queue.enqueue(str(job_id))
     return _represent(job, 202, Location=_job_url(job_id))
+
+
+def _too_many_jobs(limit: int):
+    abort(problem(429, f"You have {limit} jobs queued or running, the most one account may "
+                       "have: wait for one to finish, or cancel one.",
+                  headers={"Retry-After": str(POLL_AFTER * 5)}))
 
 
 def _fingerprint(data: bytes) -> str:

@@ -103,6 +103,29 @@ def test_jobs_per_user_limit_is_429_with_retry_after(make_app, monkeypatch):
     assert client.post("/api/v1/exports", json={}, headers=other).status_code == 202
 
 
+def test_requests_racing_past_the_jobs_count_do_not_pass_the_limit(make_app, monkeypatch):
+    """The count and the insert are two operations: requests that all counted before any
+    inserted (simulated: the first count of each request sees none) must not all start."""
+    app = make_app(env={"JOBS_PER_USER": "2"})
+    from mongo_todos.jobs import queue
+    from tests.conftest import Auth
+
+    monkeypatch.setattr(queue, "enqueue", lambda job_id: None)  # jobs stay queued
+    client = app.test_client()
+    headers = Auth(client).headers()
+    real, seen = store.active_count, []
+
+    def raced(owner, limit):
+        seen.append(1)
+        return 0 if len(seen) % 2 else real(owner, limit)  # each request's first count
+
+    monkeypatch.setattr(store, "active_count", raced)
+    answers = [client.post("/api/v1/exports", json={}, headers=headers) for _ in range(4)]
+    assert [a.status_code for a in answers] == [202, 202, 429, 429]
+    assert_problem(answers[2], 429)
+    with app.app_context():
+        assert Job.objects.count() == 2
+
 def test_an_idempotency_key_gives_the_same_job(client, headers, held, app):
     key = {"Idempotency-Key": "export-1"}
     first = client.post("/api/v1/exports", json={"format": "csv"}, headers={**headers, **key})
