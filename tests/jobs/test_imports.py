@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from mongo_todos.jobs import store
 from mongo_todos.store.documents import Job, Todo
 from tests.conftest import assert_problem
 from tests.jobs.conftest import start, wait
@@ -119,6 +120,7 @@ def test_an_import_of_too_many_items_is_413_before_any_parsing(client, headers, 
     fits = json.dumps({"items": [{"name": "a", "tags": ["t"]}] * 19}).encode()  # 39
     assert imported(client, headers, fits, "application/json")["created"] == 19
 
+
 @pytest.mark.parametrize("data,media,status,fields", [
     (b'{"name": "a"}', "text/plain", 415, ()),
     (b"", NDJSON, 422, ("_body",)),
@@ -135,6 +137,20 @@ def test_bad_import_bodies_start_nothing(client, headers, app, data, media, stat
         assert Job.objects.count() == 0
 
 
+def worker_dies_at_batch(monkeypatch, batch: int):
+    """Make the worker die as it records batch ``batch`` (after inserting it); the real
+    ``store.beat``, to put back for the redelivery."""
+    real, calls = store.beat, []
+
+    def dies(job, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == batch:
+            raise SystemExit("worker killed")  # not an Exception: nothing marks the job
+        return real(job, *args, **kwargs)
+
+    monkeypatch.setattr(store, "beat", dies)
+    return real
+
 def test_a_rerun_after_a_lost_worker_creates_nothing_twice(app, client, headers, held,
                                                            monkeypatch):
     """The worker dies after inserting a batch, before recording it; the task is delivered
@@ -142,17 +158,7 @@ def test_a_rerun_after_a_lost_worker_creates_nothing_twice(app, client, headers,
     app.config.update(JOBS_BATCH_SIZE=10, JOBS_STALE_AFTER=0)
     client.post("/api/v1/imports", data=ndjson(*[{"name": f"n{i}"} for i in range(35)]),
                 content_type=NDJSON, headers=headers)
-    from mongo_todos.jobs import store
-
-    real, calls = store.beat, []
-
-    def dies_on_second_batch(job, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise SystemExit("worker killed")  # not an Exception: nothing marks the job
-        return real(job, *args, **kwargs)
-
-    monkeypatch.setattr(store, "beat", dies_on_second_batch)
+    real = worker_dies_at_batch(monkeypatch, 2)
     with pytest.raises(SystemExit):
         held.run()
     with app.app_context():
@@ -178,17 +184,7 @@ def test_a_rerun_does_not_bring_back_a_todo_deleted_meanwhile(app, client, heade
     app.config.update(JOBS_BATCH_SIZE=10, JOBS_STALE_AFTER=0)
     client.post("/api/v1/imports", data=ndjson(*[{"name": f"n{i}"} for i in range(15)]),
                 content_type=NDJSON, headers=headers)
-    from mongo_todos.jobs import store
-
-    real, calls = store.beat, []
-
-    def dies_on_first_batch(job, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 1:
-            raise SystemExit("worker killed")
-        return real(job, *args, **kwargs)
-
-    monkeypatch.setattr(store, "beat", dies_on_first_batch)
+    worker_dies_at_batch(monkeypatch, 1)
     with pytest.raises(SystemExit):
         held.run()
     listed = client.get("/api/v1/todos", headers=headers).get_json()["items"]
