@@ -176,8 +176,8 @@ def test_create_many_skips_ids_already_stored(app):
     owner, ids = ObjectId(), [ObjectId() for _ in range(3)]
     todos = [store.new_document(owner, {"name": f"n{i}"}, ids[i], utcnow()) for i in range(3)]
     with app.app_context():
-        assert store.create_many(todos[:2]) == 2
-        assert store.create_many(todos) == 1  # the first two are there: only the third is new
+        assert store.create_many(owner, todos[:2]) == 2
+        assert store.create_many(owner, todos) == 1  # the first two are there: only the third is new
         assert Todo.objects(owner=owner).count() == 3
 
 
