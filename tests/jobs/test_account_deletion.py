@@ -106,13 +106,15 @@ def test_an_export_finishing_after_the_deletion_leaves_no_file(
     create_todos(client, headers, *[{"name": f"t{i}"} for i in range(5)])
     app.config["JOBS_BATCH_SIZE"] = 2
     client.post("/api/v1/exports", json={"format": "json"}, headers=headers)
-    real = store.finish
+    real = store.beat
 
-    def deleted_before_finishing(job, *args):
-        _delete_account(client, headers)
-        return real(job, *args)
+    def deleted_after_the_last_batch(job, done, total, *args):
+        going_on = real(job, done, total, *args)
+        if done == total:  # the file is written, not yet closed
+            _delete_account(client, headers)
+        return going_on
 
-    monkeypatch.setattr(store, "finish", deleted_before_finishing)
+    monkeypatch.setattr(store, "beat", deleted_after_the_last_batch)
     held.run()
     assert _left(app, owner, [ObjectId(held.ids[0])]) == NOTHING
 
