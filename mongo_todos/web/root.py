@@ -29,6 +29,17 @@ class RootLinksSchema(Schema):
         "format": "uri", "description": "POST a refresh token for a new pair."})
     todos = fields.String(required=True, metadata={
         "format": "uri", "description": "Your todos (needs a token)."})
+    changes = fields.String(required=True, metadata={
+        "format": "uri", "description": "What changed in your todos since a token: the changes "
+                                        "feed for syncing clients (needs a token)."})
+    jobs = fields.String(required=True, metadata={
+        "format": "uri", "description": "Your background jobs, newest first (needs a token)."})
+    exports = fields.String(required=True, metadata={
+        "format": "uri", "description": "POST here to start an export of your todos (a job)."})
+    imports = fields.String(required=True, metadata={
+        "format": "uri", "description": "POST NDJSON or JSON here to start an import (a job)."})
+    bulk = fields.String(required=True, metadata={
+        "format": "uri", "description": "POST here to change or delete many todos (a job)."})
     problems = fields.String(required=True, metadata={
         "format": "uri", "description": "The problem types errors can have."})
     openapi = fields.String(required=True, metadata={
@@ -86,6 +97,11 @@ def index():
             "tokens": link("tokens.new"),
             "refresh": link("tokens.refresh"),
             "todos": link("todos.all"),
+            "changes": link("changes.all"),
+            "jobs": link("jobs.all"),
+            "exports": link("jobs.start_export"),
+            "imports": link("jobs.start_import"),
+            "bulk": link("jobs.start_bulk"),
             "problems": link("root.problems"),
             "openapi": link("api-docs.openapi_json"),
             "docs": link("docs.page"),
