@@ -43,7 +43,8 @@ _CHANGE = {
 
 
 class ChangesPageSchema(Schema):
-    items = fields.List(fields.Dict(), required=True, metadata={"items": _CHANGE})
+    # the change schema on the item field itself: as the list's "items" it was overwritten
+    items = fields.List(fields.Dict(metadata=_CHANGE), required=True)
     since = fields.String(required=True, metadata={
         "description": "Opaque token: send it back as `since` (at once while `has_more`, "
                        "else at your next poll)."})
