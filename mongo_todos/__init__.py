@@ -142,6 +142,7 @@ def _register_views_then_limits(app: Flask) -> None:
     app.register_blueprint(docs.blp)
     root.init_app(app)
     probes.init_app(app)
+    changes.init_app(app)
     jobs_queue.init_app(app)
     ratelimit.init_app(app)
 

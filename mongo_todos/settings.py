@@ -65,6 +65,22 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     return value
 
 
+#: The largest IMPORT_MAX_BYTES: an imported todo's id holds its line number in 3 bytes
+#: (mongo_todos/jobs/imports.py, line_id), so no valid line may be numbered 2**24 or more. A
+#: valid line is at least 12 bytes (``{"name":"x"}``), so a body of up to 2**24 + 10 bytes
+#: cannot reach that number; 16 MiB, the default, is the round bound below it.
+IMPORT_MAX_BYTES_LIMIT = 16 * 1024 * 1024
+
+
+def _import_max_bytes(env: Mapping[str, str]) -> int:
+    value = _int(env, "IMPORT_MAX_BYTES", IMPORT_MAX_BYTES_LIMIT, minimum=1024)
+    if value > IMPORT_MAX_BYTES_LIMIT:
+        raise ConfigError(
+            f"IMPORT_MAX_BYTES={value} is more than {IMPORT_MAX_BYTES_LIMIT} (16 MiB), the most "
+            "an import can take: an imported todo's id holds its line number in 3 bytes")
+    return value
+
+
 def _limit(env: Mapping[str, str], name: str, default: str) -> str:
     raw = (env.get(name) or "").strip() or default
     try:
@@ -266,7 +282,7 @@ def from_env(env: Mapping[str, str], quiet: bool = False) -> dict:
         # background jobs (mongo_todos/jobs): per-account cap, export lifetime, import size
         "JOBS_PER_USER": _int(env, "JOBS_PER_USER", 3, minimum=1),
         "EXPORT_TTL": _int(env, "EXPORT_TTL", 86400, minimum=60),
-        "IMPORT_MAX_BYTES": _int(env, "IMPORT_MAX_BYTES", 16777216, minimum=1024),
+        "IMPORT_MAX_BYTES": _import_max_bytes(env),
         "LOG_LEVEL": level,
         # with MONGODB_URI: the driver's client-side timeout for one request (0: none)
         "MONGODB_REQUEST_TIMEOUT_MS": _int(env, "MONGODB_REQUEST_TIMEOUT_MS", 5000, minimum=0),

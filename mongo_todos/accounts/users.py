@@ -14,6 +14,7 @@ from flask_jwt_extended import get_jwt, jwt_required
 from mongoengine.errors import NotUniqueError
 
 from mongo_todos import dates
+from mongo_todos.accounts import erasure
 from mongo_todos.accounts.auth import (
     check_password,
     current_owner,
@@ -31,9 +32,7 @@ from mongo_todos.accounts.sessions import end_sessions
 from mongo_todos.store.documents import (
     IdempotencyRecord,
     Session,
-    SyncCounter,
     Todo,
-    Tombstone,
     User,
 )
 from mongo_todos.web import errors
@@ -72,29 +71,37 @@ def delete_account(user_id: ObjectId, caller_session: str | None = None) -> dict
     The steps are ordered so that running this again after a failure at any point finishes
     the job (each step is idempotent), and so that the caller (``caller_session``) can still
     send that retry: (1) mark the account deleted, logins are refused from now on; (2) end
-    every other session; (3) delete its todos, idempotency records, tombstones and change counter; (4) delete the account,
+    every other session; (3) delete its todos and idempotency records, then run the erasers
+    the packages above registered (:mod:`mongo_todos.accounts.erasure`: the changes feed's
+    counter and tombstones, the jobs and their files); (4) delete the account,
     which frees the username; (5) end the remaining sessions, the caller's last of all. A retry
     after (4) finds no account and redoes (3) and (5) (:func:`finish_deletion`).
     """
     users = User._get_collection()
     users.update_one({"_id": user_id}, {"$set": {"deleted_at": dates.utcnow()}})
     sessions = end_sessions(user_id, keep=caller_session)
-    todos = _delete_owned_data(user_id)
+    todos = erase_owned_data(user_id)
     users.delete_one({"_id": user_id})
     sessions += _end_remaining_sessions(user_id, caller_session)
     return {"todos": todos, "sessions": sessions}
 
 
-def _delete_owned_data(user_id: ObjectId) -> int:
+def erase_owned_data(user_id: ObjectId) -> int:
+    """Step (3) of :func:`delete_account`: the todos deleted. Idempotent; a job that wrote a
+    batch after its account's deletion began runs it again (mongo_todos.jobs.runner)."""
     todos = Todo._get_collection().delete_many({"owner": user_id}).deleted_count
     # idempotency records are keyed "<owner id>:<client's key>": an anchored prefix uses _id's index
     IdempotencyRecord._get_collection().delete_many(
         {"_id": {"$regex": "^" + re.escape(f"{user_id}:")}}
     )
-    # the changes feed's records (mongo_todos.todos.sequence): nobody is left to sync
-    Tombstone._get_collection().delete_many({"owner": user_id})
-    SyncCounter._get_collection().delete_one({"_id": user_id})
+    erasure.erase(user_id)
     return todos
+
+
+def deleted(user_id: ObjectId) -> bool:
+    """Whether the account is gone or its deletion has begun (step (1) of delete_account)."""
+    user = User._get_collection().find_one({"_id": user_id}, {"deleted_at": 1})
+    return user is None or user.get("deleted_at") is not None
 
 
 def _end_remaining_sessions(user_id: ObjectId, caller_session: str | None) -> int:
@@ -110,7 +117,7 @@ def _end_remaining_sessions(user_id: ObjectId, caller_session: str | None) -> in
 
 def finish_deletion(user_id: ObjectId, caller_session: str | None = None) -> None:
     """Steps (3) and (5) of :func:`delete_account`, for a retry after the account is gone."""
-    _delete_owned_data(user_id)
+    erase_owned_data(user_id)
     _end_remaining_sessions(user_id, caller_session)
 
 

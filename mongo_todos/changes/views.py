@@ -7,10 +7,13 @@ It shares the todos' request hooks (a token first, one value per query parameter
 
 from __future__ import annotations
 
+from flask import Flask
 from marshmallow import RAISE, Schema, fields, validate
 
+from mongo_todos.accounts import erasure
 from mongo_todos.accounts.auth import current_owner
 from mongo_todos.changes import feed
+from mongo_todos.todos import sequence
 from mongo_todos.todos import views as todo_views
 from mongo_todos.web.api import Blueprint
 from mongo_todos.web.fields import Text
@@ -40,7 +43,8 @@ _CHANGE = {
 
 
 class ChangesPageSchema(Schema):
-    items = fields.List(fields.Dict(), required=True, metadata={"items": _CHANGE})
+    # the change schema on the item field itself: as the list's "items" it was overwritten
+    items = fields.List(fields.Dict(metadata=_CHANGE), required=True)
     since = fields.String(required=True, metadata={
         "description": "Opaque token: send it back as `since` (at once while `has_more`, "
                        "else at your next poll)."})
@@ -69,3 +73,8 @@ def all(args):  # noqa: A001 (the endpoint is changes.all, like todos.all)
     return todo_views.json_response(
         {"items": page.items, "since": page.since, "has_more": page.has_more},
         headers={"Cache-Control": "no-store"})
+
+
+def init_app(app: Flask) -> None:
+    """Deleting an account also forgets its feed: its counter and tombstones."""
+    erasure.register(app, sequence.forget)

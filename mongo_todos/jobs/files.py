@@ -72,3 +72,13 @@ def remove_expired(owner: ObjectId | None = None) -> int:
             delete(bucket, file_id)
             removed += 1
     return removed
+
+
+def remove_owned(owner: ObjectId, file_ids: list[ObjectId]) -> None:
+    """Delete ``owner``'s files, and the files ``file_ids`` (an export being written has its
+    chunks stored but no file document yet, so only its job's id finds them)."""
+    for bucket in (EXPORTS, IMPORTS):
+        listed = [f["_id"] for f in get_db()[f"{bucket}.files"].find(
+            {"metadata.owner": owner}, {"_id": 1})]
+        for file_id in dict.fromkeys(listed + list(file_ids)):
+            delete(bucket, file_id)

@@ -42,6 +42,11 @@ MAX_ITEMS = 100_000
 #: Most objects and arrays (``{`` and ``[``, in strings too) a JSON import may hold: a todo with
 #: tags is two; the same bound on memory as MAX_ITEMS, counted before parsing.
 MAX_CONTAINERS = 4 * MAX_ITEMS
+#: The highest line number :func:`line_id` can hold (3 bytes).
+MAX_LINE = 2**24 - 1
+#: The shortest line that is a valid todo, ``{"name":"x"}``: a line numbered n is preceded by
+#: n - 1 line breaks, so the largest body allowed cannot hold a valid line past MAX_LINE.
+SHORTEST_TODO = 12
 NOT_JSON = {"_body": ["This line is not valid JSON."]}
 NOT_OBJECT = {"_body": ["A todo must be a JSON object."]}
 
@@ -88,7 +93,8 @@ def check(schema: TodoInSchema, value) -> tuple[dict | None, dict | None]:
 def line_id(job_id: ObjectId, line: int) -> ObjectId:
     """The id line ``line`` of job ``job_id`` creates: the job's time, five bytes of a digest
     of the job's id, the line number; so a job's todos sort (ties of ``created_at``: by id)
-    in the order of its lines."""
+    in the order of its lines. ``line`` is at most :data:`MAX_LINE` (settings.py bounds
+    IMPORT_MAX_BYTES so that it is)."""
     digest = hashlib.sha256(job_id.binary).digest()
     return ObjectId(job_id.binary[:4] + digest[:5] + line.to_bytes(3, "big"))
 

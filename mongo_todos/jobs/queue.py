@@ -38,6 +38,7 @@ from celery.concurrency import thread
 from flask import Flask, current_app
 from kombu.exceptions import KombuError
 
+from mongo_todos.accounts import erasure
 from mongo_todos.jobs import broker, runner
 from mongo_todos.web import probes
 
@@ -52,8 +53,10 @@ _EXTENSION = "mongo_todos_jobs"
 
 
 def init_app(app: Flask) -> None:
-    """Give ``app`` its job queue (idle until the first job), and /readyz the broker."""
+    """Give ``app`` its job queue (idle until the first job), /readyz the broker, and the
+    deletion of an account the removal of its jobs and their files."""
     jobs = app.extensions[_EXTENSION] = Queue(app)
+    erasure.register(app, runner.erase_account)
     if jobs.broker_url:
         probes.add_check(app, "jobs_broker", jobs.broker_status)
 

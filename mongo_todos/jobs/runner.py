@@ -11,6 +11,13 @@ Work goes in batches of :data:`BATCH_SIZE` todos (200): one read or one write pe
 batch, so the embedded store's lock is never held for more than a batch and the API keeps
 answering while a job runs. After each batch the job's progress and heartbeat are stored, in
 a write that also tells whether the job was cancelled meanwhile: then the work stops there.
+
+**Account deletion.** Deleting an account deletes its jobs (:func:`erase_account`, an
+account eraser), running ones too: the run finds its job gone at its next batch and stops. A
+batch it wrote after the deletion had begun (the deletion's reads and the batch's write can
+interleave) would be left behind, so a run that ends without its job, its account being
+deleted, erases the account's data again (:func:`mongo_todos.accounts.users.erase_owned_data`,
+idempotent): nothing it wrote outlives the deletion.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import time
 from bson import ObjectId
 from flask import current_app
 
+from mongo_todos.accounts import users
 from mongo_todos.jobs import bulk, export, files, imports, store
 
 log = logging.getLogger("mongo_todos.jobs")
@@ -76,8 +84,26 @@ def run(job_id: str) -> None:
     try:
         outcome = WORK[job["kind"]](job, Batches(job))
     except Exception:
-        log.exception("job %s (%s) failed", job_id, job["kind"])
-        store.fail(job, FAILED)
-        return
+        if store.exists(job):
+            log.exception("job %s (%s) failed", job_id, job["kind"])
+            store.fail(job, FAILED)
+            return
+        outcome = None  # its account's deletion took its files from under it
     if outcome is not None:
         store.finish(job, *outcome)
+    if not store.exists(job):
+        _left_behind(job)
+
+
+def erase_account(owner: ObjectId) -> None:
+    """The jobs' account eraser: ``owner``'s jobs and their files (exports, import bodies)."""
+    files.remove_owned(owner, store.erase_owner(owner))
+
+
+def _left_behind(job: dict) -> None:
+    """The job went while this run had it (module docstring): remove what the run wrote."""
+    for bucket in (files.EXPORTS, files.IMPORTS):
+        files.delete(bucket, job["_id"])
+    if users.deleted(job["owner"]):
+        log.info("job %s: its account was deleted while it ran; erasing again", job["_id"])
+        users.erase_owned_data(job["owner"])

@@ -84,6 +84,39 @@ class ProgressSchema(Schema):
                            metadata={"description": "Items in all, once known."})
 
 
+class LineErrorsSchema(Schema):
+    line = fields.Integer(required=True, metadata={
+        "description": "The NDJSON line (from 1, blank lines counted) or the item's position."})
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
+                         required=True, metadata={"description": "As a 422 lists them."})
+
+
+class JobResultSchema(Schema):
+    """A finished job's result: one object with the fields of every kind, each present for
+    its kind only (so generated clients get them typed, with no union to tell apart); null
+    until the job has succeeded."""
+
+    class Meta:
+        json_schema = {"nullable": True}  # see JobSchema.result
+
+    count = fields.Integer(metadata={"description": "Export: todos in the file."})
+    bytes = fields.Integer(metadata={"description": "Export: the file's size."})
+    format = fields.String(validate=validate.OneOf(FORMATS),
+                           metadata={"description": "Export: the file's format."})
+    download_url = fields.String(metadata={
+        "format": "uri", "description": "Export: where to download the file (downloadExport "
+                                        "with this job's id)."})
+    expires_at = fields.String(metadata={
+        "format": "date-time", "description": "Export: when the file goes (EXPORT_TTL)."})
+    created = fields.Integer(metadata={"description": "Import: todos created."})
+    failed = fields.Integer(metadata={"description": "Import: lines refused."})
+    errors = fields.List(fields.Nested(LineErrorsSchema), metadata={
+        "description": "Import: the first 100 refused lines, with why."})
+    matched = fields.Integer(metadata={"description": "Bulk: todos the filter selected."})
+    modified = fields.Integer(metadata={"description": "Bulk change: todos changed."})
+    deleted = fields.Integer(metadata={"description": "Bulk deletion: todos deleted."})
+
+
 class JobSchema(Schema):
     """A background job (export, import or bulk change) as the API returns it."""
 
@@ -97,10 +130,10 @@ class JobSchema(Schema):
     started_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
     finished_at = fields.String(required=True, allow_none=True,
                                 metadata={"format": "date-time"})
-    result = fields.Dict(required=True, allow_none=True, metadata={"description": (
-        "Once succeeded. Export: `count`, `bytes`, `format`, `download_url`, `expires_at`; "
-        "import: `created`, `failed`, `errors` (the first 100, `{line, errors}`); bulk: "
-        "`matched` and `modified` or `deleted`.")})
+    # null until the job succeeded: JobResult itself says "nullable" (its Meta), so the field
+    # is a bare $ref: apispec's allow_none on a Nested writes anyOf [ref, any object], and a
+    # nullable beside an allOf without a type means nothing in OpenAPI 3.0.3
+    result = fields.Nested(JobResultSchema, required=True)
     error = fields.Dict(required=True, allow_none=True, metadata={
         "description": "Once failed: a problem object (RFC 9457) saying why."})
 

@@ -103,6 +103,19 @@ def remove(owner: ObjectId, job_id: ObjectId) -> bool:
         {"_id": job_id, "owner": owner, "status": {"$nin": ACTIVE}}).deleted_count)
 
 
+def erase_owner(owner: ObjectId) -> list[ObjectId]:
+    """Delete every job of ``owner`` (its account is being deleted), running ones included:
+    their next batch finds the job gone and stops. The ids of the jobs deleted."""
+    ids = [job["_id"] for job in collection().find({"owner": owner}, {"_id": 1})]
+    collection().delete_many({"owner": owner})
+    return ids
+
+
+def exists(job: dict) -> bool:
+    return collection().find_one({"_id": job["_id"], "owner": job["owner"]}, {"_id": 1}) \
+        is not None
+
+
 def requeue_stale(owner: ObjectId | None = None) -> list[str]:
     """The lost-worker sweep (module docstring): the ids of jobs put back in the queue, for
     the caller to enqueue; jobs past :data:`MAX_ATTEMPTS` are marked failed instead."""

@@ -287,11 +287,11 @@ def delete(job_id):
     return "", 204
 
 
-_DOWNLOAD_TYPES = {media: {"schema": {"type": "string", "format": "binary"}}
-                   for media in export.MEDIA_TYPES.values()}
-_DOWNLOAD_TYPES["application/json"] = {"schema": {
-    "type": "object", "required": ["items"],
-    "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Todo"}}}}}
+# the file's bytes in every format, `json` too: a generated client hands over the bytes
+# (a Blob, a File) whatever the export's format, and a byte range of a JSON file is no object
+_DOWNLOAD_TYPES = {media: {"schema": {"type": "string", "format": "binary", "description": (
+    "The export file: NDJSON (a todo per line), JSON (`{\"items\": [todo, ...]}`) or CSV "
+    "(one column per field, tags joined by `;`).")}} for media in export.MEDIA_TYPES.values()}
 
 
 @blp.route("/exports/<job_id>/download", methods=["GET"])

@@ -16,25 +16,27 @@ from mongo_todos.web import errors
 from mongo_todos.web.api import Blueprint
 
 
+def _link(description: str) -> fields.String:
+    return fields.String(required=True, metadata={"format": "uri", "description": description})
+
+
 class RootLinksSchema(Schema):
     """Where everything is, as absolute URLs."""
 
-    users = fields.String(required=True, metadata={
-        "format": "uri", "description": "POST here to create an account."})
-    me = fields.String(required=True, metadata={
-        "format": "uri", "description": "Your account (needs a token)."})
-    tokens = fields.String(required=True, metadata={
-        "format": "uri", "description": "POST to log in, DELETE to log out."})
-    refresh = fields.String(required=True, metadata={
-        "format": "uri", "description": "POST a refresh token for a new pair."})
-    todos = fields.String(required=True, metadata={
-        "format": "uri", "description": "Your todos (needs a token)."})
-    problems = fields.String(required=True, metadata={
-        "format": "uri", "description": "The problem types errors can have."})
-    openapi = fields.String(required=True, metadata={
-        "format": "uri", "description": "This API's OpenAPI 3 document."})
-    docs = fields.String(required=True, metadata={
-        "format": "uri", "description": "Interactive documentation."})
+    users = _link("POST here to create an account.")
+    me = _link("Your account (needs a token).")
+    tokens = _link("POST to log in, DELETE to log out.")
+    refresh = _link("POST a refresh token for a new pair.")
+    todos = _link("Your todos (needs a token).")
+    changes = _link("What changed in your todos since a token: the changes feed "
+                    "for syncing clients (needs a token).")
+    jobs = _link("Your background jobs, newest first (needs a token).")
+    exports = _link("POST here to start an export of your todos (a job).")
+    imports = _link("POST NDJSON or JSON here to start an import (a job).")
+    bulk = _link("POST here to change or delete many todos (a job).")
+    problems = _link("The problem types errors can have.")
+    openapi = _link("This API's OpenAPI 3 document.")
+    docs = _link("Interactive documentation.")
 
 
 class RootSchema(Schema):
@@ -86,6 +88,11 @@ def index():
             "tokens": link("tokens.new"),
             "refresh": link("tokens.refresh"),
             "todos": link("todos.all"),
+            "changes": link("changes.all"),
+            "jobs": link("jobs.all"),
+            "exports": link("jobs.start_export"),
+            "imports": link("jobs.start_import"),
+            "bulk": link("jobs.start_bulk"),
             "problems": link("root.problems"),
             "openapi": link("api-docs.openapi_json"),
             "docs": link("docs.page"),

@@ -20,6 +20,11 @@ def test_root_lists_every_entry_point_as_absolute_links(client):
         "tokens": "http://localhost/api/v1/tokens",
         "refresh": "http://localhost/api/v1/tokens/refresh",
         "todos": "http://localhost/api/v1/todos",
+        "changes": "http://localhost/api/v1/todos/changes",
+        "jobs": "http://localhost/api/v1/jobs",
+        "exports": "http://localhost/api/v1/exports",
+        "imports": "http://localhost/api/v1/imports",
+        "bulk": "http://localhost/api/v1/todos/bulk",
         "problems": "http://localhost/api/v1/problems",
         "openapi": "http://localhost/api/v1/openapi.json",
         "docs": "http://localhost/docs",
@@ -31,10 +36,27 @@ def test_root_links_lead_somewhere_real(client, auth):
     headers = auth.headers()
     assert client.get(links["me"], headers=headers).get_json()["username"] == "alice"
     assert client.get(links["todos"], headers=headers).get_json()["items"] == []
+    assert client.get(links["changes"], headers=headers).get_json()["items"] == []
+    started = client.post(links["exports"], json={}, headers=headers)
+    assert started.status_code == 202
+    listed = client.get(links["jobs"], headers=headers).get_json()["items"]
+    assert [job["url"] for job in listed] == [started.headers["Location"]]
+    imported = client.post(links["imports"], data=b'{"name": "a"}\n',
+                           content_type="application/x-ndjson", headers=headers)
+    assert imported.status_code == 202
+    bulk = client.post(links["bulk"], json={"filter": {}, "delete": True}, headers=headers)
+    assert bulk.status_code == 202
     assert client.get(links["openapi"]).get_json()["openapi"].startswith("3.")
     assert client.get(links["docs"]).mimetype == "text/html"
     assert client.get(links["problems"]).status_code == 200
     assert client.post(links["tokens"], auth=("alice", "correct horse")).status_code == 200
+
+
+def test_the_root_schema_names_every_link(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    schema = spec["components"]["schemas"]["RootLinks"]
+    links = client.get("/api/v1").get_json()["links"]
+    assert set(schema["required"]) == set(schema["properties"]) == set(links)
 
 
 def test_home_redirects_to_the_root(client):

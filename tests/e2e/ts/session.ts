@@ -5,16 +5,21 @@
 import {
   createTodo,
   createUser,
+  deleteTodo,
+  downloadExport,
+  getJob,
   getMe,
   getTodo,
+  listChanges,
   listTodos,
   logIn,
   logOut,
   refreshTokens,
+  startExport,
   updateTodo,
 } from './client';
 import { client } from './client/client.gen';
-import type { ProblemTypeUri, Todo, TokenPair } from './client';
+import type { ChangesPage, Job, ProblemTypeUri, Todo, TokenPair } from './client';
 
 function check(condition: boolean, what: string): asserts condition {
   if (!condition) {
@@ -97,6 +102,75 @@ async function conditionalRequests(todo: Todo): Promise<void> {
   check(stale.error.type === expected, `412: ${stale.error.type}`);
 }
 
+const pause = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+
+async function exportAndDownload(): Promise<void> {
+  // start an export of the open 'ts' todos: 202, the job, its url in Location
+  const started = await startExport({ body: { format: 'ndjson', filter: { tag: 'ts', done: false } } });
+  check(started.response.status === 202 && started.data !== undefined, 'export: 202');
+  check(started.response.headers.get('Location') === started.data.url, 'export: Location');
+  let job: Job = started.data;
+  for (let polls = 0; job.status === 'queued' || job.status === 'running'; polls += 1) {
+    check(polls < 600, 'export: still running');
+    await pause(50);
+    const polled = await getJob({ path: { job_id: job.id } });
+    check(polled.data !== undefined, `poll: ${polled.response.status}`);
+    job = polled.data;
+  }
+  check(job.status === 'succeeded' && job.result !== null, `export: ${job.status}`);
+  // typed: result.download_url is the URL of downloadExport with this job's id
+  const url = job.result.download_url ?? '';
+  check(url.endsWith(`/exports/${job.id}/download`), `export: ${url}`);
+  // the file's bytes whatever its format ("auto" would parse a json export as JSON)
+  const file = await downloadExport({ path: { job_id: job.id }, parseAs: 'blob' });
+  check(file.response.status === 200 && file.data !== undefined, 'download: 200');
+  check((file.response.headers.get('Content-Type') ?? '').startsWith('application/x-ndjson'),
+    'download: NDJSON');
+  const lines = (await file.data.text()).split('\n').filter((line) => line !== '');
+  check(lines.length === job.result.count && lines.length === 4, `download: ${lines.length}`);
+  check(file.data.size === job.result.bytes, 'download: its size');
+}
+
+async function syncAll(since: string | null, copy: Map<string, boolean>): Promise<string> {
+  let token = since;
+  for (;;) {
+    const answer = await listChanges({ query: { limit: 2, ...(token ? { since: token } : {}) } });
+    check(answer.data !== undefined, `changes: ${answer.response.status}`);
+    const page: ChangesPage = answer.data;
+    for (const change of page.items) {
+      if (change.deleted) {
+        copy.delete(change.id);
+      } else {
+        copy.set(change.id, change['done'] === true);
+      }
+    }
+    token = page.since;
+    if (!page.has_more) {
+      return token;
+    }
+  }
+}
+
+async function sync(made: Todo[]): Promise<void> {
+  // a full sync, then an incremental one after an edit and a deletion
+  const copy = new Map<string, boolean>();
+  const since = await syncAll(null, copy);
+  check(made.every((todo) => copy.has(todo.id)), 'full sync: every todo');
+  const [kept, gone] = made.slice(1);
+  check(kept !== undefined && gone !== undefined, 'two todos');
+  const edited = await updateTodo({
+    path: { todo_id: kept.id }, body: { done: true }, headers: { 'If-Match': kept.etag },
+  });
+  check(edited.response.status === 200, `sync: edit ${edited.response.status}`);
+  const deleted = await deleteTodo({ path: { todo_id: gone.id } });
+  check(deleted.response.status === 204, `sync: delete ${deleted.response.status}`);
+  const before = copy.size;
+  const next = await syncAll(since, copy);
+  check(next !== since, 'incremental sync: a new token');
+  check(copy.get(kept.id) === true && !copy.has(gone.id), 'incremental sync: both changes');
+  check(copy.size === before - 1, 'incremental sync: nothing else');
+}
+
 async function main(): Promise<void> {
   client.setConfig({ baseUrl });
   let tokens = await logInto();
@@ -110,6 +184,8 @@ async function main(): Promise<void> {
   const first = made[0];
   check(first !== undefined, 'a todo');
   await conditionalRequests(first);
+  await exportAndDownload();
+  await sync(made);
 
   // refreshTokens uses the refreshAuth scheme: the call's auth is the refresh token
   const refreshed = await refreshTokens({ auth: tokens.refresh_token });
