@@ -279,14 +279,20 @@ def from_env(env: Mapping[str, str], quiet: bool = False) -> dict:
         "TODO_QUOTA": _int(env, "TODO_QUOTA", 10000, minimum=0),
         # seconds a deleted todo is remembered for the changes feed (and its 410)
         "SYNC_TOMBSTONE_TTL": _int(env, "SYNC_TOMBSTONE_TTL", 2592000, minimum=60),
-        # background jobs (mongo_todos/jobs): per-account cap, export lifetime, import size
-        "JOBS_PER_USER": _int(env, "JOBS_PER_USER", 3, minimum=1),
-        "EXPORT_TTL": _int(env, "EXPORT_TTL", 86400, minimum=60),
-        "IMPORT_MAX_BYTES": _import_max_bytes(env),
         "LOG_LEVEL": level,
         # with MONGODB_URI: the driver's client-side timeout for one request (0: none)
         "MONGODB_REQUEST_TIMEOUT_MS": _int(env, "MONGODB_REQUEST_TIMEOUT_MS", 5000, minimum=0),
-        # the Celery broker for background jobs; None: the serving process runs them itself
+        **_jobs(env),
+    }
+
+
+def _jobs(env: Mapping[str, str]) -> dict:
+    """The background jobs' settings (mongo_todos/jobs)."""
+    return {
+        "JOBS_PER_USER": _int(env, "JOBS_PER_USER", 3, minimum=1),
+        "EXPORT_TTL": _int(env, "EXPORT_TTL", 86400, minimum=60),
+        "IMPORT_MAX_BYTES": _import_max_bytes(env),
+        # the Celery broker; None: the serving process runs jobs itself
         "JOBS_BROKER_URL": _broker_url(env),
         # seconds before a job taken by a worker that died is delivered again (jobs/broker.py)
         "JOBS_VISIBILITY_TIMEOUT": _int(env, "JOBS_VISIBILITY_TIMEOUT", 900, minimum=1),

@@ -18,8 +18,8 @@ from flask_smorest.spec import prepare_response
 from marshmallow import Schema, fields
 
 from mongo_todos.web import errors
-from mongo_todos.web.openapi import ContractPlugin, problem_response, problem_types_markdown
-from mongo_todos.web.openapi_document import ContractSpec
+from mongo_todos.web.openapi import ContractPlugin, problem_response
+from mongo_todos.web.openapi_document import ContractSpec, problem_types_markdown
 from mongo_todos.web.request_body import parser
 
 

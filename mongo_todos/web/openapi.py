@@ -181,29 +181,6 @@ PROBLEM_HEADERS = {
 }
 
 
-def _cell(text: str) -> str:
-    """``text`` as a Markdown table cell: /docs renders Markdown with HTML allowed, so
-    ``<access token>`` would vanish as an unknown tag, and a ``|`` would split the cell."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
-
-
-def problem_types_markdown() -> str:
-    """The problem types as a table for the document's description."""
-    rows = [f"| `{errors.type_uri(slug)}` | {errors.PROBLEM_STATUS[slug]} | {_cell(title)} | "
-            f"{_cell(advice)} |" for slug, (title, advice) in errors.PROBLEM_TYPES.items()]
-    return "\n".join([
-        "## Problem types",
-        "Every error is `application/problem+json`. Its `type` tells apart the problems a "
-        "client must act on (compare it as a string; it also resolves, against this API, to "
-        "a description: `GET /api/v1/problems` lists them all). Any other error is "
-        "`about:blank`, its status saying it all. `detail` explains each occurrence in words.",
-        "",
-        "| type | status | title | what to do |",
-        "|---|---|---|---|",
-        *rows,
-    ])
-
-
 def problem_response(status: int, schema) -> dict:
     """The component response of an error status (flask-smorest's ``prepare_response`` form)."""
     response: dict = {"description": http.HTTPStatus(status).phrase, "schema": schema}

@@ -11,6 +11,7 @@ needs the whole document is here, so endpoints and problem types added later get
   (request bodies) drops ``writeOnly``, one only ever received drops ``readOnly``.
   Generators that split a schema into a read and a write variant (``@hey-api/openapi-ts``
   makes ``UserIn`` and ``UserInWritable``) then make one type with the schema's own name.
+- The problem types' table in the document's description (:func:`problem_types_markdown`).
 """
 
 from __future__ import annotations
@@ -115,3 +116,26 @@ def _read_write_by_use(document: dict, schemas: dict) -> None:
         _drop(schemas[name], "writeOnly")
     for name in received - sent:
         _drop(schemas[name], "readOnly")
+
+
+def _cell(text: str) -> str:
+    """``text`` as a Markdown table cell: /docs renders Markdown with HTML allowed, so
+    ``<access token>`` would vanish as an unknown tag, and a ``|`` would split the cell."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
+def problem_types_markdown() -> str:
+    """The problem types as a table for the document's description."""
+    rows = [f"| `{errors.type_uri(slug)}` | {errors.PROBLEM_STATUS[slug]} | {_cell(title)} | "
+            f"{_cell(advice)} |" for slug, (title, advice) in errors.PROBLEM_TYPES.items()]
+    return "\n".join([
+        "## Problem types",
+        "Every error is `application/problem+json`. Its `type` tells apart the problems a "
+        "client must act on (compare it as a string; it also resolves, against this API, to "
+        "a description: `GET /api/v1/problems` lists them all). Any other error is "
+        "`about:blank`, its status saying it all. `detail` explains each occurrence in words.",
+        "",
+        "| type | status | title | what to do |",
+        "|---|---|---|---|",
+        *rows,
+    ])
