@@ -41,8 +41,9 @@ logger_class = "mongo_todos.web.logs.GunicornLogger"
 # (mongo_todos/web/gunicorn_errors.py)
 # gevent's patching before the package (pymongo, PyJWT) imports ssl, as the worker would do
 # it too late (mongo_todos/web/gevent_first.py says why); the worker's own patching then
-# changes nothing
-if "gevent" in worker_class.lower():
+# changes nothing. Only when gunicorn loads this file (as its module "__config__"): a tool that
+# reads the settings in its own process (scripts/bench.py, in a test) must not be patched
+if "gevent" in worker_class.lower() and __name__ == "__config__":
     importlib.import_module("gevent.monkey").patch_all()
 importlib.import_module("mongo_todos.web.gunicorn_errors").install()
 accesslog = "-"
