@@ -139,5 +139,7 @@ def test_round_trips_of_account_and_session_requests(client, auth, round_trips):
     assert trips(lambda: client.delete("/api/v1/users/me", json={"password": "battery staple"}, headers=h), 204) == [
         revocation, "users.find", "users.update_one", "sessions.find", "todos.delete_many",
         "idempotency_keys.delete_many", "todo_tombstones.delete_many", "sync_counters.delete_one",
+        # the account's jobs and their files (the jobs' eraser, accounts/erasure.py)
+        "jobs.find", "jobs.delete_many", "exports.files.find", "imports.files.find",
         "users.delete_one", "sessions.find",
         "revoked_families.update_one", "sessions.delete_one"]
