@@ -34,6 +34,7 @@ from mongo_todos import settings
 from mongo_todos.settings import ConfigError
 from mongo_todos.store import documents
 from mongo_todos.store.mongodb import settings_from, time_budget
+from mongo_todos.todos import sequence
 from mongo_todos.web import compress, cors, errors, headers, json_provider, logs
 from mongo_todos.web.public_url import PublicBaseURL
 from mongo_todos.web.turns import take_turns
@@ -98,7 +99,9 @@ def _bind_database(app: Flask) -> None:
     for it (a time budget on MongoDB; the embedded store serialises each operation itself)."""
     from flask_mongoengine import MongoEngine  # start-up cost: only an app needs the binding
 
-    # one process, one connection: a new app (a test's, say) replaces the previous one's
+    # one process, one connection: a new app (a test's, say) replaces the previous one's,
+    # after the changes feed's leases finished on the previous one are released there
+    sequence.RELEASER.flush()
     mongoengine.disconnect_all()
     # the client's defaults (majority writes, primary reads, timeouts) live in store/mongodb.py
     app.config["MONGODB_SETTINGS"] = settings_from(app.config)

@@ -213,12 +213,14 @@ class IdempotencyRecord(Document):
 
 class SyncCounter(Document):
     """An account's change sequence: the last number handed out (``seq``) and the
-    reservations not yet committed (``inflight``: ``{"s": first, "n": count, "until": lease
-    end}``). The changes feed reads only below the oldest live reservation
+    reservations not yet released (``leases``: tag -> ``{"s": a lower bound of the first
+    number, "n": count, "until": lease end}``; ``inflight``, a list of the same, is how 1.2.0
+    wrote them). The changes feed reads only below the oldest live lease
     (mongo_todos.todos.sequence explains why). One small document per account, keyed by it."""
 
     id = ObjectIdField(primary_key=True)  # the owner
     seq = IntField(required=True, default=0)
+    leases = DictField()
     inflight = ListField(DictField())
 
     meta = {"collection": "sync_counters", "auto_create_index": False}

@@ -6,17 +6,25 @@ must call it, and nothing imports upward; the feed's reader and its HTTP view si
 mongo_todos.changes. docs/sync.md holds the full argument; in short:
 
 - Each account has a counter document (``sync_counters``, keyed by the owner). A writer
-  *reserves* numbers (one atomic update: ``$inc`` of ``seq``, ``$push`` of ``{"s": a lower
-  bound of the first number, "n": count, "t": tag, "until": lease end}`` onto ``inflight``),
-  writes the todo with ``seq`` set to its number (in the same atomic write as the change
-  itself), then *commits* (pulls its entry): two small writes per change.
+  *reserves* numbers with one atomic update: ``$inc`` of ``seq``, and ``$set`` of a *lease*
+  ``leases.<tag>: {"s": a lower bound of the first number, "n": count, "until": lease end}``;
+  it writes the todo with ``seq`` set to its number (in the same atomic write as the change
+  itself), and once the write's outcome is known its lease is *released* (``$unset``).
 - A reader's safe point is ``seq``, or one below the lowest live ``s``. Every number at or
   below it belongs to a write that has finished (or never will: a failed one), so a range
   read up to it never misses a write that lands later with a smaller number.
-- A reservation whose writer died expires after :data:`LEASE`; readers then pass it. A write
-  whose outcome is unknown (a timeout, a lost primary) is not committed either: its lease
-  gives it time to land or fail before readers pass it. The residual risk (a write landing
-  more than a lease after its reservation) is bounded by the request time budget; see docs.
+- One extra write per change: a request's write does not release its lease itself. The
+  release rides on this process's next reservation for the account (the same update
+  ``$unset``s the leases this process has finished), or on the :class:`Releaser`'s write a
+  moment later (:data:`RELEASE_DELAY`) when no reservation comes. Releasing late is always
+  safe (a lease only holds readers back); a reader in this process counts this process's
+  finished leases as released already, so a client sees its own write at once; a reader
+  elsewhere, within about :data:`RELEASE_DELAY`. Batch writers (imports, bulk changes, seed)
+  release at once: one write per batch, and a command-line process may exit right after.
+- A lease whose writer died expires after :data:`LEASE`; readers then pass it. A write whose
+  outcome is unknown (a timeout, a lost primary) is not released either: its lease gives it
+  time to land or fail before readers pass it. The residual risk (a write landing more than a
+  lease after its reservation) is bounded by the request time budget; see docs.
 - A deletion first writes a tombstone (``todo_tombstones``: id, owner, seq, deleted_at) with
   its number, then deletes the todo. A crash between the two leaves a tombstone of a living
   todo: readers drop tombstones whose todo still exists, so that is harmless.
@@ -32,13 +40,19 @@ The API for batch writers (imports, bulk changes; one reservation per batch)::
         tombstone_many(owner, ids, reservation.first)
         collection.delete_many({"owner": owner, "_id": {"$in": ids}})
 
-:func:`stamped` commits when the block ends normally or with an HTTP error (a 404/412 is a
-known outcome), and leaves the reservation to expire when a driver error makes the outcome
-unknown. :func:`reserve` and :func:`commit` are the same two steps, by hand.
+:func:`stamped` releases when the block ends normally or with an HTTP error (a 404/412 is a
+known outcome), and leaves the lease to expire when a driver error makes the outcome unknown;
+``stamped(owner, deferred=True)`` (one todo written by a request) hands the release to the
+:class:`Releaser`. :func:`reserve` and :func:`commit` are the same two steps, by hand.
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
+import os
+import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -52,6 +66,8 @@ from mongo_todos.store.documents import SyncCounter, Tombstone
 from mongo_todos.store.mongodb import database_error
 from mongo_todos.todos.search import MIGRATIONS
 
+log = logging.getLogger("mongo_todos.sync")
+
 #: How long a reservation holds readers back when its writer never commits (a crash, or an
 #: unknown outcome). Far longer than a request's time budget (MONGODB_REQUEST_TIMEOUT_MS,
 #: default 5 s), which bounds when a write can still land; docs/sync.md.
@@ -60,18 +76,87 @@ LEASE = timedelta(seconds=60)
 #: even for a deletion reserved a lease before the token's read (docs/sync.md).
 TOMBSTONE_MARGIN = 2 * LEASE
 DEFAULT_TOMBSTONE_TTL = 2592000
+#: How long a finished request write's lease may wait for this process's next reservation of
+#: the account before the :class:`Releaser` releases it on its own (seconds): the most a
+#: reader in another process waits, beyond the write itself, to see a change.
+RELEASE_DELAY = 0.02
+_FIELDS = {"seq": 1, "leases": 1, "inflight": 1}
 
 
 @dataclass(frozen=True)
 class Reservation:
     """Sequence numbers ``first``..``last`` of ``owner``, reserved until ``until``; ``tag``
-    names its entry in the counter's ``inflight`` list."""
+    names its lease in the counter's ``leases``."""
 
     owner: ObjectId
     first: int
     last: int
     until: datetime
-    tag: ObjectId = field(default_factory=ObjectId)
+    tag: str = field(default_factory=lambda: str(ObjectId()))
+
+
+class Releaser:
+    """This process's finished leases not yet released in the database, per account, and the
+    background thread (a greenlet under gevent) that releases them :data:`RELEASE_DELAY`
+    after the first one finished, if no reservation has taken them along before."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._finished: dict[ObjectId, set[str]] = {}
+        self._wake = threading.Event()
+        self._pid = None
+
+    def finish(self, owner: ObjectId, tag: str) -> None:
+        with self._lock:
+            self._finished.setdefault(owner, set()).add(tag)
+            if self._pid != os.getpid():  # first use in this process (a fork has no thread)
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="sync-lease-releaser",
+                                 daemon=True).start()
+        self._wake.set()
+
+    def take(self, owner: ObjectId) -> set[str]:
+        """The account's finished leases, now the caller's to release."""
+        with self._lock:
+            return self._finished.pop(owner, set())
+
+    def give_back(self, owner: ObjectId, tags: set[str]) -> None:
+        if tags:
+            with self._lock:
+                self._finished.setdefault(owner, set()).update(tags)
+            self._wake.set()
+
+    def known(self, owner: ObjectId) -> frozenset[str]:
+        """The account's leases this process knows are finished (released or not yet)."""
+        with self._lock:
+            return frozenset(self._finished.get(owner, ()))
+
+    def flush(self) -> None:
+        """Release every finished lease now; those that fail wait for the next round."""
+        with self._lock:
+            pending, self._finished = self._finished, {}
+        for owner, tags in pending.items():
+            try:
+                counters().update_one({"_id": owner}, {"$unset": _unset(tags)})
+            except Exception:  # an unavailable database: leases expire anyway, retry later
+                log.warning("could not release %d changes-feed leases", len(tags),
+                            exc_info=True)
+                self.give_back(owner, tags)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            time.sleep(RELEASE_DELAY)
+            self._wake.clear()
+            self.flush()
+
+
+RELEASER = Releaser()
+atexit.register(RELEASER.flush)
+
+
+def _unset(tags) -> dict:
+    return {f"leases.{tag}": "" for tag in tags}
 
 
 #: owner -> the highest number this process saw handed out: a lower bound of the next one.
@@ -89,43 +174,60 @@ def tombstones():
 
 def reserve(owner: ObjectId, count: int = 1) -> Reservation:
     """Reserve ``count`` consecutive sequence numbers of ``owner``: one atomic update that
-    takes them (``$inc``) and records the reservation (``$push``).
+    takes them (``$inc``) and records the lease (``$set``), releasing on the way the leases
+    this process has finished (``$unset``).
 
-    The entry's ``s`` must not exceed the first number reserved, and one update cannot write
+    The lease's ``s`` must not exceed the first number reserved, and one update cannot write
     the number it is taking; so ``s`` is a lower bound: the highest number this process saw
     handed out, plus one (numbers only grow). A reader stops below ``s``: a stale bound holds
     it back a little more while this write is in flight, never less.
     """
     now = dates.utcnow()
-    tag = ObjectId()
-    entry = {"s": _LAST_SEEN.get(owner, 0) + 1, "n": count, "t": tag, "until": now + LEASE}
-    update = {"$inc": {"seq": count}, "$push": {"inflight": entry}}
+    reservation = Reservation(owner, 0, 0, now + LEASE)
+    entry = {"s": _LAST_SEEN.get(owner, 0) + 1, "n": count, "until": reservation.until}
+    update = {"$inc": {"seq": count}, "$set": {f"leases.{reservation.tag}": entry}}
+    finished = RELEASER.take(owner)
+    if finished:
+        update["$unset"] = _unset(finished)
     try:  # the document before the update: the numbers taken follow its seq
-        before = counters().find_one_and_update({"_id": owner}, update, upsert=True)
-    except DuplicateKeyError:  # two first writes of the account raced to create the counter
-        before = counters().find_one_and_update({"_id": owner}, update)
+        try:
+            before = counters().find_one_and_update({"_id": owner}, update, _FIELDS, upsert=True)
+        except DuplicateKeyError:  # two first writes of the account raced to create it
+            before = counters().find_one_and_update({"_id": owner}, update, _FIELDS)
+    except BaseException:
+        RELEASER.give_back(owner, finished)  # (an $unset that landed anyway is harmless)
+        raise
     first = (before["seq"] if before else 0) + 1
     if len(_LAST_SEEN) > _LAST_SEEN_MAX:
         _LAST_SEEN.clear()
     _LAST_SEEN[owner] = max(_LAST_SEEN.get(owner, 0), first + count - 1)
-    if before and any(e["until"] < now for e in before["inflight"]):
-        _prune(owner, now)
-    return Reservation(owner, first, first + count - 1, entry["until"], tag)
+    if before:
+        _prune(owner, before, now)
+    return Reservation(owner, first, first + count - 1, reservation.until, reservation.tag)
 
 
-def _prune(owner: ObjectId, now: datetime) -> None:
-    # expired reservations (a writer that died): readers pass them already; keep the list short
-    counters().update_one({"_id": owner}, {"$pull": {"inflight": {"until": {"$lt": now}}}})
+def _prune(owner: ObjectId, before: dict, now: datetime) -> None:
+    # expired leases (a writer that died): readers pass them already; keep the document small
+    expired = {tag for tag, e in (before.get("leases") or {}).items() if e["until"] < now}
+    if expired:
+        RELEASER.give_back(owner, expired)
+    if any(e["until"] < now for e in before.get("inflight") or ()):  # a version before 1.2.1
+        counters().update_one({"_id": owner}, {"$pull": {"inflight": {"until": {"$lt": now}}}})
 
 
-def commit(reservation: Reservation) -> None:
-    """Mark ``reservation``'s writes finished (done, or known not to happen)."""
-    counters().update_one({"_id": reservation.owner},
-                          {"$pull": {"inflight": {"t": reservation.tag}}})
+def commit(reservation: Reservation, deferred: bool = False) -> None:
+    """Mark ``reservation``'s writes finished (done, or known not to happen): release its
+    lease now, or (``deferred``) with this process's next reservation or the
+    :class:`Releaser`'s next round."""
+    if deferred:
+        RELEASER.finish(reservation.owner, reservation.tag)
+    else:
+        counters().update_one({"_id": reservation.owner},
+                              {"$unset": _unset([reservation.tag])})
 
 
 @contextmanager
-def stamped(owner: ObjectId, count: int = 1):
+def stamped(owner: ObjectId, count: int = 1, deferred: bool = False):
     """Reserve ``count`` numbers for the writes in the block; commit when their outcome is
     known (module docstring)."""
     reservation = reserve(owner, count)
@@ -136,18 +238,21 @@ def stamped(owner: ObjectId, count: int = 1):
         # so the lease keeps readers back until it has settled; anything else (a 404/412, a
         # duplicate id) is a known outcome
         if database_error(error) is None:
-            commit(reservation)
+            commit(reservation, deferred)
         raise
-    commit(reservation)
+    commit(reservation, deferred)
 
 
 def safe_point(owner: ObjectId, now: datetime | None = None) -> int:
     """The highest sequence number at or below which every write of ``owner`` is finished."""
     now = now or dates.utcnow()
-    doc = counters().find_one({"_id": owner})
+    doc = counters().find_one({"_id": owner}, _FIELDS)
     if doc is None:
         return 0
-    live = [e["s"] for e in doc.get("inflight", ()) if e["until"] >= now]
+    finished = RELEASER.known(owner)  # after the read: a lease released meanwhile is absent
+    live = [e["s"] for tag, e in (doc.get("leases") or {}).items()
+            if e["until"] >= now and tag not in finished]
+    live += [e["s"] for e in doc.get("inflight") or () if e["until"] >= now]
     return min(live) - 1 if live else doc["seq"]
 
 

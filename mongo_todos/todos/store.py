@@ -208,7 +208,7 @@ def unguessable_id() -> ObjectId:
 
 
 def _insert(todo: dict) -> dict:
-    with sequence.stamped(todo["owner"]) as reservation:
+    with sequence.stamped(todo["owner"], deferred=True) as reservation:
         todo["seq"] = reservation.first
         collection().insert_one(todo)
     return todo
@@ -287,7 +287,7 @@ def delete_many(owner: ObjectId, match: dict, ids: list[ObjectId]) -> int:
 def update(query: dict, changes: dict) -> dict:
     """Apply ``changes`` (a replacement or a patch) atomically to the todo ``query`` matches,
     conditions included; the todo after, or the 404/412 that explains why none matched."""
-    with sequence.stamped(query["owner"]) as reservation:
+    with sequence.stamped(query["owner"], deferred=True) as reservation:
         todo = collection().find_one_and_update(
             query,
             {"$set": {**stored_fields(changes), "updated_at": utcnow(), "seq": reservation.first},
@@ -308,7 +308,7 @@ def delete(query: dict) -> None:
     hears of. The read before it keeps ids that never existed from getting one."""
     if collection().find_one(query, {"_id": 1}) is None:
         missing_or_changed(query)
-    with sequence.stamped(query["owner"]) as reservation:
+    with sequence.stamped(query["owner"], deferred=True) as reservation:
         sequence.tombstone_many(query["owner"], [query["_id"]], reservation.first)
         if not collection().delete_one(query).deleted_count:
             missing_or_changed(query)

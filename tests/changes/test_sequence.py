@@ -4,6 +4,8 @@ committed, tombstones of living todos mean nothing, and every write path numbers
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from bson import ObjectId
 from pymongo.errors import AutoReconnect
@@ -55,9 +57,10 @@ def test_a_dead_writer_holds_readers_back_for_one_lease(app, client, headers, cl
     assert replica.page()["items"] == []
     clock.advance(seconds=sequence.LEASE.total_seconds() + 1)
     assert [c["id"] for c in replica.page()["items"]] == [after["id"]]
-    with app.app_context():  # the next reservation clears the expired entry away
+    with app.app_context():  # the next reservation hands the expired lease to the releaser
         sequence.commit(sequence.reserve(owner))
-        assert SyncCounter._get_collection().find_one({"_id": owner})["inflight"] == []
+        sequence.RELEASER.flush()
+        assert SyncCounter._get_collection().find_one({"_id": owner})["leases"] == {}
 
 
 def test_an_unknown_outcome_is_left_to_its_lease_a_known_one_commits(app, client, headers):
@@ -69,16 +72,71 @@ def test_an_unknown_outcome_is_left_to_its_lease_a_known_one_commits(app, client
         with pytest.raises(KeyError), sequence.stamped(owner):
             raise KeyError("a bug: nothing was written")
         counter = SyncCounter._get_collection().find_one({"_id": owner})
-    assert unknown == 0 and [e["s"] for e in counter["inflight"]] == [1]
+    assert unknown == 0 and [e["s"] for e in counter["leases"].values()] == [1]
 
 
-def test_a_precondition_failure_commits_its_reservation(client, headers, app):
+def test_a_precondition_failure_commits_its_reservation(client, headers, app, releaser):
     todo = _create(client, headers)
     stale = client.patch(todo["url"], json={"done": True}, headers={**headers, "If-Match": '"x"'})
     assert stale.status_code == 412
+    owner = owner_of(client, headers)
     with app.app_context():
-        counter = SyncCounter._get_collection().find_one({"_id": owner_of(client, headers)})
-    assert counter["inflight"] == []
+        counter = SyncCounter._get_collection().find_one({"_id": owner})
+        # finished (a known outcome), to be released with the next reservation or round
+        assert set(counter["leases"]) == releaser.known(owner) and len(counter["leases"]) == 1
+        assert sequence.safe_point(owner) == counter["seq"] == 2
+        releaser.flush()
+        assert SyncCounter._get_collection().find_one({"_id": owner})["leases"] == {}
+
+
+def test_a_request_write_costs_one_counter_write(app, client, headers, releaser,
+                                                 monkeypatch):
+    owner = owner_of(client, headers)
+    writes = []
+    counters = sequence.counters
+
+    class Spy:
+        def __init__(self, collection):
+            self.collection = collection
+
+        def __getattr__(self, name):
+            if name.startswith(("update", "find_one_and", "insert", "delete")):
+                writes.append(name)
+            return getattr(self.collection, name)
+
+    monkeypatch.setattr(sequence, "counters", lambda: Spy(counters()))
+    todos = [_create(client, headers, f"t{i}") for i in range(5)]
+    client.patch(todos[0]["url"], json={"done": True}, headers=headers)
+    client.delete(todos[1]["url"], headers=headers)
+    assert writes == ["find_one_and_update"] * 7  # a reservation each, releases taken along
+    with app.app_context():
+        leases = SyncCounter._get_collection().find_one({"_id": owner})["leases"]
+        assert set(leases) == releaser.known(owner) and len(leases) == 1  # the last one's
+        releaser.flush()
+    assert writes[7:] == ["update_one"]
+
+
+def test_a_reader_elsewhere_sees_a_write_once_its_lease_is_released(client, headers, app,
+                                                                   elsewhere):
+    replica = Replica(client, headers)
+    replica.sync()
+    todo = _create(client, headers, "from this process")
+    assert replica.page()["items"] == []  # finished here, not yet released in the database
+    with app.app_context():
+        elsewhere.flush()
+    assert [c["id"] for c in replica.page()["items"]] == [todo["id"]]
+
+
+def test_the_releaser_releases_on_its_own_soon_after(client, headers, app, elsewhere,
+                                                     monkeypatch):
+    monkeypatch.setattr(sequence, "RELEASE_DELAY", 0.01)
+    replica = Replica(client, headers)
+    replica.sync()
+    todo = _create(client, headers, "released by the background thread")
+    deadline = time.monotonic() + 10
+    while not (items := replica.page()["items"]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [c["id"] for c in items] == [todo["id"]]
 
 
 def test_a_tombstone_of_a_living_todo_is_ignored(app, client, headers):

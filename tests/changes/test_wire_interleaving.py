@@ -1,8 +1,10 @@
 """The worst interleaving of two writers, through the real pymongo driver, on the scripted
 wire-protocol server (tests/support/mongo_wire.py) backed by an in-memory database: writer A
-reserves its number and stalls before its write reaches the server; writer B reserves, writes
-and commits; a reader polls; only then does A's write land and commit. The reader must not
-skip A: it sees nothing while A is in flight, then A and B in order."""
+reserves its number and stalls before its write reaches the server; writer B reserves and
+writes; a reader polls; only then does A's write land. The reader must not skip A: it sees
+nothing while A is in flight, then A and B in order: at once when it runs in the writers'
+process (which knows both leases finished), once the leases are released when it stands for
+another process's reader."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import threading
 
 import bson
 import mongomock
+import pytest
 from bson import ObjectId
 
 from mongo_todos import create_app
@@ -77,7 +80,10 @@ class Backend:
         return {"n": n, "ok": 1.0}
 
 
-def test_a_reader_never_skips_a_writer_that_reserved_first_and_committed_last():
+@pytest.mark.parametrize("reader", ["in the writers' process", "in another process"])
+def test_a_reader_never_skips_a_writer_that_reserved_first_and_committed_last(request, reader):
+    releaser = request.getfixturevalue("elsewhere" if reader == "in another process"
+                                       else "releaser")
     a_sent, a_may_land = threading.Event(), threading.Event()
 
     def gate(name, command):
@@ -112,15 +118,22 @@ def test_a_reader_never_skips_a_writer_that_reserved_first_and_committed_last():
             a_may_land.set()
             a.join(30)
             assert not errors, errors
-            after = feed.changes(owner, during.since, 10, BASE)
-    assert during.items == []  # B is committed, but A's lower number is still in flight
-    assert [(c["name"], c["deleted"]) for c in after.items] == [("A", False), ("B", False)]
-    assert after.items[1]["id"] == str(b["_id"])
+            landed = feed.changes(owner, during.since, 10, BASE)
+            releaser.flush()
+            after = feed.changes(owner, landed.since, 10, BASE)
+    assert during.items == []  # B is finished, but A's lower number is still in flight
+    changes = landed.items if reader == "in the writers' process" else after.items
+    assert [(c["name"], c["deleted"]) for c in changes] == [("A", False), ("B", False)]
+    assert changes[1]["id"] == str(b["_id"])
+    if reader == "in another process":  # it learns of A and B once their leases are released
+        assert landed.items == []
+    else:
+        assert after.items == []
     # the writes in the order they reached the server: A reserved and sent its insert, held
-    # there; B reserved, wrote and committed; A's insert was answered only after the
-    # reader's poll, then A committed
+    # there; B reserved and wrote; A's insert was answered only after the reader's poll; the
+    # releaser then released both leases in one update
     writes = [entry for entry in backend.log if entry[0] in ("insert", "update",
                                                               "findAndModify")]
     assert writes == [("findAndModify", "sync_counters"), ("insert", "todos"),
                       ("findAndModify", "sync_counters"), ("insert", "todos"),
-                      ("update", "sync_counters"), ("update", "sync_counters")]
+                      ("update", "sync_counters")]
