@@ -37,7 +37,7 @@ BLOCK = 50
 
 
 @contextmanager
-def _no_feed(owner, count=1):
+def _no_feed(owner, count=1, deferred=False):
     yield sequence.Reservation(owner, 0, 0, dates.utcnow())
 
 

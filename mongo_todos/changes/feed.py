@@ -32,7 +32,8 @@ from mongo_todos.todos import sequence, store
 from mongo_todos.todos.pagination import seal, unseal
 
 _KIND = "sync.v1"
-_ORDER = [("seq", 1), ("_id", 1)]
+_ORDER = {"seq": 1, "_id": 1}
+_INDEX = [("owner", 1), ("seq", 1), ("_id", 1)]
 _TOMBSTONE_FIELDS = {"seq": 1, "deleted_at": 1}
 
 
@@ -92,17 +93,22 @@ def _range(collection, owner: ObjectId, position: Position, safe: int, n: int,
            projection: dict) -> list[dict]:
     """Up to ``n`` documents of ``owner`` after ``position`` and at or below ``safe``, in
     ``(seq, _id)`` order: one or two exact ranges of the ``(owner, seq, _id)`` index."""
-    hint = [("owner", 1), ("seq", 1), ("_id", 1)]
     found = []
     if position.after is not None:  # the rest of a batch sharing one number
-        found = list(collection.find(
-            {"owner": owner, "seq": position.seq, "_id": {"$gt": position.after}},
-            projection, sort=_ORDER, limit=n, hint=hint))
+        found = _walk(collection, {"owner": owner, "seq": position.seq,
+                                   "_id": {"$gt": position.after}}, n, projection)
     if len(found) < n:
-        found += collection.find(
-            {"owner": owner, "seq": {"$gt": position.seq, "$lte": safe}},
-            projection, sort=_ORDER, limit=n - len(found), hint=hint)
+        found += _walk(collection, {"owner": owner, "seq": {"$gt": position.seq, "$lte": safe}},
+                       n - len(found), projection)
     return found
+
+
+def _walk(collection, match: dict, n: int, projection: dict) -> list[dict]:
+    # a pipeline, as the list's pages: the embedded store then walks its ordered copy of the
+    # index (mongo_todos.store.embedded_sorted) instead of sorting the account's documents
+    return list(collection.aggregate(
+        [{"$match": match}, {"$sort": _ORDER}, {"$limit": n}, {"$project": projection}],
+        hint=_INDEX))
 
 
 def _live_ids(owner: ObjectId, ids: list[ObjectId]) -> set:

@@ -4,6 +4,7 @@ limits and cost (the contract's "Changes feed for syncing clients (v1.2)")."""
 from __future__ import annotations
 
 import pytest
+from mongomock import filtering
 
 from mongo_todos.store.embedded import EmbeddedCollection
 from tests.changes.conftest import CHANGES, Replica, insert_batch, owner_of, server_todos
@@ -51,41 +52,58 @@ def test_incremental_sync_has_creates_latest_updates_and_tombstones(client, head
     assert kept["id"] in replica.todos
 
 
+def _reads(monkeypatch) -> list[tuple[str, object]]:
+    """Every read the embedded store is asked for from now on: (collection, filter or
+    pipeline), by ``find``, ``find_one`` and ``aggregate``."""
+    reads = []
+    for method in ("find", "find_one", "aggregate"):
+        real = getattr(EmbeddedCollection, method)
+
+        def spy(self, spec=None, *args, _real=real, **kwargs):
+            reads.append((self.name, spec))
+            return _real(self, spec, *args, **kwargs)
+
+        monkeypatch.setattr(EmbeddedCollection, method, spy)
+    return reads
+
+
 def test_an_empty_poll_reads_only_the_counter(client, headers, monkeypatch):
     _create(client, headers, "a")
     replica = Replica(client, headers)
     replica.sync()
-    finds = []
-    real = EmbeddedCollection.find
-
-    def spy(self, *args, **kwargs):
-        finds.append(self.name)
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(EmbeddedCollection, "find", spy)
+    reads = _reads(monkeypatch)
     body = replica.page()
     assert body == {"items": [], "since": body["since"], "has_more": False}
-    assert "todos" not in finds and "todo_tombstones" not in finds
+    touched = {name for name, _ in reads}
+    assert "sync_counters" in touched and not touched & {"todos", "todo_tombstones"}, reads
 
 
 def test_an_incremental_sync_reads_an_index_range_not_the_account(client, headers, monkeypatch):
-    for i in range(30):
-        _create(client, headers, f"t{i}")
+    others = [_create(client, headers, f"t{i}")["id"] for i in range(30)]
+    gone = _create(client, headers, "gone")
+    assert client.delete(gone["url"], headers=headers).status_code == 204
     replica = Replica(client, headers)
     replica.sync()
-    _create(client, headers, "new")
-    filters = []
-    real = EmbeddedCollection.find
+    new = _create(client, headers, "new")
+    reads = _reads(monkeypatch)
+    looked_at = []
+    real_filter = filtering.filter_applies
 
-    def spy(self, spec=None, *args, **kwargs):
-        if self.name in ("todos", "todo_tombstones") and "seq" in (spec or {}):
-            filters.append(spec)
-        return real(self, spec, *args, **kwargs)
+    def counting(spec, document, *args, **kwargs):
+        looked_at.append(document.get("_id"))
+        return real_filter(spec, document, *args, **kwargs)
 
-    monkeypatch.setattr(EmbeddedCollection, "find", spy)
-    assert len(replica.page()["items"]) == 1
-    # each read is bounded below by the token's position and above by the safe point
-    assert filters and all(set(f["seq"]) == {"$gt", "$lte"} for f in filters), filters
+    monkeypatch.setattr(filtering, "filter_applies", counting)
+    assert [c["id"] for c in replica.page()["items"]] == [new["id"]]
+    pipelines = [spec for name, spec in reads if name in ("todos", "todo_tombstones")
+                 and isinstance(spec, list)]
+    # each read is bounded below by the token's position and above by the safe point...
+    assert len(pipelines) == 2, reads
+    assert all(set(p[0]["$match"]["seq"]) == {"$gt", "$lte"} for p in pipelines), pipelines
+    # ...and the store walks that range: the new todo (besides the session and the counter),
+    # none of the 30 others nor the tombstone
+    todos_looked_at = {str(i) for i in looked_at} & {*others, gone["id"], new["id"]}
+    assert todos_looked_at == {new["id"]} and len(looked_at) <= 5, looked_at
 
 
 def test_a_todo_created_and_deleted_between_polls_leaves_a_harmless_tombstone(client, headers):

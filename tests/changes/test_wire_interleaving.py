@@ -51,6 +51,11 @@ class Backend:
         return {"cursor": {"id": bson.Int64(0), "ns": f"db.{collection.name}",
                            "firstBatch": list(cursor)}, "ok": 1.0}
 
+    def _aggregate(self, collection, command):
+        return {"cursor": {"id": bson.Int64(0), "ns": f"db.{collection.name}",
+                           "firstBatch": list(collection.aggregate(command["pipeline"]))},
+                "ok": 1.0}
+
     def _insert(self, collection, command):
         collection.insert_many(command["documents"])
         return {"n": len(command["documents"]), "ok": 1.0}

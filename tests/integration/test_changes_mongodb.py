@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from bson import ObjectId
+from pymongo.collection import Collection
 
 from mongo_todos.changes import feed
 from mongo_todos.store.documents import SEQ_INDEX, Tombstone
@@ -31,7 +32,7 @@ def test_a_reader_never_skips_a_writer_that_reserved_first_and_committed_last(ap
     with app.app_context():
         start = feed.changes(owner, None, 10, BASE)
         held = sequence.reserve(owner)  # writer A: reserved, its write not yet sent
-        b = store.create(owner, {"name": "B"})  # writer B: reserved after A, committed
+        b = store.create(owner, {"name": "B"})  # writer B: reserved after A, finished
         during = feed.changes(owner, start.since, 10, BASE)
         a = store.collection().insert_one({
             "_id": ObjectId(), "owner": owner, **store.stored_fields(
@@ -44,17 +45,31 @@ def test_a_reader_never_skips_a_writer_that_reserved_first_and_committed_last(ap
     assert [c["id"] for c in after.items] == [str(a), str(b["_id"])]
 
 
-def test_the_feeds_reads_are_ranges_of_the_seq_index(app):
+def test_the_feeds_reads_are_ranges_of_the_seq_index(app, monkeypatch):
     owner = ObjectId()
+    runs = []
+    real = Collection.aggregate
+
+    def spy(self, pipeline, *args, **kwargs):  # the pipelines the feed really runs
+        runs.append((self.name, pipeline, kwargs.get("hint")))
+        return real(self, pipeline, *args, **kwargs)
+
     with app.app_context():
         for i in range(20):
             store.create(owner, {"name": f"t{i}"})
-        for collection in (store.collection(), sequence.tombstones()):
-            plan = winning_plan(collection.find(
-                {"owner": owner, "seq": {"$gt": 15, "$lte": 20}}).sort(
-                [("seq", 1), ("_id", 1)]).limit(5).hint(
-                [("owner", 1), ("seq", 1), ("_id", 1)]).explain())
-            stages = plan_stages(plan)
+        store.delete({"owner": owner, "_id": store.create(owner, {"name": "gone"})["_id"]})
+        start = feed.changes(owner, None, 100, BASE)
+        store.create(owner, {"name": "new"})
+        monkeypatch.setattr(Collection, "aggregate", spy)
+        assert len(feed.changes(owner, start.since, 10, BASE).items) == 1
+        monkeypatch.undo()
+        db = store.collection().database
+        assert {name for name, _, _ in runs} == {"todos", "todo_tombstones"}
+        for name, pipeline, hint in runs:
+            explain = db.command("explain", {"aggregate": name, "pipeline": pipeline,
+                                             "cursor": {}, "hint": hint},
+                                 verbosity="executionStats")
+            stages = plan_stages(winning_plan(explain))
             assert ("IXSCAN", SEQ_INDEX) in stages and "SORT" not in dict(stages), stages
 
 
