@@ -9,6 +9,7 @@ import pytest
 from hypothesis import settings
 
 from mongo_todos import create_app
+from mongo_todos.todos import sequence
 from tests.support.servers import RedisServer
 
 # CI runs each property (hypothesis, schemathesis) on the same examples every time: a run that
@@ -163,3 +164,22 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch):
     return Clock(monkeypatch)
+
+
+@pytest.fixture
+def releaser(monkeypatch):
+    """This process's lease releaser, fresh and slow: leases finished by requests stay
+    unreleased in the database until the test calls ``flush()`` (or a reservation of the same
+    account takes them along), so what a reader elsewhere sees is deterministic."""
+    fresh = sequence.Releaser()
+    monkeypatch.setattr(sequence, "RELEASER", fresh)
+    monkeypatch.setattr(sequence, "RELEASE_DELAY", 60)
+    return fresh
+
+
+@pytest.fixture
+def elsewhere(monkeypatch, releaser):
+    """Readers in this test stand for another process's: they do not know which leases this
+    process has finished, only what the database says."""
+    monkeypatch.setattr(releaser, "known", lambda owner: frozenset())
+    return releaser

@@ -80,21 +80,3 @@ def insert_batch(app, owner: ObjectId, n: int, seq_each: bool = True) -> list[Ob
             for i, todo_id in enumerate(ids)])
     return ids
 
-
-@pytest.fixture
-def releaser(monkeypatch):
-    """This process's lease releaser, fresh and slow: leases finished by requests stay
-    unreleased in the database until the test calls ``flush()`` (or a reservation of the same
-    account takes them along), so what a reader elsewhere sees is deterministic."""
-    fresh = sequence.Releaser()
-    monkeypatch.setattr(sequence, "RELEASER", fresh)
-    monkeypatch.setattr(sequence, "RELEASE_DELAY", 60)
-    return fresh
-
-
-@pytest.fixture
-def elsewhere(monkeypatch, releaser):
-    """Readers in this test stand for another process's: they do not know which leases this
-    process has finished, only what the database says."""
-    monkeypatch.setattr(releaser, "known", lambda owner: frozenset())
-    return releaser
