@@ -55,10 +55,11 @@ import mongomock
 from bson import ObjectId
 from mongomock import aggregate as mm_aggregate
 from mongomock import filtering, helpers
-from mongomock.collection import Collection, _copy_field
+from mongomock.collection import Collection
 from pymongo import UpdateOne
 from pymongo.results import BulkWriteResult
 
+from mongo_todos.store.embedded_copy import copy_value, plain_inclusion, project_copy
 from mongo_todos.store.embedded_indexes import STATE, candidates_for, writing
 from mongo_todos.store.embedded_lock import FairLock
 from mongo_todos.store.embedded_pipeline import native_order, split_pipeline, window_end
@@ -150,9 +151,9 @@ class EmbeddedCollection(Collection):
         if document is None or not filtering.filter_applies(spec, document):
             return None
         if projection is None:
-            return _copy_field(document, dict)
+            return copy_value(document)
         # as mongomock's projection: the included fields in stored order, then _id
-        found = {k: _copy_field(v, dict) for k, v in document.items()
+        found = {k: copy_value(v) for k, v in document.items()
                  if k in projection and k != "_id"}
         if "_id" in document:
             found["_id"] = document["_id"]
@@ -183,7 +184,11 @@ class EmbeddedCollection(Collection):
         for stage in window:
             (operator, value), = stage.items()
             selected = mm_aggregate._PIPELINE_HANDLERS[operator](selected, self.database, value)
-        copies = [_copy_field(doc, dict) for doc in selected]
+        keep = plain_inclusion(rest[0]) if rest else None
+        if keep is None:
+            copies = [copy_value(doc) for doc in selected]
+        else:  # the page's $project: copy only the fields it keeps
+            copies, rest = [project_copy(doc, keep) for doc in selected], rest[1:]
         if self.codec_options.tz_aware:
             copies = [helpers.make_datetime_timezone_aware_in_document(c) for c in copies]
         return mm_aggregate.process_pipeline(copies, self.database, rest, session)

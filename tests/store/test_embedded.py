@@ -558,8 +558,8 @@ def crowded():
 def test_a_leading_match_sort_limit_copies_only_the_documents_it_returns(crowded, monkeypatch):
     collection, mine = crowded
     copies = []
-    original = embedded._copy_field
-    monkeypatch.setattr(embedded, "_copy_field", lambda d, c: copies.append(d) or original(d, c))
+    original = embedded.project_copy
+    monkeypatch.setattr(embedded, "project_copy", lambda d, k: copies.append(d) or original(d, k))
     checked = []
     applies = mongomock.filtering.filter_applies
     monkeypatch.setattr(embedded.filtering, "filter_applies",
@@ -644,3 +644,28 @@ def test_a_page_from_an_ordered_index_reads_only_its_range(monkeypatch):
         {"$match": {"$and": [{"owner": mine}, {"name": {"$gt": "m1500"}}]}},
         {"$sort": {"name": 1, "_id": 1}}, {"$limit": 3}]))
     assert [d["name"] for d in page] == ["m1500a", "m1503", "m1504"]
+
+
+def test_copies_share_no_mutable_value_with_the_store(crowded):
+    collection, mine = crowded
+    collection.update_many({"owner": mine}, {"$set": {"tags": ["a"], "meta": {"k": [1]}}})
+    for page in (list(collection.aggregate([{"$match": {"owner": mine}}, {"$sort": {"name": 1}},
+                                            {"$limit": 2}])),
+                 list(collection.aggregate([{"$match": {"owner": mine}}, {"$sort": {"name": 1}},
+                                            {"$limit": 2}, {"$project": {"tags": 1, "meta": 1}}])),
+                 [collection.find_one({"_id": collection.find_one({"owner": mine})["_id"]})]):
+        for document in page:
+            document["tags"].append("changed")
+            document["meta"]["k"].append(2)
+    stored = list(collection.find({"owner": mine}))
+    assert stored and all(d["tags"] == ["a"] and d["meta"] == {"k": [1]} for d in stored)
+
+
+def test_a_plain_inclusion_project_gives_mongomocks_fields_in_its_order(crowded):
+    collection, mine = crowded
+    pipeline = [{"$match": {"owner": mine}}, {"$sort": {"name": 1}}, {"$limit": 3},
+                {"$project": {"owner": 1, "name": True}}]
+    ours = list(collection.aggregate(pipeline))
+    theirs = list(mongomock.collection.Collection.aggregate(collection, pipeline))
+    assert len(ours) == 3
+    assert [list(d.items()) for d in ours] == [list(d.items()) for d in theirs]
