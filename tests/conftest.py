@@ -9,7 +9,7 @@ import pytest
 from hypothesis import settings
 
 from mongo_todos import create_app
-from mongo_todos.todos import sequence
+from mongo_todos.todos import leases, sequence
 from tests.support.servers import RedisServer
 
 # CI runs each property (hypothesis, schemathesis) on the same examples every time: a run that
@@ -171,9 +171,9 @@ def releaser(monkeypatch):
     """This process's lease releaser, fresh and slow: leases finished by requests stay
     unreleased in the database until the test calls ``flush()`` (or a reservation of the same
     account takes them along), so what a reader elsewhere sees is deterministic."""
-    fresh = sequence.Releaser()
+    fresh = leases.Releaser(lambda: sequence.counters())
     monkeypatch.setattr(sequence, "RELEASER", fresh)
-    monkeypatch.setattr(sequence, "RELEASE_DELAY", 60)
+    monkeypatch.setattr(leases, "RELEASE_DELAY", 60)
     return fresh
 
 

@@ -15,11 +15,11 @@ mongo_todos.changes. docs/sync.md holds the full argument; in short:
   read up to it never misses a write that lands later with a smaller number.
 - One extra write per change: a request's write does not release its lease itself. The
   release rides on this process's next reservation for the account (the same update
-  ``$unset``s the leases this process has finished), or on the :class:`Releaser`'s write a
-  moment later (:data:`RELEASE_DELAY`) when no reservation comes. Releasing late is always
+  ``$unset``s the leases this process has finished), or on the releaser's write a
+  moment later (mongo_todos.todos.leases) when no reservation comes. Releasing late is always
   safe (a lease only holds readers back); a reader in this process counts this process's
   finished leases as released already, so a client sees its own write at once; a reader
-  elsewhere, within about :data:`RELEASE_DELAY`. Batch writers (imports, bulk changes, seed)
+  elsewhere, a moment later. Batch writers (imports, bulk changes, seed)
   release at once: one write per batch, and a command-line process may exit right after.
 - A lease whose writer died expires after :data:`LEASE`; readers then pass it. A write whose
   outcome is unknown (a timeout, a lost primary) is not released either: its lease gives it
@@ -43,16 +43,12 @@ The API for batch writers (imports, bulk changes; one reservation per batch)::
 :func:`stamped` releases when the block ends normally or with an HTTP error (a 404/412 is a
 known outcome), and leaves the lease to expire when a driver error makes the outcome unknown;
 ``stamped(owner, deferred=True)`` (one todo written by a request) hands the release to the
-:class:`Releaser`. :func:`reserve` and :func:`commit` are the same two steps, by hand.
+releaser. :func:`reserve` and :func:`commit` are the same two steps, by hand.
 """
 
 from __future__ import annotations
 
 import atexit
-import logging
-import os
-import threading
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -64,9 +60,8 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from mongo_todos import dates
 from mongo_todos.store.documents import SyncCounter, Tombstone
 from mongo_todos.store.mongodb import database_error
+from mongo_todos.todos.leases import Releaser, unset
 from mongo_todos.todos.search import MIGRATIONS
-
-log = logging.getLogger("mongo_todos.sync")
 
 #: How long a reservation holds readers back when its writer never commits (a crash, or an
 #: unknown outcome). Far longer than a request's time budget (MONGODB_REQUEST_TIMEOUT_MS,
@@ -76,10 +71,6 @@ LEASE = timedelta(seconds=60)
 #: even for a deletion reserved a lease before the token's read (docs/sync.md).
 TOMBSTONE_MARGIN = 2 * LEASE
 DEFAULT_TOMBSTONE_TTL = 2592000
-#: How long a finished request write's lease may wait for this process's next reservation of
-#: the account before the :class:`Releaser` releases it on its own (seconds): the most a
-#: reader in another process waits, beyond the write itself, to see a change.
-RELEASE_DELAY = 0.02
 _FIELDS = {"seq": 1, "leases": 1, "inflight": 1}
 
 
@@ -95,68 +86,9 @@ class Reservation:
     tag: str = field(default_factory=lambda: str(ObjectId()))
 
 
-class Releaser:
-    """This process's finished leases not yet released in the database, per account, and the
-    background thread (a greenlet under gevent) that releases them :data:`RELEASE_DELAY`
-    after the first one finished, if no reservation has taken them along before."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._finished: dict[ObjectId, set[str]] = {}
-        self._wake = threading.Event()
-        self._pid = None
-
-    def finish(self, owner: ObjectId, tag: str) -> None:
-        with self._lock:
-            self._finished.setdefault(owner, set()).add(tag)
-            if self._pid != os.getpid():  # first use in this process (a fork has no thread)
-                self._pid = os.getpid()
-                threading.Thread(target=self._run, name="sync-lease-releaser",
-                                 daemon=True).start()
-        self._wake.set()
-
-    def take(self, owner: ObjectId) -> set[str]:
-        """The account's finished leases, now the caller's to release."""
-        with self._lock:
-            return self._finished.pop(owner, set())
-
-    def give_back(self, owner: ObjectId, tags: set[str]) -> None:
-        if tags:
-            with self._lock:
-                self._finished.setdefault(owner, set()).update(tags)
-            self._wake.set()
-
-    def known(self, owner: ObjectId) -> frozenset[str]:
-        """The account's leases this process knows are finished (released or not yet)."""
-        with self._lock:
-            return frozenset(self._finished.get(owner, ()))
-
-    def flush(self) -> None:
-        """Release every finished lease now; those that fail wait for the next round."""
-        with self._lock:
-            pending, self._finished = self._finished, {}
-        for owner, tags in pending.items():
-            try:
-                counters().update_one({"_id": owner}, {"$unset": _unset(tags)})
-            except Exception:  # an unavailable database: leases expire anyway, retry later
-                log.warning("could not release %d changes-feed leases", len(tags),
-                            exc_info=True)
-                self.give_back(owner, tags)
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait()
-            time.sleep(RELEASE_DELAY)
-            self._wake.clear()
-            self.flush()
-
-
-RELEASER = Releaser()
+#: this process's releaser (mongo_todos.todos.leases)
+RELEASER = Releaser(lambda: counters())
 atexit.register(RELEASER.flush)
-
-
-def _unset(tags) -> dict:
-    return {f"leases.{tag}": "" for tag in tags}
 
 
 #: owner -> the highest number this process saw handed out: a lower bound of the next one.
@@ -188,7 +120,7 @@ def reserve(owner: ObjectId, count: int = 1) -> Reservation:
     update = {"$inc": {"seq": count}, "$set": {f"leases.{reservation.tag}": entry}}
     finished = RELEASER.take(owner)
     if finished:
-        update["$unset"] = _unset(finished)
+        update["$unset"] = unset(finished)
     try:  # the document before the update: the numbers taken follow its seq
         try:
             before = counters().find_one_and_update({"_id": owner}, update, _FIELDS, upsert=True)
@@ -223,7 +155,7 @@ def commit(reservation: Reservation, deferred: bool = False) -> None:
         RELEASER.finish(reservation.owner, reservation.tag)
     else:
         counters().update_one({"_id": reservation.owner},
-                              {"$unset": _unset([reservation.tag])})
+                              {"$unset": unset([reservation.tag])})
 
 
 @contextmanager

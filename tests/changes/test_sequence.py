@@ -13,7 +13,7 @@ from pymongo.errors import AutoReconnect
 from mongo_todos import dates
 from mongo_todos.seed import plant
 from mongo_todos.store.documents import SyncCounter, Tombstone
-from mongo_todos.todos import sequence, store
+from mongo_todos.todos import leases, sequence, store
 from tests.changes.conftest import CHANGES, Replica, insert_batch, owner_of, server_todos
 
 
@@ -129,7 +129,7 @@ def test_a_reader_elsewhere_sees_a_write_once_its_lease_is_released(client, head
 
 def test_the_releaser_releases_on_its_own_soon_after(client, headers, app, elsewhere,
                                                      monkeypatch):
-    monkeypatch.setattr(sequence, "RELEASE_DELAY", 0.01)
+    monkeypatch.setattr(leases, "RELEASE_DELAY", 0.01)
     replica = Replica(client, headers)
     replica.sync()
     todo = _create(client, headers, "released by the background thread")

@@ -1,0 +1,83 @@
+"""The changes feed's lease releases, per process: which of this process's leases are finished
+but not yet released in the database, and the background thread (a greenlet under gevent)
+that releases them when no reservation has taken them along (mongo_todos.todos.sequence
+explains the scheme; docs/sync.md argues why releasing late is safe).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from bson import ObjectId
+
+log = logging.getLogger("mongo_todos.sync")
+
+#: How long a finished request write's lease may wait for this process's next reservation of
+#: the account before the :class:`Releaser` releases it on its own (seconds): the most a
+#: reader in another process waits, beyond the write itself, to see a change.
+RELEASE_DELAY = 0.02
+
+
+def unset(tags) -> dict:
+    """The ``$unset`` that releases these leases."""
+    return {f"leases.{tag}": "" for tag in tags}
+
+
+class Releaser:
+    """This process's finished leases not yet released in the database, per account, and the
+    background thread (a greenlet under gevent) that releases them :data:`RELEASE_DELAY`
+    after the first one finished, if no reservation has taken them along before."""
+
+    def __init__(self, counters):
+        self._counters = counters  # the collection of counter documents, at call time
+        self._lock = threading.Lock()
+        self._finished: dict[ObjectId, set[str]] = {}
+        self._wake = threading.Event()
+        self._pid = None
+
+    def finish(self, owner: ObjectId, tag: str) -> None:
+        with self._lock:
+            self._finished.setdefault(owner, set()).add(tag)
+            if self._pid != os.getpid():  # first use in this process (a fork has no thread)
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="sync-lease-releaser",
+                                 daemon=True).start()
+        self._wake.set()
+
+    def take(self, owner: ObjectId) -> set[str]:
+        """The account's finished leases, now the caller's to release."""
+        with self._lock:
+            return self._finished.pop(owner, set())
+
+    def give_back(self, owner: ObjectId, tags: set[str]) -> None:
+        if tags:
+            with self._lock:
+                self._finished.setdefault(owner, set()).update(tags)
+            self._wake.set()
+
+    def known(self, owner: ObjectId) -> frozenset[str]:
+        """The account's leases this process knows are finished (released or not yet)."""
+        with self._lock:
+            return frozenset(self._finished.get(owner, ()))
+
+    def flush(self) -> None:
+        """Release every finished lease now; those that fail wait for the next round."""
+        with self._lock:
+            pending, self._finished = self._finished, {}
+        for owner, tags in pending.items():
+            try:
+                self._counters().update_one({"_id": owner}, {"$unset": unset(tags)})
+            except Exception:  # an unavailable database: leases expire anyway, retry later
+                log.warning("could not release %d changes-feed leases", len(tags),
+                            exc_info=True)
+                self.give_back(owner, tags)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            time.sleep(RELEASE_DELAY)
+            self._wake.clear()
+            self.flush()
