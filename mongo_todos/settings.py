@@ -279,6 +279,8 @@ def from_env(env: Mapping[str, str], quiet: bool = False) -> dict:
         "TODO_QUOTA": _int(env, "TODO_QUOTA", 10000, minimum=0),
         # seconds a deleted todo is remembered for the changes feed (and its 410)
         "SYNC_TOMBSTONE_TTL": _int(env, "SYNC_TOMBSTONE_TTL", 2592000, minimum=60),
+        # deleted todos an account's feed remembers at most (0: no cap; older tokens: 410)
+        "SYNC_TOMBSTONES_PER_USER": _int(env, "SYNC_TOMBSTONES_PER_USER", 10000, minimum=0),
         "LOG_LEVEL": level,
         # with MONGODB_URI: the driver's client-side timeout for one request (0: none)
         "MONGODB_REQUEST_TIMEOUT_MS": _int(env, "MONGODB_REQUEST_TIMEOUT_MS", 5000, minimum=0),

@@ -71,6 +71,7 @@ def test_values_are_parsed():
         ({"CORS_ORIGINS": "example.com"}, "CORS_ORIGINS entry 'example.com'"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"SYNC_TOMBSTONE_TTL": "59"}, "SYNC_TOMBSTONE_TTL.*at least 60"),
+        ({"SYNC_TOMBSTONES_PER_USER": "-1"}, "SYNC_TOMBSTONES_PER_USER.*at least 0"),
     ],
 )
 def test_invalid_values_stop_start_up(env, message):

@@ -83,10 +83,13 @@ def read_token(token: str, owner: ObjectId, now: datetime) -> Position:
                                   "for another account."]},
               type="sync-token-invalid")
     if _seconds(now) - born > sequence.tombstone_ttl().total_seconds():
-        abort(410, message="The sync token is older than SYNC_TOMBSTONE_TTL: deletions since "
-                           "then may be forgotten. Sync again from the start, without since.",
-              type="sync-token-expired")
+        _expired("The sync token is older than SYNC_TOMBSTONE_TTL: deletions since then may be "
+                 "forgotten. Sync again from the start, without since.")
     return Position(seq, after, born)
+
+
+def _expired(message: str):
+    abort(410, message=message, type="sync-token-expired")
 
 
 def _range(collection, owner: ObjectId, position: Position, safe: int, n: int,
@@ -135,6 +138,10 @@ def changes(owner: ObjectId, token: str | None, limit: int, base: str) -> Change
     if not full:  # a client with nothing needs no deletions
         found += [{**doc, "deleted": True} for doc in _range(
             sequence.tombstones(), owner, start, safe, limit + 1, _TOMBSTONE_FIELDS)]
+    if not full and start.seq < sequence.forgotten(owner):  # read after the ranges: see trim
+        _expired("This account deleted more than SYNC_TOMBSTONES_PER_USER todos since this "
+                 "token: the oldest deletions are forgotten. Sync again from the start, "
+                 "without since.")
     found.sort(key=lambda doc: (doc["seq"], doc["_id"]))
     has_more = len(found) > limit
     found = found[:limit]

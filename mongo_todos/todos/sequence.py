@@ -49,6 +49,7 @@ releaser. :func:`reserve` and :func:`commit` are the same two steps, by hand.
 from __future__ import annotations
 
 import atexit
+import random
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -71,6 +72,10 @@ LEASE = timedelta(seconds=60)
 #: even for a deletion reserved a lease before the token's read (docs/sync.md).
 TOMBSTONE_MARGIN = 2 * LEASE
 DEFAULT_TOMBSTONE_TTL = 2592000
+#: Tombstones an account keeps at most (SYNC_TOMBSTONES_PER_USER; 0: no cap), checked about
+#: once every TRIM_EVERY tombstones written: the cap may be passed by about that many.
+DEFAULT_TOMBSTONE_CAP = 10000
+TRIM_EVERY = 100
 _FIELDS = {"seq": 1, "leases": 1, "inflight": 1}
 
 
@@ -213,6 +218,39 @@ def tombstone_many(owner: ObjectId, ids: list[ObjectId], seq: int) -> None:
             {"_id": {"$in": [e["op"]["_id"] for e in error.details["writeErrors"]]},
              "owner": owner},
             {"$max": {"seq": seq}, "$set": {"deleted_at": now, "expires_at": expires}})
+    if random.random() * TRIM_EVERY < len(ids):  # about once every TRIM_EVERY tombstones
+        trim(owner)
+
+
+def tombstone_cap() -> int:
+    return (current_app.config.get("SYNC_TOMBSTONES_PER_USER", DEFAULT_TOMBSTONE_CAP)
+            if has_app_context() else DEFAULT_TOMBSTONE_CAP)
+
+
+def trim(owner: ObjectId) -> int:
+    """Forget ``owner``'s oldest tombstones beyond SYNC_TOMBSTONES_PER_USER; how many.
+
+    The counter's ``forgotten`` is raised to the newest number forgotten *before* the
+    tombstones go, so a reader that checks it after reading its ranges (mongo_todos.changes
+    .feed) refuses a token below it (410) rather than miss a deletion."""
+    cap = tombstone_cap()
+    if not cap:
+        return 0
+    edge = list(tombstones().aggregate(
+        [{"$match": {"owner": owner}}, {"$sort": {"seq": -1, "_id": -1}}, {"$skip": cap},
+         {"$limit": 1}, {"$project": {"seq": 1}}], hint=[("owner", 1), ("seq", 1), ("_id", 1)]))
+    if not edge:
+        return 0
+    horizon = edge[0]["seq"]
+    counters().update_one({"_id": owner}, {"$max": {"forgotten": horizon}})
+    return tombstones().delete_many({"owner": owner, "seq": {"$lte": horizon}}).deleted_count
+
+
+def forgotten(owner: ObjectId) -> int:
+    """The newest number whose tombstones ``owner``'s account may have forgotten (-1: none):
+    a token below it may have missed a deletion."""
+    doc = counters().find_one({"_id": owner}, {"forgotten": 1})
+    return (doc or {}).get("forgotten", -1)
 
 
 def deleted(owner: ObjectId, todo_id: ObjectId) -> bool:

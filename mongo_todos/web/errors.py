@@ -73,8 +73,10 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
     "service-unavailable": ("Service unavailable", "Retry after Retry-After seconds."),
     "todo-deleted": ("Todo deleted", "You deleted this todo (perhaps on another device): drop "
                      "your copy."),
-    "sync-token-expired": ("Sync token expired", "The token is older than SYNC_TOMBSTONE_TTL: "
-                           "sync again from the start, without since."),
+    "sync-token-expired": ("Sync token expired", "The token is older than SYNC_TOMBSTONE_TTL, "
+                           "or than deletions the account no longer remembers "
+                           "(SYNC_TOMBSTONES_PER_USER): sync again from the start, without "
+                           "since."),
     "sync-token-invalid": ("Sync token invalid", "The token was altered, cut short or made for "
                            "another account: sync again from the start, without since."),
 }

@@ -143,7 +143,8 @@ PROBLEM_EXAMPLES: dict[int, list[tuple[str, str, dict]]] = {
            _problem(410, "This todo was deleted (by you, perhaps on another device).",
                     "todo-deleted")),
           ("sync_token_expired", "Sync afresh",
-           _problem(410, "The sync token is older than SYNC_TOMBSTONE_TTL.",
+           _problem(410, "The sync token is older than SYNC_TOMBSTONE_TTL, or than deletions the "
+                         "account's SYNC_TOMBSTONES_PER_USER cap made it forget.",
                     "sync-token-expired")),
           ("export_expired", "The export's EXPORT_TTL has passed",
            _problem(410, "This export has expired: start a new one.", None))],

@@ -7,8 +7,9 @@ import pytest
 from mongomock import filtering
 
 from mongo_todos.store.embedded import EmbeddedCollection
+from mongo_todos.todos import sequence
 from tests.changes.conftest import CHANGES, Replica, insert_batch, owner_of, server_todos
-from tests.conftest import assert_problem
+from tests.conftest import Auth, assert_problem
 
 
 def _create(client, headers, name: str) -> dict:
@@ -102,8 +103,8 @@ def test_an_incremental_sync_reads_an_index_range_not_the_account(client, header
     assert all(set(p[0]["$match"]["seq"]) == {"$gt", "$lte"} for p in pipelines), pipelines
     # ...and the store walks that range: the new todo (besides the session and the counter),
     # none of the 30 others nor the tombstone
-    todos_looked_at = {str(i) for i in looked_at} & {*others, gone["id"], new["id"]}
-    assert todos_looked_at == {new["id"]} and len(looked_at) <= 5, looked_at
+    todos_looked_at = [str(i) for i in looked_at if str(i) in {*others, gone["id"], new["id"]}]
+    assert todos_looked_at == [new["id"]], looked_at
 
 
 def test_a_todo_created_and_deleted_between_polls_leaves_a_harmless_tombstone(client, headers):
@@ -212,3 +213,72 @@ def test_each_poll_renews_the_token(make_app, clock):
     for _ in range(3):  # a client polling more often than the TTL never expires
         clock.advance(seconds=3000)
         replica.sync()
+
+
+@pytest.fixture
+def capped(make_app, monkeypatch):
+    """An app whose accounts keep at most 3 tombstones, trimmed at every deletion."""
+    monkeypatch.setattr(sequence, "TRIM_EVERY", 1)
+    app = make_app(env={"SYNC_TOMBSTONES_PER_USER": "3"})
+    client = app.test_client()
+    return app, client, Auth(client).headers("alice")
+
+
+def _tombstones(app, headers, client) -> int:
+    with app.app_context():
+        return sequence.tombstones().count_documents({"owner": owner_of(client, headers)})
+
+
+def test_an_account_keeps_at_most_its_cap_of_tombstones(capped):
+    app, client, headers = capped
+    todos = [_create(client, headers, f"t{i}") for i in range(8)]
+    before = Replica(client, headers)
+    before.sync()
+    for todo in todos[:6]:
+        assert client.delete(todo["url"], headers=headers).status_code == 204
+    assert _tombstones(app, headers, client) == 3
+    # a token from before the forgotten deletions would miss some: 410, as an expired one
+    assert_problem(client.get(CHANGES, query_string={"since": before.token}, headers=headers),
+                   410, type="sync-token-expired")
+    after = Replica(client, headers)
+    after.sync()  # a fresh full sync holds what is left...
+    assert after.todos == server_todos(client, headers) and len(after.todos) == 2
+    for todo in todos[6:]:  # ...and its token outlives the deletions that come next
+        assert client.delete(todo["url"], headers=headers).status_code == 204
+    assert [(c["id"], c["deleted"]) for c in after.page()["items"]] == [
+        (todo["id"], True) for todo in todos[6:]]
+    assert after.todos == {} and _tombstones(app, headers, client) == 3
+    # a forgotten deletion is a plain 404 now; a remembered one still a 410
+    assert client.get(todos[0]["url"], headers=headers).status_code == 404
+    assert client.get(todos[7]["url"], headers=headers).status_code == 410
+
+
+def test_a_trim_between_the_safe_point_and_the_ranges_is_a_410_not_a_miss(capped,
+                                                                            monkeypatch):
+    app, client, headers = capped
+    todos = [_create(client, headers, f"t{i}") for i in range(5)]
+    replica = Replica(client, headers)
+    replica.sync()
+    monkeypatch.setattr(sequence, "TRIM_EVERY", 10**9)  # no trim while deleting
+    for todo in todos:
+        client.delete(todo["url"], headers=headers)
+    safe_point = sequence.safe_point
+
+    def then_a_trim(owner, *args):
+        point = safe_point(owner, *args)
+        sequence.trim(owner)  # another request's deletion trims right after the counter read
+        return point
+
+    monkeypatch.setattr(sequence, "safe_point", then_a_trim)
+    assert_problem(client.get(CHANGES, query_string={"since": replica.token}, headers=headers),
+                   410, type="sync-token-expired")
+
+
+def test_no_cap_keeps_every_tombstone(make_app, monkeypatch):
+    monkeypatch.setattr(sequence, "TRIM_EVERY", 1)
+    app = make_app(env={"SYNC_TOMBSTONES_PER_USER": "0"})
+    client = app.test_client()
+    headers = Auth(client).headers("alice")
+    for i in range(5):
+        client.delete(_create(client, headers, f"t{i}")["url"], headers=headers)
+    assert _tombstones(app, headers, client) == 5
