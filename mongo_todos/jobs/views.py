@@ -9,11 +9,10 @@ export files. Another account's job, or its download, is a 404 like a missing on
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 
 from bson import ObjectId
-from flask import Response, abort, current_app, request, send_file, url_for
+from flask import Response, abort, current_app, request, url_for
 from flask_jwt_extended import verify_jwt_in_request
 from flask_smorest import abort as abort_with
 from marshmallow import RAISE
@@ -320,16 +319,20 @@ def download(job_id):
     job = _owned(job_id)
     if job["kind"] != "export" or job["status"] != "succeeded":
         abort_with(404, message="No finished export with this id.")
-    file = files.open_owned(files.EXPORTS, job["_id"], job["owner"])
-    if file is None or job["result"]["expires_at"] <= utcnow():
+    stream = files.stream_owned(files.EXPORTS, job["_id"], job["owner"])
+    if stream is None or job["result"]["expires_at"] <= utcnow():
         abort(410, "This export has expired: start a new one.")
     fmt = job["result"]["format"]
     if "," in request.headers.get("Range", ""):
         # several ranges: Werkzeug answers 416 ("none satisfiable") even when all are; a server
         # may ignore Range (RFC 9110, 14.2), so the whole file it is
         request.environ.pop("HTTP_RANGE")
-    response = send_file(io.BytesIO(file.read()), mimetype=export.MEDIA_TYPES[fmt],
-                         as_attachment=True, download_name=f"todos-{job_id}.{fmt}",
-                         conditional=True, etag=f"{job_id}-{file.length}", max_age=None)
+    # what send_file does for a file of known size, with the file sent chunk by chunk
+    response = Response(stream, mimetype=export.MEDIA_TYPES[fmt], direct_passthrough=True)
+    response.headers.set("Content-Disposition", "attachment", filename=f"todos-{job_id}.{fmt}")
+    response.content_length = stream.length
+    response.set_etag(f"{job_id}-{stream.length}")
+    response = response.make_conditional(request.environ, accept_ranges=True,
+                                         complete_length=stream.length)
     response.headers.update(_READ_HEADERS)
     return response
