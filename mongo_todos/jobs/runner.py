@@ -91,6 +91,8 @@ def run(job_id: str) -> None:
         outcome = None  # its account's deletion took its files from under it
     if outcome is not None:
         store.finish(job, *outcome)
+        if job["kind"] == "export":
+            export.keep_newest(job["owner"])
     if not store.exists(job):
         _left_behind(job)
 

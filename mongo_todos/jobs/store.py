@@ -25,6 +25,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from mongo_todos.dates import isoformat, utcnow
+from mongo_todos.jobs import files
 from mongo_todos.store.documents import Job
 from mongo_todos.todos.pagination import Page, paginate
 
@@ -136,6 +137,21 @@ def requeue_stale(owner: ObjectId | None = None) -> list[str]:
     return requeued
 
 
+def kept_exports(owner: ObjectId) -> list[ObjectId]:
+    """``owner``'s finished exports whose file is kept, newest first."""
+    found = collection().find(
+        {"owner": owner, "kind": "export", "status": "succeeded",
+         "result.expires_at": {"$gt": utcnow()}}, {"_id": 1}).sort([("created_at", -1),
+                                                                    ("_id", -1)])
+    return [job["_id"] for job in found]
+
+
+def expire_export(owner: ObjectId, job_id: ObjectId) -> None:
+    """The export's file is removed before its time: its result says it expired now."""
+    collection().update_one({"_id": job_id, "owner": owner, "status": "succeeded"},
+                            {"$set": {"result.expires_at": utcnow()}})
+
+
 def lost_worker_problem(attempts: int) -> dict:
     return {"type": "about:blank", "title": "Internal Server Error", "status": 500,
             "detail": f"The job's worker stopped {attempts} times before finishing it; it "
@@ -186,10 +202,14 @@ def finish(job: dict, result: dict, total: int) -> None:
 
 
 def fail(job: dict, problem: dict) -> None:
+    """The job ends failed; its files go (an import's body, an export's part written): no
+    run will use them."""
     collection().update_one(
         {"_id": job["_id"], "owner": job["owner"], "status": {"$in": ACTIVE}},
         {"$set": {"status": "failed", "error": problem, "finished_at": utcnow(),
                   "expires_at": _kept_until()}})
+    for bucket in (files.EXPORTS, files.IMPORTS):
+        files.delete(bucket, job["_id"])
 
 
 # --- representation -------------------------------------------------------------------------

@@ -129,7 +129,9 @@ def start_export(data):
     """Export the caller's todos (NDJSON, JSON or CSV), optionally filtered.
 
     Answers at once with the job; poll it until `succeeded`, then GET its
-    `result.download_url`.
+    `result.download_url`. An account keeps its `EXPORTS_PER_USER` (default 10) newest
+    finished exports: when another finishes, the oldest one's file is removed (its download
+    is then a 410, as after `EXPORT_TTL`); a new export is never refused for them.
     """
     params = {"format": data["format"], "filter": data["filter"],
               "todo_url_base": todo_url_base()}
@@ -280,6 +282,9 @@ def delete(job_id):
     job = _owned(job_id)
     cancelled = store.cancel(job["owner"], job["_id"])
     if cancelled is not None:
+        # no run will read it (a running import has read it already): the account's files
+        # are its finished exports and its active jobs' bodies, no more
+        files.delete(files.IMPORTS, job["_id"])
         return _represent(cancelled)
     if store.remove(job["owner"], job["_id"]):
         files.delete(files.EXPORTS if job["kind"] == "export" else files.IMPORTS, job["_id"])
@@ -321,7 +326,8 @@ def download(job_id):
         abort_with(404, message="No finished export with this id.")
     stream = files.stream_owned(files.EXPORTS, job["_id"], job["owner"])
     if stream is None or job["result"]["expires_at"] <= utcnow():
-        abort(410, "This export has expired: start a new one.")
+        abort(410, "This export has expired, or newer ones replaced it (an account keeps its "
+                   f"newest {current_app.config['EXPORTS_PER_USER']}): start a new one.")
     fmt = job["result"]["format"]
     if "," in request.headers.get("Range", ""):
         # several ranges: Werkzeug answers 416 ("none satisfiable") even when all are; a server
