@@ -69,11 +69,12 @@ class Batches:
 
 
 def recover() -> list[str]:
-    """What a worker does when it starts: remove expired export files, and put back in the
-    queue the jobs whose worker died (or fail those past their attempts); the ids to enqueue
-    again (this module cannot: the queue calls :func:`run`)."""
+    """What a worker (or a serving process running jobs itself) does when it starts: remove
+    expired export files, put back in the queue the jobs whose worker died (or fail those past
+    their attempts), and take the jobs left ``queued`` in a queue that went with its process;
+    the ids to enqueue again (this module cannot: the queue calls :func:`run`)."""
     files.remove_expired()
-    return store.requeue_stale()
+    return store.requeue_stale() + store.take_stale_queued()
 
 
 def run(job_id: str) -> None:

@@ -2,7 +2,7 @@
 
 Thin views: each checks the request, stores a job (``store.py``), hands its id to the queue
 and answers ``202`` with the job, ``Location`` and ``Retry-After``. Reading or listing jobs
-first runs the lost-worker sweep for the caller (``store.requeue_stale``) and removes expired
+first runs the lost-job sweep for the caller (``queue.sweep``) and removes expired
 export files. Another account's job, or its download, is a 404 like a missing one.
 """
 
@@ -244,10 +244,9 @@ def all(args):  # noqa: A001 (the endpoint is jobs.all)
 
 
 def _swept():
-    """The caller, after the sweeps of their lost-worker jobs and expired export files."""
+    """The caller, after the sweeps of their lost jobs and expired export files."""
     owner = current_owner()
-    for job_id in store.requeue_stale(owner):
-        queue.enqueue(job_id)
+    queue.sweep(owner)
     files.remove_expired(owner)
     return owner
 
