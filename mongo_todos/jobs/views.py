@@ -170,8 +170,10 @@ _IMPORT_BODY = {"required": True, "description": (
     "so an export re-imports as is. Up to IMPORT_MAX_BYTES (default 16 MiB) and 100,000 "
     "lines (JSON: 400,000 objects and arrays); larger is a 413."),
     "content": {
-        # at least one character that is not white space (else: 422, no todos)
-        "application/x-ndjson": {"schema": {"type": "string", "pattern": "\\S"},
+        # the bytes of the file, as the download's: a generated client sends a file (Python:
+        # `File`, TypeScript: `Blob`). At least one character that is not white space (else:
+        # 422, no todos): the description says so, a pattern would make it text to generators
+        "application/x-ndjson": {"schema": {"type": "string", "format": "binary"},
                                  "example": '{"name": "Buy milk"}\n{"name": "Call Bob"}\n'},
         "application/json": {"schema": {
             "type": "object", "required": ["items"], "additionalProperties": False,
