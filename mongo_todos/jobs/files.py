@@ -19,6 +19,7 @@ import gridfs
 import mongomock.gridfs
 from bson import ObjectId
 from mongoengine.connection import get_db
+from pymongo.errors import PyMongoError
 
 from mongo_todos.dates import utcnow
 
@@ -91,13 +92,17 @@ class Stream:
         if self.position >= self.length:
             raise StopIteration
         number, offset = divmod(self.position, self.chunk_size)
-        chunk = self._chunks.find_one({"files_id": self.file_id, "n": number}, {"data": 1})
-        data = bytes(chunk["data"][offset:]) if chunk is not None else b""
+        try:
+            chunk = self._chunks.find_one({"files_id": self.file_id, "n": number}, {"data": 1})
+        except PyMongoError as error:
+            chunk = error
+        data = bytes(chunk["data"][offset:]) if isinstance(chunk, dict) else b""
         if not data:
-            # removed while being sent (deleted, expired, or past the account's cap): the
-            # status is gone already, so the answer ends short of its Content-Length, which
-            # tells the client it is incomplete
-            log.warning("file %s went while it was being downloaded", self.file_id)
+            # removed while being sent (deleted, expired, or past the account's cap), or the
+            # store failed: the status is sent already, so the answer ends short of its
+            # Content-Length, which tells the client it is incomplete
+            log.warning("file %s: download cut short at byte %d (%s)", self.file_id,
+                        self.position, chunk.__class__.__name__ if chunk else "chunk gone")
             self.position = self.length
             raise StopIteration
         self.position += len(data)

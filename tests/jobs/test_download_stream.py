@@ -6,6 +6,7 @@ whole-file version of the view gave them."""
 from __future__ import annotations
 
 import pytest
+from pymongo.errors import AutoReconnect
 
 from mongo_todos.jobs import files
 from mongo_todos.store.documents import Job
@@ -126,3 +127,22 @@ def test_every_answers_headers_are_as_before(client, headers, export):
         refused = get(client, headers, export, Range=spec)
         assert_problem(refused, 416)
         assert refused.get_json()["detail"] == "The server cannot provide the requested range."
+
+
+@pytest.mark.parametrize("trouble", ["removed", "store down"])
+def test_a_file_gone_mid_download_ends_the_body_short(app, client, headers, export,
+                                                      monkeypatch, caplog, trouble):
+    """The status is out: the body stops short of its Content-Length (the client sees it is
+    incomplete), with a warning, never an exception in the server."""
+    response = get(client, headers, export)
+    if trouble == "removed":
+        with app.app_context():
+            files.delete(files.EXPORTS, Job.objects.get().id)
+    else:
+        def down(self, *args, **kwargs):
+            raise AutoReconnect("connection refused")
+
+        monkeypatch.setattr(EmbeddedCollection, "find_one", down)
+    body = b"".join(response.response)
+    assert 0 < len(body) < int(response.headers["Content-Length"])
+    assert "cut short" in caplog.text
