@@ -226,14 +226,15 @@ def finish(job: dict, result: dict, total: int) -> None:
 
 
 def fail(job: dict, problem: dict) -> None:
-    """The job ends failed; its files go (an import's body, an export's part written): no
-    run will use them."""
-    collection().update_one(
+    """The job ends failed (unless it ended meanwhile); its files go (an import's body, an
+    export's part written): no run will use them."""
+    failed = collection().update_one(
         {"_id": job["_id"], "owner": job["owner"], "status": {"$in": ACTIVE}},
         {"$set": {"status": "failed", "error": problem, "finished_at": utcnow(),
                   "expires_at": _kept_until()}})
-    for bucket in (files.EXPORTS, files.IMPORTS):
-        files.delete(bucket, job["_id"])
+    if failed.modified_count:
+        for bucket in (files.EXPORTS, files.IMPORTS):
+            files.delete(bucket, job["_id"])
 
 
 # --- representation -------------------------------------------------------------------------

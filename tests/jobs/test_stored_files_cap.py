@@ -4,10 +4,13 @@ has ended (cancelled or failed), so an account cannot fill the store with files.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from bson import ObjectId
 
-from mongo_todos.jobs import files, runner
+from mongo_todos.dates import utcnow
+from mongo_todos.jobs import files, runner, store
 from mongo_todos.settings import ConfigError, from_env
 from mongo_todos.store.documents import Job
 from tests.conftest import Auth, assert_problem
@@ -96,3 +99,28 @@ def test_a_failed_jobs_files_are_removed(app, client, headers, monkeypatch):
                 content_type="application/x-ndjson")
     assert job["status"] == "failed"
     assert stored_files(app, files.IMPORTS) == 0
+
+
+def test_a_job_given_up_after_its_workers_died_leaves_no_chunks(app, client, headers, held):
+    """A worker died mid-export (chunks written, no file document) for the last time."""
+    url = client.post("/api/v1/exports", json={}, headers=headers).headers["Location"]
+    with app.app_context():
+        job = Job._get_collection().find_one()
+        # GridFS writes a file's chunks in batches of up to 48 MB, the file document last
+        chunks = Job._get_db()[f"{files.EXPORTS}.chunks"]
+        chunks.insert_one({"files_id": job["_id"], "n": 0, "data": b"x" * files.CHUNK_SIZE})
+        Job._get_collection().update_one({}, {"$set": {
+            "status": "running", "attempts": store.MAX_ATTEMPTS,
+            "heartbeat_at": utcnow() - timedelta(minutes=10)}})
+    assert client.get(url, headers=headers).get_json()["status"] == "failed"
+    with app.app_context():
+        assert list(chunks.find({"files_id": job["_id"]})) == []
+
+
+def test_a_late_failure_leaves_a_finished_exports_file(app, client, headers):
+    """A sweep that read the job as lost, then found it finished: nothing of it goes."""
+    job = start(client, headers, "/api/v1/exports", json={})
+    with app.app_context():
+        store.fail(Job._get_collection().find_one(), runner.FAILED)
+    assert client.get(job["url"], headers=headers).get_json()["status"] == "succeeded"
+    assert client.get(job["result"]["download_url"], headers=headers).status_code == 200
