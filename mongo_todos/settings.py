@@ -293,6 +293,8 @@ def _jobs(env: Mapping[str, str]) -> dict:
     return {
         "JOBS_PER_USER": _int(env, "JOBS_PER_USER", 3, minimum=1),
         "EXPORT_TTL": _int(env, "EXPORT_TTL", 86400, minimum=60),
+        # finished exports an account keeps: the next to finish removes the oldest's file
+        "EXPORTS_PER_USER": _int(env, "EXPORTS_PER_USER", 10, minimum=1),
         "IMPORT_MAX_BYTES": _import_max_bytes(env),
         # the Celery broker; None: the serving process runs jobs itself
         "JOBS_BROKER_URL": _broker_url(env),

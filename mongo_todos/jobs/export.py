@@ -20,7 +20,7 @@ from bson import ObjectId
 from flask import current_app
 
 from mongo_todos.dates import utcnow
-from mongo_todos.jobs import files
+from mongo_todos.jobs import files, store
 from mongo_todos.todos import store as todos
 
 MEDIA_TYPES = {"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
@@ -93,3 +93,12 @@ def run(job: dict, batches) -> tuple[dict, int] | None:
     file.close()
     result = {"count": done, "bytes": file.length, "format": fmt, "expires_at": expires_at}
     return result, len(ids)
+
+
+def keep_newest(owner: ObjectId) -> None:
+    """After an export finished: only the ``EXPORTS_PER_USER`` newest finished exports of
+    ``owner`` keep their files; the older ones' go now, and their results say so (their
+    download is a 410, as past their ``EXPORT_TTL``)."""
+    for job_id in store.kept_exports(owner)[current_app.config["EXPORTS_PER_USER"]:]:
+        store.expire_export(owner, job_id)
+        files.delete(files.EXPORTS, job_id)

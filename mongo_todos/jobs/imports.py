@@ -102,6 +102,8 @@ def line_id(job_id: ObjectId, line: int) -> ObjectId:
 def run(job: dict, batches) -> tuple[dict, int] | None:
     owner = job["owner"]
     body = files.open_owned(files.IMPORTS, job["_id"], owner)
+    if body is None:  # cancelled (or failed) as this run claimed it: cancelling removed it
+        return None
     lines = items(body.read(), job["params"]["media_type"])
     state = {"created": 0, "failed": 0, "errors": [], "done": 0, **(job.get("partial") or {})}
     for begin in range(state["done"], len(lines), batches.size):

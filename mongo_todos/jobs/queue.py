@@ -7,7 +7,9 @@ Three arrangements, chosen by the settings, each behind the same one call:
   the job itself, on a small pool of background threads (:data:`IN_PROCESS_CONCURRENCY`), which
   under gunicorn's gevent worker are greenlets (threading is patched there), so waiting on the
   store's lock or the clock yields to requests. The embedded store lives in this process: no
-  other process could run the job. Jobs queued here die with the process.
+  other process could run the job. Jobs queued here die with the process: on MongoDB, the
+  next serving process runs what a stopped one left queued, at its first request
+  (:meth:`Queue.recover_once`), and an owner reading their jobs does too (:func:`sweep`).
 - **Broker and MongoDB**: a Celery message on Redis, run by the compose file's ``worker``
   service (``celery -A mongo_todos.jobs.worker worker``); see :mod:`mongo_todos.jobs.broker`
   for why a job survives a dying worker.
@@ -39,7 +41,7 @@ from flask import Flask, current_app
 from kombu.exceptions import KombuError
 
 from mongo_todos.accounts import erasure
-from mongo_todos.jobs import broker, runner
+from mongo_todos.jobs import broker, runner, store
 from mongo_todos.web import probes
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ def init_app(app: Flask) -> None:
     erasure.register(app, runner.erase_account)
     if jobs.broker_url:
         probes.add_check(app, "jobs_broker", jobs.broker_status)
+    elif not jobs.embedded:  # jobs outlive the process that queued them, in MongoDB
+        app.before_request(jobs.recover_once)
 
 
 def enqueue(job_id: str) -> None:
@@ -67,6 +71,17 @@ def enqueue(job_id: str) -> None:
     if _EXTENSION not in app.extensions:
         init_app(app)
     app.extensions[_EXTENSION].enqueue(job_id)
+
+
+def sweep(owner) -> None:
+    """When ``owner`` reads their jobs: put back in the queue their jobs whose worker died
+    and, without a broker (whose messages outlive a process), those left ``queued`` by a
+    serving process that stopped (jobs/store.py says when a job counts as lost)."""
+    lost = store.requeue_stale(owner)
+    if not current_app.config.get("JOBS_BROKER_URL"):
+        lost += store.take_stale_queued(owner)
+    for job_id in lost:
+        enqueue(job_id)
 
 
 class Queue:
@@ -85,14 +100,28 @@ class Queue:
         self._started_in: int | None = None  # the pid that started the pool and consumer
         self._ping: redis.Redis | None = None
         self._warned = False
+        self.recovered_in: int | None = None  # the pid that ran recover_once
+
+    def recover_once(self) -> None:
+        """At this process's first request (so never in gunicorn's master, nor in a CLI
+        command), what a starting worker does (runner.recover): the jobs a stopped process
+        left running or queued run here. Before that request's own work, one query each."""
+        if self.recovered_in == os.getpid():
+            return
+        self.recovered_in = os.getpid()
+        try:
+            for job_id in runner.recover():
+                self.enqueue(job_id)
+        except Exception:  # the store not there yet: reading a job still sweeps its owner's
+            log.exception("start-up recovery of jobs failed")
 
     def enqueue(self, job_id: str) -> None:
         if not self.broker_url:
             if not self.embedded and not self._warned:  # said once, at the first job, not
                 self._warned = True                      # by every CLI command's app
                 log.warning("JOBS_BROKER_URL is not set: jobs run inside the API processes, "
-                            "and a job whose process stops is not run again; set it and run "
-                            "the worker service")
+                            "and a job whose process stops waits for another one to start "
+                            "or its owner to read it; set it and run the worker service")
             self._run_here(job_id)
             return
         celery = self._start()

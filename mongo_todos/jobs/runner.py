@@ -69,11 +69,12 @@ class Batches:
 
 
 def recover() -> list[str]:
-    """What a worker does when it starts: remove expired export files, and put back in the
-    queue the jobs whose worker died (or fail those past their attempts); the ids to enqueue
-    again (this module cannot: the queue calls :func:`run`)."""
+    """What a worker (or a serving process running jobs itself) does when it starts: remove
+    expired export files, put back in the queue the jobs whose worker died (or fail those past
+    their attempts), and take the jobs left ``queued`` in a queue that went with its process;
+    the ids to enqueue again (this module cannot: the queue calls :func:`run`)."""
     files.remove_expired()
-    return store.requeue_stale()
+    return store.requeue_stale() + store.take_stale_queued()
 
 
 def run(job_id: str) -> None:
@@ -91,6 +92,8 @@ def run(job_id: str) -> None:
         outcome = None  # its account's deletion took its files from under it
     if outcome is not None:
         store.finish(job, *outcome)
+        if job["kind"] == "export":
+            export.keep_newest(job["owner"])
     if not store.exists(job):
         _left_behind(job)
 

@@ -9,7 +9,10 @@ prefix), except the worker's claim, which only knows the job's id (one lookup by
 ``running`` whose heartbeat is older than ``JOBS_STALE_AFTER`` seconds lost its worker: it goes
 back to ``queued`` to be run again (the work is idempotent), or, after :data:`MAX_ATTEMPTS`
 runs, becomes ``failed`` with a problem. :func:`requeue_stale` does that sweep; it runs when a
-job is read or listed and when a worker starts, so no job stays ``running`` forever.
+job is read or listed and when a worker starts, so no job stays ``running`` forever. A job
+still ``queued`` that long after it was handed to a queue may have been in the in-process queue
+of a process that stopped (no broker): :func:`take_stale_queued` hands it out again, so no job
+stays ``queued`` forever either (``heartbeat_at`` of a queued job: when it was handed out).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from mongo_todos.dates import isoformat, utcnow
+from mongo_todos.jobs import files
 from mongo_todos.store.documents import Job
 from mongo_todos.todos.pagination import Page, paginate
 
@@ -130,10 +134,46 @@ def requeue_stale(owner: ObjectId | None = None) -> list[str]:
         moved = collection().update_one(
             {"_id": job["_id"], "owner": job["owner"], "status": "running",
              "heartbeat_at": job["heartbeat_at"]},
-            {"$set": {"status": "queued"}})
+            {"$set": {"status": "queued", "heartbeat_at": utcnow()}})  # handed out now
         if moved.modified_count:
             requeued.append(str(job["_id"]))
     return requeued
+
+
+def take_stale_queued(owner: ObjectId | None = None) -> list[str]:
+    """Jobs still ``queued`` a ``JOBS_STALE_AFTER`` after they were handed to a queue (stored,
+    or put back by :func:`requeue_stale`): the process whose in-process queue held them may
+    have stopped. Each is stamped as handed out again now (``heartbeat_at``, in one write
+    conditional on the stamp it had), so one sweep takes it per period; the ids taken, for the
+    caller to enqueue (:func:`claim` lets one run have it, wherever the other copy is)."""
+    stale = _stale_before()
+    query: dict = {"status": "queued", "$or": [
+        {"heartbeat_at": {"$lt": stale}}, {"heartbeat_at": None, "created_at": {"$lt": stale}}]}
+    if owner is not None:
+        query["owner"] = owner
+    taken = []
+    for job in list(collection().find(query, {"owner": 1, "heartbeat_at": 1})):
+        moved = collection().update_one(
+            {"_id": job["_id"], "owner": job["owner"], "status": "queued",
+             "heartbeat_at": job.get("heartbeat_at")}, {"$set": {"heartbeat_at": utcnow()}})
+        if moved.modified_count:
+            taken.append(str(job["_id"]))
+    return taken
+
+
+def kept_exports(owner: ObjectId) -> list[ObjectId]:
+    """``owner``'s finished exports whose file is kept, newest first."""
+    found = collection().find(
+        {"owner": owner, "kind": "export", "status": "succeeded",
+         "result.expires_at": {"$gt": utcnow()}}, {"_id": 1}).sort([("created_at", -1),
+                                                                    ("_id", -1)])
+    return [job["_id"] for job in found]
+
+
+def expire_export(owner: ObjectId, job_id: ObjectId) -> None:
+    """The export's file is removed before its time: its result says it expired now."""
+    collection().update_one({"_id": job_id, "owner": owner, "status": "succeeded"},
+                            {"$set": {"result.expires_at": utcnow()}})
 
 
 def lost_worker_problem(attempts: int) -> dict:
@@ -186,10 +226,15 @@ def finish(job: dict, result: dict, total: int) -> None:
 
 
 def fail(job: dict, problem: dict) -> None:
-    collection().update_one(
+    """The job ends failed (unless it ended meanwhile); its files go (an import's body, an
+    export's part written): no run will use them."""
+    failed = collection().update_one(
         {"_id": job["_id"], "owner": job["owner"], "status": {"$in": ACTIVE}},
         {"$set": {"status": "failed", "error": problem, "finished_at": utcnow(),
                   "expires_at": _kept_until()}})
+    if failed.modified_count:
+        for bucket in (files.EXPORTS, files.IMPORTS):
+            files.delete(bucket, job["_id"])
 
 
 # --- representation -------------------------------------------------------------------------

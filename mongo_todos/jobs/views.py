@@ -2,18 +2,17 @@
 
 Thin views: each checks the request, stores a job (``store.py``), hands its id to the queue
 and answers ``202`` with the job, ``Location`` and ``Retry-After``. Reading or listing jobs
-first runs the lost-worker sweep for the caller (``store.requeue_stale``) and removes expired
+first runs the lost-job sweep for the caller (``queue.sweep``) and removes expired
 export files. Another account's job, or its download, is a 404 like a missing one.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 
 from bson import ObjectId
-from flask import Response, abort, current_app, request, send_file, url_for
+from flask import Response, abort, current_app, request, url_for
 from flask_jwt_extended import verify_jwt_in_request
 from flask_smorest import abort as abort_with
 from marshmallow import RAISE
@@ -130,7 +129,9 @@ def start_export(data):
     """Export the caller's todos (NDJSON, JSON or CSV), optionally filtered.
 
     Answers at once with the job; poll it until `succeeded`, then GET its
-    `result.download_url`.
+    `result.download_url`. An account keeps its `EXPORTS_PER_USER` (default 10) newest
+    finished exports: when another finishes, the oldest one's file is removed (its download
+    is then a 410, as after `EXPORT_TTL`); a new export is never refused for them.
     """
     params = {"format": data["format"], "filter": data["filter"],
               "todo_url_base": todo_url_base()}
@@ -169,8 +170,10 @@ _IMPORT_BODY = {"required": True, "description": (
     "so an export re-imports as is. Up to IMPORT_MAX_BYTES (default 16 MiB) and 100,000 "
     "lines (JSON: 400,000 objects and arrays); larger is a 413."),
     "content": {
-        # at least one character that is not white space (else: 422, no todos)
-        "application/x-ndjson": {"schema": {"type": "string", "pattern": "\\S"},
+        # the bytes of the file, as the download's: a generated client sends a file (Python:
+        # `File`, TypeScript: `Blob`). At least one character that is not white space (else:
+        # 422, no todos): the description says so, a pattern would make it text to generators
+        "application/x-ndjson": {"schema": {"type": "string", "format": "binary"},
                                  "example": '{"name": "Buy milk"}\n{"name": "Call Bob"}\n'},
         "application/json": {"schema": {
             "type": "object", "required": ["items"], "additionalProperties": False,
@@ -243,10 +246,9 @@ def all(args):  # noqa: A001 (the endpoint is jobs.all)
 
 
 def _swept():
-    """The caller, after the sweeps of their lost-worker jobs and expired export files."""
+    """The caller, after the sweeps of their lost jobs and expired export files."""
     owner = current_owner()
-    for job_id in store.requeue_stale(owner):
-        queue.enqueue(job_id)
+    queue.sweep(owner)
     files.remove_expired(owner)
     return owner
 
@@ -281,6 +283,9 @@ def delete(job_id):
     job = _owned(job_id)
     cancelled = store.cancel(job["owner"], job["_id"])
     if cancelled is not None:
+        # no run will read it (a running import has read it already): the account's files
+        # are its finished exports and its active jobs' bodies, no more
+        files.delete(files.IMPORTS, job["_id"])
         return _represent(cancelled)
     if store.remove(job["owner"], job["_id"]):
         files.delete(files.EXPORTS if job["kind"] == "export" else files.IMPORTS, job["_id"])
@@ -320,16 +325,21 @@ def download(job_id):
     job = _owned(job_id)
     if job["kind"] != "export" or job["status"] != "succeeded":
         abort_with(404, message="No finished export with this id.")
-    file = files.open_owned(files.EXPORTS, job["_id"], job["owner"])
-    if file is None or job["result"]["expires_at"] <= utcnow():
-        abort(410, "This export has expired: start a new one.")
+    stream = files.stream_owned(files.EXPORTS, job["_id"], job["owner"])
+    if stream is None or job["result"]["expires_at"] <= utcnow():
+        abort(410, "This export has expired, or newer ones replaced it (an account keeps its "
+                   f"newest {current_app.config['EXPORTS_PER_USER']}): start a new one.")
     fmt = job["result"]["format"]
     if "," in request.headers.get("Range", ""):
         # several ranges: Werkzeug answers 416 ("none satisfiable") even when all are; a server
         # may ignore Range (RFC 9110, 14.2), so the whole file it is
         request.environ.pop("HTTP_RANGE")
-    response = send_file(io.BytesIO(file.read()), mimetype=export.MEDIA_TYPES[fmt],
-                         as_attachment=True, download_name=f"todos-{job_id}.{fmt}",
-                         conditional=True, etag=f"{job_id}-{file.length}", max_age=None)
+    # what send_file does for a file of known size, with the file sent chunk by chunk
+    response = Response(stream, mimetype=export.MEDIA_TYPES[fmt], direct_passthrough=True)
+    response.headers.set("Content-Disposition", "attachment", filename=f"todos-{job_id}.{fmt}")
+    response.content_length = stream.length
+    response.set_etag(f"{job_id}-{stream.length}")
+    response = response.make_conditional(request.environ, accept_ranges=True,
+                                         complete_length=stream.length)
     response.headers.update(_READ_HEADERS)
     return response

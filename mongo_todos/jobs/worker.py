@@ -66,8 +66,9 @@ def _service_logs(**_kwargs) -> None:
 @signals.worker_ready.connect
 def _recover(**_kwargs) -> None:
     """At start, jobs a dead worker left ``running`` go back to the queue (or fail past their
-    attempts) and expired export files go (runner.recover), so no job waits for a poll to be
-    noticed. The pool has forked by now: this app is the main process's own."""
+    attempts), jobs left ``queued`` a while (an API process that ran one itself, the broker
+    being down, and stopped) are sent again, and expired export files go (runner.recover), so
+    no job waits for a poll to be noticed. The pool has forked by now: this app is the main process's own."""
     try:
         with flask_app().app_context():
             for job_id in runner.recover():

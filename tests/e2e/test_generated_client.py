@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import importlib
+import io
 import json
 import subprocess
 import sys
@@ -133,23 +134,73 @@ def test_generated_client_runs_a_whole_session(server, generated):
     assert after.parsed.type_ == "/api/v1/problems/token-revoked"
 
 
+def _finished(job, me):
+    """The job once it has finished, polled through the generated ``get_job``."""
+    models = importlib.import_module(f"{PACKAGE}.models")
+    get_job = importlib.import_module(f"{PACKAGE}.api.jobs.get_job")
+    deadline = time.monotonic() + 30
+    while job.status in (models.JobStatus.QUEUED, models.JobStatus.RUNNING):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+        job = get_job.sync(job.id, client=me)
+    assert job.status == models.JobStatus.SUCCEEDED, job
+    return job
+
+
+def _session(server: str, username: str):
+    """A new account's client, registered and logged in through generated calls."""
+    client_mod = importlib.import_module(f"{PACKAGE}.client")
+    models = importlib.import_module(f"{PACKAGE}.models")
+    anonymous = client_mod.Client(base_url=server)
+    users = importlib.import_module(f"{PACKAGE}.api.users.create_user")
+    users.sync(client=anonymous, body=models.UserIn(username=username, password="x" * 8))
+    basic = base64.b64encode(username.encode() + b":" + b"x" * 8).decode()
+    login = importlib.import_module(f"{PACKAGE}.api.tokens.log_in").sync(
+        client=client_mod.AuthenticatedClient(base_url=server, token=basic, prefix="Basic"))
+    return client_mod.AuthenticatedClient(base_url=server, token=login.access_token)
+
+
+def test_generated_client_imports_ndjson_and_json(server, generated):
+    """An import through the generated ``start_import``: NDJSON as a ``File`` (the document
+    types it as bytes, as the download), JSON as the typed ``{"items": [...]}``; the todos
+    arrive, the bad line is reported."""
+    models = importlib.import_module(f"{PACKAGE}.models")
+    types = importlib.import_module(f"{PACKAGE}.types")
+    start_import = importlib.import_module(f"{PACKAGE}.api.jobs.start_import")
+    list_todos = importlib.import_module(f"{PACKAGE}.api.todos.list_todos")
+    me = _session(server, "gen_import")
+
+    lines = b'{"name": "from ndjson 1", "tags": ["imported"]}\n{"name": ""}\n' \
+            b'{"name": "from ndjson 2", "done": true}\n'
+    started = start_import.sync_detailed(client=me, body=types.File(
+        payload=io.BytesIO(lines), mime_type="application/x-ndjson"))
+    assert started.status_code == 202, started.content
+    result = _finished(started.parsed, me).result
+    assert (result.created, result.failed) == (2, 1)
+    assert [(error.line, list(error.errors.to_dict())) for error in result.errors] == [
+        (2, ["name"])]
+
+    started = start_import.sync_detailed(client=me, body=models.StartImportJsonBody(
+        items=[{"name": "from json", "task": "typed"}]))
+    assert started.status_code == 202, started.content
+    assert _finished(started.parsed, me).result.created == 1
+
+    todos = list_todos.sync(client=me, limit=10, sort=models.ListTodosSort.NAME).items
+    assert [(t.name, t.done, t.tags) for t in todos] == [
+        ("from json", False, []), ("from ndjson 1", False, ["imported"]),
+        ("from ndjson 2", True, [])]
+
+
 def test_generated_client_exports_polls_and_downloads(server, generated):
     """Start an export, poll the job until it succeeded, download the file: all generated.
 
     The job's ``result.download_url`` is a URL, which a generated client does not follow as a
     typed call; the document names the operation it maps to (``downloadExport``, with the
     job's id), and that is what a generated client calls."""
-    client_mod = importlib.import_module(f"{PACKAGE}.client")
     models = importlib.import_module(f"{PACKAGE}.models")
     jobs = lambda name: importlib.import_module(f"{PACKAGE}.api.jobs.{name}")  # noqa: E731
     todos = importlib.import_module(f"{PACKAGE}.api.todos.create_todo")
-    anonymous = client_mod.Client(base_url=server)
-    users = importlib.import_module(f"{PACKAGE}.api.users.create_user")
-    users.sync(client=anonymous, body=models.UserIn(username="gen_export", password="x" * 8))
-    basic = base64.b64encode(b"gen_export:" + b"x" * 8).decode()
-    login = importlib.import_module(f"{PACKAGE}.api.tokens.log_in").sync(
-        client=client_mod.AuthenticatedClient(base_url=server, token=basic, prefix="Basic"))
-    me = client_mod.AuthenticatedClient(base_url=server, token=login.access_token)
+    me = _session(server, "gen_export")
     for n in range(3):
         todos.sync(client=me, body=models.TodoIn(name=f"export {n}", done=n == 2))
 
@@ -159,12 +210,7 @@ def test_generated_client_exports_polls_and_downloads(server, generated):
     job = started.parsed
     assert isinstance(job, models.Job) and job.kind == models.JobKind.EXPORT
     assert started.headers["Location"] == job.url
-    deadline = time.monotonic() + 30
-    while job.status in (models.JobStatus.QUEUED, models.JobStatus.RUNNING):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
-        job = jobs("get_job").sync(job.id, client=me)
-    assert job.status == models.JobStatus.SUCCEEDED, job
+    job = _finished(job, me)
     # typed: JobResult is a nullable object, which this generator names "...Type0"
     result = job.result
     assert isinstance(result, models.JobResultType0)
