@@ -58,8 +58,8 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
     _bind_database(app)
     compress.init_app(app)  # first: its after_request runs last, on the finished body
     logs.init_app(app)
-    headers.init_app(app)
     errors.init_app(app)
+    headers.init_app(app)  # after errors: a 429's detail reads the Retry-After it sets
     _register_views_then_limits(app)
     cors.init_app(app)
     _trust_proxies(app)

@@ -71,6 +71,8 @@ def _authenticate():
 def _refuse_repeated_parameters():
     # every query parameter takes one value; webargs would silently use the first of several,
     # so `?limit=5&limit=50` would answer for a request the client did not mean
+    if b"&" not in request.query_string:  # one parameter or none: nothing can repeat
+        return
     repeated = sorted(k for k, values in request.args.lists() if len(values) > 1)
     if repeated:
         abort(422, message="A query parameter was given more than once: "

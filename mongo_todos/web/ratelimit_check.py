@@ -17,7 +17,8 @@ take over the headers), and its :class:`RateLimitExceeded` (the 429 problem+json
 leaves to the library: a storage that fails or is known dead (the library's full path logs
 once, falls back to memory and notices the storage's return), and every decorated limit.
 
-:func:`limit_headers` writes the limit in force into a response in one go, and Retry-After on
+:func:`limit_headers` gives the limit in force to the response's headers (:mod:`mongo_todos.web.headers`
+sets them with the others in one go), and Retry-After on
 a 429 only (the later of the window's reset and a Retry-After the response already had,
 as the library computes it); any other response keeps its own Retry-After or none.
 """
@@ -31,6 +32,8 @@ from flask import Flask, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter._extension import RequestLimit
 from werkzeug.http import parse_date
+
+from mongo_todos.web import headers
 
 #: What a route outside the limits ends with: Flask's static files (the library skips them).
 _STATIC = "static"
@@ -96,35 +99,38 @@ class ApplicationLimitCheck:
             raise RateLimitExceeded(breached)
 
 
-def limit_headers(limiter: Limiter, response):
-    """``X-RateLimit-Limit``/``-Remaining``/``-Reset`` of the limit in force, and a 429's
-    Retry-After (module docstring)."""
+def limit_headers(limiter: Limiter, response) -> tuple:
+    """``X-RateLimit-Limit``/``-Remaining``/``-Reset`` of the limit in force (a header provider
+    of :mod:`mongo_todos.web.headers`), and a 429's Retry-After (module docstring)."""
     limit = limiter.current_limit
     if limit is None or not limiter.enabled:
-        return response
+        return ()
     try:
         reset_at, remaining = limit.reset_at, limit.remaining
     except Exception:
         if not limiter._in_memory_fallback_enabled or limiter._storage_dead:
             limiter.logger.exception("Failed to update rate limit headers. Swallowing error")
-            return response
+            return ()
         # the storage stopped between the check and now: the library's switch, its message
         limiter.logger.warning("Rate limit storage unreachable - falling back to in-memory storage")
         limiter._storage_dead = True
         limit._window = None
         return limit_headers(limiter, response)
-    headers = response.headers
-    headers.extend((("X-RateLimit-Limit", str(limit.limit.amount)),
-                    ("X-RateLimit-Remaining", str(remaining)),
-                    ("X-RateLimit-Reset", str(reset_at))))
     if response.status_code == 429:
-        own = headers.get("Retry-After")
-        if own is not None:
-            when = parse_date(own)
-            own_at = time.time() + int(own) if when is None else when.timestamp()
-            reset_at = max(int(own_at), reset_at)
-        headers["Retry-After"] = str(int(reset_at - time.time()))
-    return response
+        _retry_after(response, reset_at)
+    return (("X-RateLimit-Limit", str(limit.limit.amount)),
+            ("X-RateLimit-Remaining", str(remaining)),
+            ("X-RateLimit-Reset", str(reset_at)))
+
+
+def _retry_after(response, reset_at: int) -> None:
+    # the later of the window's reset and a Retry-After the response already has, as seconds
+    own = response.headers.get("Retry-After")
+    if own is not None:
+        when = parse_date(own)
+        own_at = time.time() + int(own) if when is None else when.timestamp()
+        reset_at = max(int(own_at), reset_at)
+    response.headers["Retry-After"] = str(int(reset_at - time.time()))
 
 
 def install(app: Flask, limiter: Limiter, exempt_endpoints: frozenset[str]) -> None:
@@ -137,4 +143,4 @@ def install(app: Flask, limiter: Limiter, exempt_endpoints: frozenset[str]) -> N
     after[:] = [f for f in after if not (isinstance(f, partial) and f.args == (limiter,))]
     app.before_request(ApplicationLimitCheck(limiter, exempt_endpoints))
     if app.config["RATELIMIT_HEADERS_ENABLED"]:
-        app.after_request(partial(limit_headers, limiter))
+        headers.add_headers_from(app, partial(limit_headers, limiter))
