@@ -38,10 +38,12 @@ def init_app(app: Flask) -> None:
 
 def compress(response):
     headers = response.headers
-    if "Vary" in headers:
-        response.vary.add("Accept-Encoding")
-    else:  # the usual case, without parsing and re-writing a header set
+    # as a string: response.vary parses the header into a set and writes it back, quoted
+    vary = headers.get("Vary")
+    if vary is None:
         headers["Vary"] = "Accept-Encoding"
+    elif "accept-encoding" not in vary.lower():
+        headers["Vary"] = f"{vary}, Accept-Encoding"
     if (response.status_code < 200 or response.status_code in (204, 206, 304)
             or response.direct_passthrough or response.is_streamed
             or request.method == "HEAD"):

@@ -7,7 +7,8 @@ HTML page: it may load its own scripts and styles, from this server only.
 The other modules' per-response headers (the request id from :mod:`mongo_todos.web.logs`, the
 ``X-RateLimit-*`` headers from :mod:`mongo_todos.web.ratelimit_check`) come from the
 *providers* they register with :func:`add_headers_from`: each is a function of the response
-returning the pairs to add. One hook instead of one per module: Flask looks each hook up,
+returning the pairs to add, whose values must be safe as they are (no line break: they are
+not checked again). One hook instead of one per module: Flask looks each hook up,
 checks whether it is a coroutine and calls it, and each hook then reached for ``request`` or
 ``g`` and added its headers one by one; that was a few percent of a GET.
 """
@@ -58,5 +59,7 @@ def init_app(app: Flask) -> None:
         pairs = list(_DOCS_HEADERS if docs else _API_HEADERS)
         for provider in providers:
             pairs.extend(provider(response))
-        response.headers.extend(pairs)
+        # appended as they are: Headers.extend would check every value for line breaks, and
+        # none can hold one (constants, a request id of [A-Za-z0-9._:-], numbers)
+        response.headers._list.extend(pairs)
         return response
