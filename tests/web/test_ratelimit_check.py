@@ -4,18 +4,7 @@ the storage fails."""
 
 import logging
 
-import pytest
-
 from tests.conftest import assert_problem
-
-
-@pytest.fixture
-def limited(make_app):
-    def _make(**env):
-        app = make_app(env={"RATELIMIT_ENABLED": "true", **env})
-        return app, app.test_client()
-
-    return _make
 
 
 def test_each_header_once_and_the_librarys_own_hooks_are_gone(limited):
