@@ -27,6 +27,9 @@ Each view says what applies to it with a decorator from here (:func:`anonymous`,
 marks to every registered view, so it runs after the last one is registered. This module sits
 below the accounts, so what only they know (is a token revoked, how a username is normalised)
 they hand in: :func:`check_revocation_with` at init, :func:`login_limit`'s argument.
+The application limit's per-request check and the ``X-RateLimit-*`` headers are
+:mod:`mongo_todos.web.ratelimit_check`'s (the library's objects, without its per-request
+resolution); the decorated limits stay the library's.
 """
 
 from __future__ import annotations
