@@ -55,12 +55,13 @@ def create_app(config: Mapping | None = None, env: Mapping[str, str] | None = No
     app = Flask(__name__)
     # a token API keeps no cookie session: skip opening and signing one on every request
     app.session_interface = _NoSessions()
+    app.ensure_sync = _SyncCheckedOnce(app.ensure_sync)
     _configure(app, config, env)
     _bind_database(app)
     compress.init_app(app)  # first: its after_request runs last, on the finished body
     logs.init_app(app)
-    headers.init_app(app)
     errors.init_app(app)
+    headers.init_app(app)  # after errors: a 429's detail reads the Retry-After it sets
     _register_views_then_limits(app)
     cors.init_app(app)
     _trust_proxies(app)
@@ -175,6 +176,29 @@ def _trust_proxies(app: Flask) -> None:
     if app.config["TRUSTED_PROXY_COUNT"]:
         n = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
+
+
+class _SyncCheckedOnce:
+    """Flask's ``ensure_sync``, remembered per function: Flask asks it about every hook and
+    view on every request (a dozen times for a GET, each an ``inspect`` of the code flags),
+    and the answer for a function never changes."""
+
+    MAX_CACHED = 4096
+
+    def __init__(self, ensure_sync):
+        self.ensure_sync = ensure_sync
+        self.seen: dict = {}
+
+    def __call__(self, func):
+        try:
+            return self.seen[func]
+        except KeyError:
+            if len(self.seen) >= self.MAX_CACHED:  # bound methods made per call, say
+                self.seen.clear()
+            result = self.seen[func] = self.ensure_sync(func)
+            return result
+        except TypeError:  # an unhashable callable
+            return self.ensure_sync(func)
 
 
 class _NoSessions(SessionInterface):

@@ -37,17 +37,23 @@ def init_app(app: Flask) -> None:
 
 
 def compress(response):
-    response.vary.add("Accept-Encoding")
-    if (request.method == "HEAD" or response.status_code < 200
-            or response.status_code in (204, 206, 304)
+    headers = response.headers
+    # as a string: response.vary parses the header into a set and writes it back, quoted
+    vary = headers.get("Vary")
+    if vary is None:
+        headers["Vary"] = "Accept-Encoding"
+    elif "accept-encoding" not in vary.lower():
+        headers["Vary"] = f"{vary}, Accept-Encoding"
+    if (response.status_code < 200 or response.status_code in (204, 206, 304)
             or response.direct_passthrough or response.is_streamed
-            or "Content-Encoding" in response.headers or "Range" in request.headers
-            or response.headers.get("Accept-Ranges", "none") != "none"
-            or not request.accept_encodings["gzip"]):
+            or request.method == "HEAD"):
         return response
     data = response.get_data()
-    if len(data) < MIN_SIZE:
+    # the size first: most answers are short, and the rest needs the request's headers parsed
+    if (len(data) < MIN_SIZE or "Content-Encoding" in headers or "Range" in request.headers
+            or headers.get("Accept-Ranges", "none") != "none"
+            or not request.accept_encodings["gzip"]):
         return response
     response.set_data(gzip.compress(data, compresslevel=LEVEL, mtime=0))
-    response.headers["Content-Encoding"] = "gzip"
+    headers["Content-Encoding"] = "gzip"
     return response

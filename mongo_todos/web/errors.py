@@ -205,8 +205,8 @@ def handle_http_exception(error: HTTPException) -> Response:
         detail = "The request has invalid fields: " + ", ".join(errors) + (
             f" and {left_out} more (not listed)." if left_out else ".")
     elif status == 429:
-        # the number of seconds is filled in by _rate_limit_detail once the limiter has set
-        # Retry-After (it does so after this handler, in its after_request)
+        # the number of seconds is filled in by _rate_limit_detail once the rate-limit headers
+        # have set Retry-After (after this handler, in web/headers.py's after_request)
         detail = f"Rate limit exceeded ({error.description}); retry after {_SECONDS} seconds."
     return problem(status, detail, title=error.name, errors=errors, headers=headers,
                    type=data.get("type"))
@@ -290,6 +290,6 @@ def init_app(app: Flask) -> None:
         app.register_error_handler(exc, handle_database_unavailable)
     app.register_error_handler(DocumentValidationError, handle_document_validation)
     app.register_error_handler(Exception, handle_unexpected)
-    # registered before the limiter's after_request, so it runs after it (Flask runs them in
-    # reverse order) and sees the final Retry-After
+    # registered before web/headers.py's after_request, so it runs after it (Flask runs them
+    # in reverse order) and sees the final Retry-After
     app.after_request(_rate_limit_detail)

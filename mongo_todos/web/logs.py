@@ -28,6 +28,8 @@ from flask import Flask, g, has_request_context, request
 from gunicorn import glogging
 from pythonjsonlogger.json import JsonFormatter as _LibraryJsonFormatter
 
+from mongo_todos.web import headers
+
 # used with fullmatch: "$" would also match before a final newline
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 #: C0 and C1 control characters, DEL, and the Unicode line/paragraph separators.
@@ -160,8 +162,9 @@ def init_app(app: Flask) -> None:
         # an id to trace by, not a secret: a fast PRNG is enough (os.urandom is a system call)
         g.request_id = given if _REQUEST_ID.fullmatch(given) else f"{random.getrandbits(128):032x}"
 
-    @app.after_request
-    def _echo_request_id(response):
-        if "request_id" in g:
-            response.headers["X-Request-ID"] = g.request_id
-        return response
+    headers.add_headers_from(app, _request_id_header)
+
+
+def _request_id_header(response) -> tuple:
+    request_id = g.get("request_id")
+    return (("X-Request-ID", request_id),) if request_id else ()

@@ -27,6 +27,9 @@ Each view says what applies to it with a decorator from here (:func:`anonymous`,
 marks to every registered view, so it runs after the last one is registered. This module sits
 below the accounts, so what only they know (is a token revoked, how a username is normalised)
 they hand in: :func:`check_revocation_with` at init, :func:`login_limit`'s argument.
+The application limit's per-request check and the ``X-RateLimit-*`` headers are
+:mod:`mongo_todos.web.ratelimit_check`'s (the library's objects, without its per-request
+resolution); the decorated limits stay the library's.
 """
 
 from __future__ import annotations
@@ -37,12 +40,13 @@ import ipaddress
 import logging
 from collections.abc import Callable, Mapping
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from flask_jwt_extended import decode_token
 from flask_limiter import Limiter
 from werkzeug.exceptions import HTTPException
 
 from mongo_todos.settings import ConfigError, _bool, _storage_uri
+from mongo_todos.web import ratelimit_check
 from mongo_todos.web import ratelimit_storage as limiter_storage
 from mongo_todos.web.request_body import json_object
 
@@ -220,31 +224,10 @@ def shared_storage_warning(env: Mapping[str, str], workers: int) -> str | None:
     return None
 
 
-def _remember_own_retry_after(response):
-    # registered after the limiter's after_request, so it runs before it
-    g.own_retry_after = response.headers.get("Retry-After")
-    return response
-
-
-def _drop_stray_retry_after(response):
-    # flask-limiter sets Retry-After on every limited response (its window's reset, or the
-    # response's own value if later). It is the limiter's to say only on a 429; any other
-    # status keeps its own (a 503's, how long the service needs) or none
-    if response.status_code != 429:
-        own = g.get("own_retry_after")
-        if own is None:
-            response.headers.pop("Retry-After", None)
-        else:
-            response.headers["Retry-After"] = own
-    return response
-
-
 def init_app(app: Flask) -> Limiter:
     """A limiter for ``app`` (one per app: it holds the app's storage), applied to the views
     as they are marked: call it once every view is registered (a later one goes unmarked)."""
     _configure(app.config)
-    # registered before the limiter's own after_request, so it runs after it
-    app.after_request(_drop_stray_retry_after)
     limiter = Limiter(
         key_func=never_raises(rate_limit_key),
         application_limits=[lambda: current_app.config["RATELIMIT_DEFAULT"]],
@@ -253,10 +236,12 @@ def init_app(app: Flask) -> Limiter:
         default_limits_exempt_when=lambda: True,
     )
     limiter.init_app(app)
-    app.after_request(_remember_own_retry_after)
     limiter_storage.use_inline_expiry(limiter)  # no thread per request (limiter_storage.py)
     limiter.request_filter(lambda: request.method == "OPTIONS")
     _apply_marks(app, limiter)
+    # the application limit's check and the headers, without re-resolving them per request
+    ratelimit_check.install(app, limiter, frozenset(
+        endpoint for endpoint, view in app.view_functions.items() if _marks(view).get("exempt")))
     app.extensions["mongo_todos_limiter"] = limiter  # /readyz checks its storage
     return limiter
 

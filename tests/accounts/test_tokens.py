@@ -2,9 +2,16 @@
 
 from datetime import timedelta
 
+import jwt as pyjwt
 import pytest
-from flask_jwt_extended import create_access_token, create_refresh_token
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    get_jwt_header,
+    verify_jwt_in_request,
+)
 
+from mongo_todos.web import api
 from tests.conftest import assert_problem, bearer
 
 
@@ -188,3 +195,18 @@ def test_token_responses_are_never_cached(client, auth):
     refreshed = client.post("/api/v1/tokens/refresh",
                             headers={"Authorization": f"Bearer {tokens.get_json()['refresh_token']}"})
     assert refreshed.headers["Cache-Control"] == "no-store"
+
+
+def test_a_verified_tokens_header_comes_from_the_cache_and_is_the_libraries(app, client, auth):
+    """The header flask-jwt-extended reads again after verifying a token is served from the
+    verified-token cache, equal to PyJWT's reading; a token never verified is read as before."""
+    headers = auth.headers()
+    token = headers["Authorization"].split()[1]
+    with app.test_request_context(headers=headers):
+        verify_jwt_in_request()
+        assert get_jwt_header() == pyjwt.get_unverified_header(token)
+        cached = app.extensions[api._VERIFIED_JWTS][token][1]
+        assert api._unverified_header(token) == cached == pyjwt.get_unverified_header(token)
+        assert api._unverified_header(token) is not cached  # a copy: callers cannot change it
+        other = _token(app, "access", additional_claims={"fam": "x"}, additional_headers={"kid": "k1"})
+        assert api._unverified_header(other)["kid"] == "k1"  # never verified: read as before

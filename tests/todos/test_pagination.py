@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from bson import ObjectId
+from flask import url_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,7 @@ from mongo_todos.store.documents import Todo
 from mongo_todos.store.embedded import EmbeddedCollection
 from mongo_todos.todos.pagination import SORTS
 from mongo_todos.todos.store import stored_fields
+from mongo_todos.todos.views import _page_url
 from tests.conftest import assert_problem
 
 BASE = datetime(2026, 1, 1)
@@ -385,3 +387,19 @@ def test_a_query_flag_says_which_words_it_takes(client, user, query):
     body = assert_problem(client.get(f"/api/v1/todos?{query}", headers=headers), 422,
                           query.split("=")[0])
     assert body["errors"][query.split("=")[0]] == ["Not a valid boolean: use true or false."]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(params=st.lists(st.tuples(st.text(min_size=1, max_size=8), st.text(max_size=12)), max_size=4,
+                       unique_by=lambda kv: kv[0]),
+       cursor=st.one_of(st.none(), st.text(min_size=1, max_size=20)))
+def test_page_links_are_what_url_for_builds(app, params, cursor):
+    """The page links are built from the remembered base URL, not by url_for: the same
+    string for any parameters (non-ASCII, reserved characters, a prefix and port)."""
+    query = urlencode(params)
+    environ = {"SCRIPT_NAME": "/pre fix", "HTTP_HOST": "example.test:8443"}
+    with app.test_request_context(f"/api/v1/todos?{query}", environ_base=environ):
+        expected = {k: v for k, v in params if k != "cursor"}
+        if cursor:
+            expected["cursor"] = cursor
+        assert _page_url(cursor) == url_for("todos.all", _external=True, **expected)

@@ -7,15 +7,6 @@ from mongo_todos.store.embedded import EmbeddedCollection
 from tests.conftest import assert_problem, bearer
 
 
-@pytest.fixture
-def limited(make_app):
-    def _make(**env):
-        app = make_app(env={"RATELIMIT_ENABLED": "true", **env})
-        return app, app.test_client()
-
-    return _make
-
-
 def test_limited_responses_carry_rate_limit_headers(limited, auth):
     app, client = limited(RATELIMIT_DEFAULT="5 per minute")
     response = client.get("/api/v1/users/me")
