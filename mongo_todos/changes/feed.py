@@ -138,7 +138,10 @@ def changes(owner: ObjectId, token: str | None, limit: int, base: str) -> Change
     if not full:  # a client with nothing needs no deletions
         found += [{**doc, "deleted": True} for doc in _range(
             sequence.tombstones(), owner, start, safe, limit + 1, _TOMBSTONE_FIELDS)]
-    if not full and start.seq < sequence.forgotten(owner):  # read after the ranges: see trim
+    # read after the ranges (see trim); a token inside a batch still needs the rest of its
+    # number, which a trim up to that very number forgot
+    forgotten = -1 if full else sequence.forgotten(owner)
+    if start.seq < forgotten or (start.seq == forgotten and start.after is not None):
         _expired("This account deleted more than SYNC_TOMBSTONES_PER_USER todos since this "
                  "token: the oldest deletions are forgotten. Sync again from the start, "
                  "without since.")

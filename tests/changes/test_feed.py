@@ -4,10 +4,11 @@ limits and cost (the contract's "Changes feed for syncing clients (v1.2)")."""
 from __future__ import annotations
 
 import pytest
+from bson import ObjectId
 from mongomock import filtering
 
 from mongo_todos.store.embedded import EmbeddedCollection
-from mongo_todos.todos import sequence
+from mongo_todos.todos import sequence, store
 from tests.changes.conftest import CHANGES, Replica, insert_batch, owner_of, server_todos
 from tests.conftest import Auth, assert_problem
 
@@ -282,3 +283,22 @@ def test_no_cap_keeps_every_tombstone(make_app, monkeypatch):
     for i in range(5):
         client.delete(_create(client, headers, f"t{i}")["url"], headers=headers)
     assert _tombstones(app, headers, client) == 5
+
+
+def test_a_trim_of_a_batch_a_client_is_half_way_through_is_a_410_not_a_miss(capped,
+                                                                             monkeypatch):
+    app, client, headers = capped
+    todos = [_create(client, headers, f"t{i}") for i in range(6)]
+    replica = Replica(client, headers, limit=2)
+    replica.sync()
+    monkeypatch.setattr(sequence, "TRIM_EVERY", 10**9)  # no trim while deleting
+    owner = owner_of(client, headers)
+    with app.app_context(), sequence.stamped(owner) as reservation:  # a bulk delete: 4 at once
+        ids = [ObjectId(todo["id"]) for todo in todos[:4]]
+        sequence.tombstone_many(owner, ids, reservation.first)
+        store.collection().delete_many({"owner": owner, "_id": {"$in": ids}})
+    assert replica.page()["has_more"]  # two of the batch's four tombstones applied
+    with app.app_context():  # another deletion's trim: the 4th newest is in the batch
+        assert sequence.trim(owner) == 4
+    answer = client.get(CHANGES, query_string={"since": replica.token}, headers=headers)
+    assert_problem(answer, 410, type="sync-token-expired")
