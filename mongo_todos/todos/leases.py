@@ -10,6 +10,7 @@ import logging
 import os
 import threading
 import time
+from contextlib import contextmanager
 
 from bson import ObjectId
 
@@ -35,6 +36,9 @@ class Releaser:
         self._counters = counters  # the collection of counter documents, at call time
         self._lock = threading.Lock()
         self._finished: dict[ObjectId, set[str]] = {}
+        # taken by an update that releases them, which has not landed yet: still "known"
+        # finished, or a reader here would wait for the release of its own client's write
+        self._releasing: dict[ObjectId, set[str]] = {}
         self._wake = threading.Event()
         self._pid = None
 
@@ -47,10 +51,31 @@ class Releaser:
                                  daemon=True).start()
         self._wake.set()
 
-    def take(self, owner: ObjectId) -> set[str]:
-        """The account's finished leases, now the caller's to release."""
+    @contextmanager
+    def taking(self, owner: ObjectId):
+        """The account's finished leases, for the caller's update (the block) to release;
+        given back if the block fails."""
         with self._lock:
-            return self._finished.pop(owner, set())
+            tags = self._finished.pop(owner, set())
+            if tags:
+                self._releasing.setdefault(owner, set()).update(tags)
+        try:
+            yield tags
+        except BaseException:
+            self._settle(owner, tags, released=False)  # (an $unset that landed is harmless)
+            raise
+        self._settle(owner, tags, released=True)
+
+    def _settle(self, owner: ObjectId, tags: set[str], released: bool) -> None:
+        if not tags:
+            return
+        with self._lock:
+            releasing = self._releasing.get(owner, set())
+            releasing -= tags
+            if not releasing:
+                self._releasing.pop(owner, None)
+        if not released:
+            self.give_back(owner, tags)
 
     def give_back(self, owner: ObjectId, tags: set[str]) -> None:
         if tags:
@@ -59,21 +84,23 @@ class Releaser:
             self._wake.set()
 
     def known(self, owner: ObjectId) -> frozenset[str]:
-        """The account's leases this process knows are finished (released or not yet)."""
+        """The account's leases this process knows are finished: not yet released, or their
+        release not yet landed (read it *before* the counter document: a lease missing here
+        was released in the database already)."""
         with self._lock:
-            return frozenset(self._finished.get(owner, ()))
+            return frozenset(self._finished.get(owner, ())) | self._releasing.get(owner, set())
 
     def flush(self) -> None:
         """Release every finished lease now; those that fail wait for the next round."""
         with self._lock:
-            pending, self._finished = self._finished, {}
-        for owner, tags in pending.items():
+            owners = list(self._finished)
+        for owner in owners:
             try:
-                self._counters().update_one({"_id": owner}, {"$unset": unset(tags)})
+                with self.taking(owner) as tags:
+                    if tags:
+                        self._counters().update_one({"_id": owner}, {"$unset": unset(tags)})
             except Exception:  # an unavailable database: leases expire anyway, retry later
-                log.warning("could not release %d changes-feed leases", len(tags),
-                            exc_info=True)
-                self.give_back(owner, tags)
+                log.warning("could not release changes-feed leases", exc_info=True)
 
     def _run(self) -> None:
         while True:

@@ -123,17 +123,13 @@ def reserve(owner: ObjectId, count: int = 1) -> Reservation:
     reservation = Reservation(owner, 0, 0, now + LEASE)
     entry = {"s": _LAST_SEEN.get(owner, 0) + 1, "n": count, "until": reservation.until}
     update = {"$inc": {"seq": count}, "$set": {f"leases.{reservation.tag}": entry}}
-    finished = RELEASER.take(owner)
-    if finished:
-        update["$unset"] = unset(finished)
-    try:  # the document before the update: the numbers taken follow its seq
-        try:
+    with RELEASER.taking(owner) as finished:  # given back if the update fails
+        if finished:
+            update["$unset"] = unset(finished)
+        try:  # the document before the update: the numbers taken follow its seq
             before = counters().find_one_and_update({"_id": owner}, update, _FIELDS, upsert=True)
         except DuplicateKeyError:  # two first writes of the account raced to create it
             before = counters().find_one_and_update({"_id": owner}, update, _FIELDS)
-    except BaseException:
-        RELEASER.give_back(owner, finished)  # (an $unset that landed anyway is harmless)
-        raise
     first = (before["seq"] if before else 0) + 1
     if len(_LAST_SEEN) > _LAST_SEEN_MAX:
         _LAST_SEEN.clear()
@@ -183,10 +179,12 @@ def stamped(owner: ObjectId, count: int = 1, deferred: bool = False):
 def safe_point(owner: ObjectId, now: datetime | None = None) -> int:
     """The highest sequence number at or below which every write of ``owner`` is finished."""
     now = now or dates.utcnow()
+    # before the read: a finished lease missing from it was released before the read (and
+    # one whose release lands after the read is in it), so a client sees its own write
+    finished = RELEASER.known(owner)
     doc = counters().find_one({"_id": owner}, _FIELDS)
     if doc is None:
         return 0
-    finished = RELEASER.known(owner)  # after the read: a lease released meanwhile is absent
     live = [e["s"] for tag, e in (doc.get("leases") or {}).items()
             if e["until"] >= now and tag not in finished]
     live += [e["s"] for e in doc.get("inflight") or () if e["until"] >= now]

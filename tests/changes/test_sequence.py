@@ -4,6 +4,7 @@ committed, tombstones of living todos mean nothing, and every write path numbers
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -224,3 +225,67 @@ def test_db_init_numbers_todos_stored_before_the_feed(app, client, headers, runn
     assert list(replica.todos) == [str(old)]
     again = runner.invoke(args=["db", "init"])
     assert "sequence numbers added to 0 todo(s)" in again.output
+
+
+class _Paused:
+    """The counter collection, with one kind of call paused (``entered`` set, then waiting
+    for ``go``) or followed at once by ``then()``: another thread's release caught mid-way."""
+
+    def __init__(self, collection, name: str, then=None):
+        self.collection, self.name, self.then = collection, name, then
+        self.entered, self.go = threading.Event(), threading.Event()
+
+    def __getattr__(self, name):
+        method = getattr(self.collection, name)
+        if name != self.name:
+            return method
+
+        def paused(*args, **kwargs):
+            if self.then is None:
+                self.entered.set()
+                self.go.wait(10)
+            result = method(*args, **kwargs)
+            if self.then is not None:
+                self.name = None  # once
+                self.then()
+            return result
+        return paused
+
+
+@pytest.mark.parametrize("release", ["a reservation", "the releaser"])
+def test_a_client_sees_its_own_write_while_its_release_is_on_the_way(client, headers, app,
+                                                                   releaser, monkeypatch,
+                                                                   release):
+    replica = Replica(client, headers)
+    replica.sync()
+    todo = _create(client, headers, "mine")  # finished in this process, not yet released
+    owner = owner_of(client, headers)
+    counters = sequence.counters()
+    paused = _Paused(counters, "find_one_and_update" if release == "a reservation"
+                     else "update_one")
+    monkeypatch.setattr(sequence, "counters", lambda: paused)
+
+    def other_request():  # another request's reservation, or the releaser's round
+        with app.app_context():
+            sequence.reserve(owner) if release == "a reservation" else releaser.flush()
+
+    thread = threading.Thread(target=other_request)
+    thread.start()
+    try:
+        assert paused.entered.wait(10)  # it holds the finished lease; its update not landed
+        items = replica.page()["items"]
+    finally:
+        paused.go.set()
+        thread.join(10)
+    assert [c["id"] for c in items] == [todo["id"]]
+
+
+def test_a_client_sees_its_own_write_released_between_its_reads(client, headers, app,
+                                                               releaser, monkeypatch):
+    replica = Replica(client, headers)
+    replica.sync()
+    todo = _create(client, headers, "mine")
+    # the releaser's round lands right after the poll has read the counter document
+    paused = _Paused(sequence.counters(), "find_one", then=releaser.flush)
+    monkeypatch.setattr(sequence, "counters", lambda: paused)
+    assert [c["id"] for c in replica.page()["items"]] == [todo["id"]]
