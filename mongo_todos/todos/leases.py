@@ -91,7 +91,9 @@ class Releaser:
             return frozenset(self._finished.get(owner, ())) | self._releasing.get(owner, set())
 
     def flush(self) -> None:
-        """Release every finished lease now; those that fail wait for the next round."""
+        """Release every finished lease now, one update per account; at the first that fails
+        (an unavailable database: each try waits for a server) the rest wait for the next
+        round."""
         with self._lock:
             owners = list(self._finished)
         for owner in owners:
@@ -99,8 +101,9 @@ class Releaser:
                 with self.taking(owner) as tags:
                     if tags:
                         self._counters().update_one({"_id": owner}, {"$unset": unset(tags)})
-            except Exception:  # an unavailable database: leases expire anyway, retry later
+            except Exception:  # leases expire anyway; retried while the process runs
                 log.warning("could not release changes-feed leases", exc_info=True)
+                return
 
     def _run(self) -> None:
         while True:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 from bson import ObjectId
-from pymongo.errors import AutoReconnect
+from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from mongo_todos import dates
 from mongo_todos.seed import plant
@@ -289,3 +289,23 @@ def test_a_client_sees_its_own_write_released_between_its_reads(client, headers,
     paused = _Paused(sequence.counters(), "find_one", then=releaser.flush)
     monkeypatch.setattr(sequence, "counters", lambda: paused)
     assert [c["id"] for c in replica.page()["items"]] == [todo["id"]]
+
+
+def test_a_release_round_stops_at_an_unavailable_database(caplog):
+    # each try waits for a server (3 s): a round, or the flush at exit, must not wait once
+    # per account with finished leases
+    tries = []
+
+    class Unavailable:
+        def update_one(self, *args, **kwargs):
+            tries.append(args)
+            raise ServerSelectionTimeoutError("no primary")
+
+    releaser = leases.Releaser(lambda: Unavailable())
+    owners = [ObjectId() for _ in range(3)]
+    for owner in owners:
+        releaser.give_back(owner, {str(ObjectId())})  # finished, as finish() leaves them
+    releaser.flush()
+    assert len(tries) == 1
+    assert all(len(releaser.known(owner)) == 1 for owner in owners)  # kept for the next round
+    assert "could not release" in caplog.text
