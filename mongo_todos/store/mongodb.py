@@ -163,10 +163,12 @@ def transient(error: PyMongoError) -> bool:
 
 
 def _write_concern_failed(error: PyMongoError) -> bool:
-    """A bulk write (``insert_many``) that every write reached but a majority did not confirm:
-    the driver reports it as a ``BulkWriteError`` with only ``writeConcernErrors``."""
+    """A bulk write (``insert_many``) whose writes a majority did not confirm: the driver
+    reports it as a ``BulkWriteError`` with ``writeConcernErrors``, next to the
+    ``writeErrors`` of the writes that failed (an unordered batch with a duplicate id): the
+    others may still be rolled back, so the outcome is unknown all the same."""
     details = (error.details or {}) if isinstance(error, BulkWriteError) else {}
-    return bool(details.get("writeConcernErrors")) and not details.get("writeErrors")
+    return bool(details.get("writeConcernErrors"))
 
 
 def missing_index(error: BaseException) -> bool:
