@@ -194,6 +194,8 @@ def _insert_new(collection, batch: list[dict]) -> int:
         try:
             return len(collection.insert_many(batch, ordered=False).inserted_ids)
         except BulkWriteError as err:
-            if any(e.get("code") != 11000 for e in err.details.get("writeErrors", [])):
+            # a write a majority did not confirm is no known outcome: the lease must stay
+            if err.details.get("writeConcernErrors") or any(
+                    e.get("code") != 11000 for e in err.details.get("writeErrors", [])):
                 raise
             return err.details["nInserted"]

@@ -11,7 +11,7 @@ import pytest
 from bson import ObjectId
 from pymongo.errors import AutoReconnect, BulkWriteError, ServerSelectionTimeoutError
 
-from mongo_todos import dates
+from mongo_todos import dates, seed
 from mongo_todos.seed import plant
 from mongo_todos.store.documents import SyncCounter, Tombstone
 from mongo_todos.todos import leases, sequence, store
@@ -337,4 +337,26 @@ def test_a_batch_a_majority_did_not_confirm_keeps_its_lease_though_some_ids_were
         batch = [store.new_document(owner, {"name": f"i{i}"}, ObjectId(), now) for i in range(2)]
         with pytest.raises(BulkWriteError):
             store.create_many(owner, batch)
+        assert sequence.safe_point(owner) == 0
+
+
+@pytest.mark.parametrize("duplicate", [False, True])
+def test_a_seed_batch_a_majority_did_not_confirm_keeps_its_lease(app, client, headers,
+                                                                 duplicate):
+    owner = owner_of(client, headers)
+    unconfirmed = BulkWriteError({
+        "writeErrors": [{"index": 0, "code": 11000, "errmsg": "dup"}] if duplicate else [],
+        "writeConcernErrors": [{"code": 64, "codeName": "WriteConcernFailed",
+                                "errmsg": "waiting for replication timed out"}],
+        "nInserted": 1 if duplicate else 2})
+
+    class Unconfirmed:
+        def insert_many(self, documents, **kwargs):
+            raise unconfirmed
+
+    with app.app_context():
+        now = dates.utcnow()
+        batch = [store.new_document(owner, {"name": f"s{i}"}, ObjectId(), now) for i in range(2)]
+        with pytest.raises(BulkWriteError):
+            seed._insert_new(Unconfirmed(), batch)
         assert sequence.safe_point(owner) == 0
