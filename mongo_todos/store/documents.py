@@ -215,8 +215,10 @@ class SyncCounter(Document):
     """An account's change sequence: the last number handed out (``seq``) and the
     reservations not yet released (``leases``: tag -> ``{"s": a lower bound of the first
     number, "n": count, "until": lease end}``; ``inflight``, a list of the same, is how 1.2.0
-    wrote them). The changes feed reads only below the oldest live lease
-    (mongo_todos.todos.sequence explains why). One small document per account, keyed by it."""
+    wrote them), and ``forgotten``: the newest number whose tombstones the cap removed
+    (SYNC_TOMBSTONES_PER_USER; a token below it is a 410). The changes feed reads only below
+    the oldest live lease (mongo_todos.todos.sequence explains why). One small document per
+    account, keyed by it."""
 
     id = ObjectIdField(primary_key=True)  # the owner
     seq = IntField(required=True, default=0)
