@@ -42,6 +42,8 @@ app's collections are), so it sees every call and the app keeps its fast path me
   ``$inc``, ``$unset``; ``delete_one``) changes its one document directly, without mongomock's
   snapshot, before-and-after reads and generic filtering (mongo_todos.store.embedded_point,
   which also holds the ``_id`` lookup of ``find_one``); anything else takes mongomock's path.
+- TTL expiry, which mongomock runs on every access by looking at every document, reads only
+  the documents whose time has come (mongo_todos.store.embedded_ttl).
 
 The equality indexes live in mongo_todos.store.embedded_indexes, the pipeline planning (the
 split into leading stages, the native sort order, the window depth) in

@@ -146,7 +146,9 @@ def _plan(update) -> list | None:
             plan.append((_UPDATERS[operator], parts, _patched(value)))
             paths.add(path)
     # one path inside another: mongomock applies both in turn; leave that to it
-    if any(".".join(parts[:i]) in paths for _, parts, _ in plan for i in range(1, len(parts))):
+    dotted = [parts for _, parts, _ in plan if len(parts) > 1]
+    if dotted and any(".".join(parts[:i]) in paths
+                      for parts in dotted for i in range(1, len(parts))):
         return None
     return plan
 

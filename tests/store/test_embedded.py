@@ -26,6 +26,7 @@ from mongo_todos.store import (
     embedded_point,
     embedded_ranges,
     embedded_sorted,
+    embedded_ttl,
 )
 from mongo_todos.store.embedded import EmbeddedClient, EmbeddedCollection
 
@@ -68,7 +69,10 @@ def documents(draw):
         "leases": st.one_of(st.dictionaries(lease_tags, leases, max_size=2), st.integers(0, 1)),
         "seq": st.integers(0, 3),
         # under a TTL index (same_results): the past one has expired, the others never will
-        "expires": st.sampled_from([None, datetime(2000, 1, 1), datetime(2100, 1, 1)]),
+        "expires": st.sampled_from([None, datetime(2000, 1, 1), datetime(2100, 1, 1),
+                                    # an array counts from its earliest date; others never
+                                    [datetime(2100, 1, 1), datetime(2000, 1, 1)], [], "2000",
+                                    [datetime(2100, 1, 1), 0]]),
     }
     document = {}
     for field, strategy in fields.items():
@@ -708,9 +712,22 @@ def _point_writes_ignore_parents(monkeypatch):
     monkeypatch.setattr(embedded_point, "_plan", broken)
 
 
+def _expiry_not_refiled(monkeypatch):
+    """TTL expiries that miss a date an update set in place."""
+    monkeypatch.setattr(embedded_sorted.ttl, "filed", lambda store, key, document: None)
+
+
+def _expiry_one_late(monkeypatch):
+    """A TTL walk that stops one expired document early."""
+    original = embedded_ttl.Expiries.expired
+    monkeypatch.setattr(embedded_ttl.Expiries, "expired",
+                        lambda self, store: original(self, store)[1:])
+
+
 @pytest.mark.parametrize("bug", [_point_writes_keep_equality_indexes, _point_writes_not_refiled,
                                  _point_results_share_the_store, _point_writes_always_modify,
-                                 _point_writes_ignore_parents])
+                                 _point_writes_ignore_parents, _expiry_not_refiled,
+                                 _expiry_one_late])
 def test_a_broken_point_write_fails_the_property(bug, monkeypatch):
     bug(monkeypatch)
 
@@ -828,3 +845,25 @@ def test_a_page_from_an_ordered_index_reads_only_its_range(monkeypatch):
         {"$match": {"$and": [{"owner": mine}, {"name": {"$gt": "m1500"}}]}},
         {"$sort": {"name": 1, "_id": 1}}, {"$limit": 3}]))
     assert [d["name"] for d in page] == ["m1500a", "m1503", "m1504"]
+
+
+def test_expiry_reads_only_the_documents_that_expired(monkeypatch):
+    """Under a TTL index, a lookup among 2,000 living documents looks at the earliest living
+    one only, and still removes the ones whose time came."""
+    collection = EmbeddedClient().db.revoked
+    collection.create_index([("expires", 1)], expireAfterSeconds=0)
+    collection.insert_many([{"_id": i, "expires": datetime(2100, 1, 1)} for i in range(2000)])
+    collection.insert_many([{"_id": -i, "expires": datetime(2000, 1, 1)} for i in range(1, 3)])
+    looked = []
+    store = collection._store
+    original = store._value_meets_expiry
+    monkeypatch.setattr(store, "_value_meets_expiry",
+                        lambda value, seconds, now: looked.append(value) or original(
+                            value, seconds, now))
+    assert collection.find_one({"_id": 5}) == {"_id": 5, "expires": datetime(2100, 1, 1)}
+    assert collection.find_one({"_id": -1}) is None
+    # each access of the store (a lookup makes a few) looks at the earliest living document
+    # only; mongomock's scan looks at all 2,000 each time
+    assert 0 < len(looked) <= 10
+    collection.update_one({"_id": 7}, {"$set": {"expires": datetime(2000, 1, 1)}})
+    assert collection.count_documents({}) == 1999
