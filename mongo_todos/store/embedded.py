@@ -70,6 +70,7 @@ from mongo_todos.store.embedded_indexes import STATE, candidates_for, writing
 from mongo_todos.store.embedded_lock import FairLock
 from mongo_todos.store.embedded_pipeline import native_order, split_pipeline, window_end
 from mongo_todos.store.embedded_sorted import (
+    TOUCHED,
     adopt,
     ordered_walk,
     partition_size,
@@ -77,9 +78,6 @@ from mongo_todos.store.embedded_sorted import (
     refresh,
     store_key,
 )
-
-#: The attribute holding the store keys an update under way has read (it may change them).
-_TOUCHED = "_mongo_todos_touched"
 
 
 class EmbeddedCollection(Collection):
@@ -93,7 +91,7 @@ class EmbeddedCollection(Collection):
 
     def _iter_documents(self, filter):
         documents = self._candidates(filter)
-        touched = self._store.__dict__.get(_TOUCHED)
+        touched = self._store.__dict__.get(TOUCHED)
         if touched is None:
             return documents
         return _recorded(documents, touched)
@@ -124,15 +122,15 @@ class EmbeddedCollection(Collection):
     def _update(self, *args, **kwargs):
         # an update changes documents in place: the ordered indexes re-file what it read
         store = self._store
-        outer = store.__dict__.get(_TOUCHED)
-        touched = store.__dict__[_TOUCHED] = []
+        outer = store.__dict__.get(TOUCHED)
+        touched = store.__dict__[TOUCHED] = []
         try:
             with writing(store):
                 return super()._update(*args, **kwargs)
         finally:
-            store.__dict__[_TOUCHED] = outer
+            store.__dict__[TOUCHED] = outer
             if outer is None:
-                del store.__dict__[_TOUCHED]
+                del store.__dict__[TOUCHED]
             else:
                 outer.extend(touched)
             refresh(store, touched)

@@ -42,7 +42,6 @@ from mongomock.collection import (
     _inc_updater,
     _set_updater,
     _unset_updater,
-    validate_is_mapping,
     validate_ok_for_update,
 )
 from mongomock.results import DeleteResult, UpdateResult
@@ -212,6 +211,20 @@ def _sortable(sort) -> bool:
         and not pair[0].startswith("$") and type(pair[1]) is int for pair in sort))
 
 
+def _target(collection, key, filter, update):
+    """``(document, plan)`` for an update of the document stored under ``key``; None when no
+    document matches ``filter``; :data:`SLOW` when the update or the document is outside the
+    subset. (``filter`` is a dict: mongomock's check that it is a mapping passes.)"""
+    validate_ok_for_update(update)
+    plan = _writable(collection, update)
+    if plan is None:
+        return SLOW
+    document = _lookup(collection, _patched(filter), key)
+    if document is None:
+        return None
+    return (document, plan) if _walkable(document, plan) else SLOW
+
+
 def find_one_and_update(collection, filter, update, projection=None, sort=None, upsert=False,
                         return_document=ReturnDocument.BEFORE, **kwargs):
     """mongomock's ``find_one_and_update`` for the subset (module docstring), or :data:`SLOW`.
@@ -219,16 +232,10 @@ def find_one_and_update(collection, filter, update, projection=None, sort=None, 
     key = _pinned(collection, filter)
     if kwargs or key is None or not plain_projection(projection) or not _sortable(sort):
         return SLOW
-    validate_is_mapping("filter", filter)
-    validate_ok_for_update(update)
-    plan = _writable(collection, update)
-    if plan is None:
-        return SLOW
-    document = _lookup(collection, _patched(filter), key)
-    if document is None:
-        return SLOW if upsert else None
-    if not _walkable(document, plan):
-        return SLOW
+    target = _target(collection, key, filter, update)
+    if target is None or target is SLOW:
+        return SLOW if upsert or target is SLOW else None
+    document, plan = target
     before = None if return_document is ReturnDocument.AFTER else project(document, projection)
     _write(collection, key, document, plan)
     if before is not None:
@@ -244,15 +251,10 @@ def update_one(collection, filter, update, upsert=False, **kwargs):
     key = _pinned(collection, filter)
     if key is None or not kwargs.keys() <= _UPDATE_OPTIONS or any(kwargs.values()):
         return SLOW
-    validate_ok_for_update(update)
-    plan = _writable(collection, update)
-    if plan is None:
-        return SLOW
-    document = _lookup(collection, _patched(filter), key)
-    if document is None:
-        return SLOW if upsert else _update_result(collection, 0, False)
-    if not _walkable(document, plan):
-        return SLOW
+    target = _target(collection, key, filter, update)
+    if target is None or target is SLOW:
+        return SLOW if upsert or target is SLOW else _update_result(collection, 0, False)
+    document, plan = target
     return _update_result(collection, 1, _write(collection, key, document, plan))
 
 

@@ -39,6 +39,8 @@ from mongo_todos.store.embedded_ranges import TOP, group, index_range, partition
 
 #: The attribute holding a collection store's :class:`OrderedIndexes`.
 ORDERED = "_mongo_todos_ordered"
+#: The attribute holding the store keys an update under way has read (it may change them).
+TOUCHED = "_mongo_todos_touched"
 
 
 def store_key(document_id):
@@ -179,6 +181,12 @@ class OrderedStore(CollectionStore):
         super().drop()
 
     def _remove_expired_documents(self):
+        # an update under way (mongomock checks unique indexes mid-update) has changed these
+        # in place: their expiry is what they hold now
+        for key in self.__dict__.get(TOUCHED) or ():
+            document = self._documents.get(key)
+            if document is not None:
+                ttl.filed(self, key, document)
         if not ttl.expire(self):
             super()._remove_expired_documents()
 

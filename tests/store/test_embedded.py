@@ -307,6 +307,8 @@ point_writes = _mix(point_finds, point_finds, point_updates_one, point_updates_o
                     st.tuples(st.just("delete_one_by_id"), point_filters))
 operations = st.lists(st.one_of(queries, queries, writes, more_writes, point_writes),
                       min_size=1, max_size=8)
+#: A few documents, so that a write by _id finds one most of the time.
+point_stores = st.lists(documents(), min_size=3, max_size=10)
 #: Mostly point writes, and the reads that would see an index they left stale.
 point_operations = st.lists(_mix(point_writes, point_writes, queries, st.one_of(
     st.tuples(st.just("aggregate"), pages()),  # an ordered index's range
@@ -478,6 +480,15 @@ EXPIRY_AND_UPSERTS = {  # TTL expiry behind a kept index, then the writes that r
 }
 
 
+EXPIRY_MID_UPDATE = {  # a replacement sets a past expiry: gone before the unique check counts
+    "stored": [{}],
+    "operations": [("insert_many", [{"owner": OWNERS[0], "name": "a"}]),
+                   ("replace_one", (({"owner": OWNERS[0]}, False),
+                                    {"expires": datetime(2000, 1, 1)}))],
+    "unique": True,
+}
+
+
 PAGE = [{"$match": {"owner": OWNERS[0]}}, {"$sort": {"name": -1, "_id": -1}}, {"$limit": 3}]
 PAGES_AFTER_MOVES = {  # pages from an ordered index after writes that move, add and remove
     "stored": [{"owner": OWNERS[0], "name": n, "n": i % 2} for i, n in enumerate("abcde")],
@@ -532,6 +543,7 @@ COUNTER_UPDATES = {  # the changes feed's counter, then a todo moved in its inde
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example(**PAGES_AFTER_MOVES)
+@example(**EXPIRY_MID_UPDATE)
 @example(**DESCENDING_TIES)
 @example(**EXPIRY_AND_UPSERTS)
 @example(**UNIQUE_NAME_UPDATE)
@@ -544,7 +556,7 @@ def test_wrapped_store_returns_what_mongomock_returns(stored, operations, unique
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example(**COUNTER_UPDATES)
-@given(stored=st.lists(documents(), min_size=3, max_size=10), operations=point_operations,
+@given(stored=point_stores, operations=point_operations,
        unique=st.sampled_from([False, False, True]))  # a unique index: mongomock's path
 def test_point_writes_return_what_mongomock_returns(stored, operations, unique):
     """The single-document writes by _id (mongo_todos.store.embedded_point), most of them in
@@ -655,31 +667,6 @@ def _exclusive_bounds(monkeypatch):
     monkeypatch.setattr(embedded_ranges, "bounds", broken)
 
 
-@pytest.mark.parametrize("bug", [_reverse_ties, _project_before_sort, _forget_lists,
-                                 _first_key_last, _unstable_descending, _window_one_short,
-                                 _forget_inserts, _index_during_writes, _stale_after_updates,
-                                 _descending_ties_reversed, _exclusive_bounds])
-def test_a_broken_wrapper_fails_the_property(bug, monkeypatch):
-    bug(monkeypatch)
-
-    # the first counterexample is enough: no shrinking, no example database; a fixed seed, so
-    # the test does not depend on the luck of one run
-    @settings(max_examples=EXAMPLES * 3, deadline=None, database=None, derandomize=True,
-              phases=[Phase.explicit, Phase.generate],
-              report_multiple_bugs=False, suppress_health_check=[HealthCheck.too_slow])
-    @example(**UNIQUE_NAME_UPDATE)
-    @example(**QUERY_INSERT_QUERY)
-    @example(**SORTED_WALK)
-    @example(**PAGES_AFTER_MOVES)
-    @example(**DESCENDING_TIES)
-    @given(stored=stores, operations=operations, unique=st.booleans())
-    def prop(stored, operations, unique):
-        same_results(stored, operations, unique)
-
-    with pytest.raises(AssertionError):
-        prop()
-
-
 def _point_writes_keep_equality_indexes(monkeypatch):
     """Point writes that leave the equality indexes as they were (their values changed)."""
     monkeypatch.setattr(embedded_point, "STATE", "_not_the_indexes")
@@ -717,6 +704,11 @@ def _expiry_not_refiled(monkeypatch):
     monkeypatch.setattr(embedded_sorted.ttl, "filed", lambda store, key, document: None)
 
 
+def _expiry_blind_mid_update(monkeypatch):
+    """TTL expiry that, during an update, goes by the values documents had before it."""
+    monkeypatch.setattr(embedded_sorted, "TOUCHED", "_not_the_touched")
+
+
 def _expiry_one_late(monkeypatch):
     """A TTL walk that stops one expired document early."""
     original = embedded_ttl.Expiries.expired
@@ -724,22 +716,40 @@ def _expiry_one_late(monkeypatch):
                         lambda self, store: original(self, store)[1:])
 
 
-@pytest.mark.parametrize("bug", [_point_writes_keep_equality_indexes, _point_writes_not_refiled,
-                                 _point_results_share_the_store, _point_writes_always_modify,
-                                 _point_writes_ignore_parents, _expiry_not_refiled,
-                                 _expiry_one_late])
-def test_a_broken_point_write_fails_the_property(bug, monkeypatch):
-    bug(monkeypatch)
+#: What a broken wrapper is run against: (stored, operations, unique) strategies and the
+#: explicit cases that run first.
+AGAINST = {
+    "any": (stores, operations, st.booleans(),
+            [UNIQUE_NAME_UPDATE, QUERY_INSERT_QUERY, SORTED_WALK, PAGES_AFTER_MOVES,
+             DESCENDING_TIES, EXPIRY_MID_UPDATE]),
+    "point": (point_stores, point_operations, st.just(False), [COUNTER_UPDATES]),
+}
+BUGS = [*((bug, "any") for bug in (
+    _reverse_ties, _project_before_sort, _forget_lists, _first_key_last, _unstable_descending,
+    _window_one_short, _forget_inserts, _index_during_writes, _stale_after_updates,
+    _descending_ties_reversed, _exclusive_bounds, _expiry_blind_mid_update)),
+    *((bug, "point") for bug in (
+        _point_writes_keep_equality_indexes, _point_writes_not_refiled,
+        _point_results_share_the_store, _point_writes_always_modify,
+        _point_writes_ignore_parents, _expiry_not_refiled, _expiry_one_late))]
 
-    @settings(max_examples=EXAMPLES * 3, deadline=None, database=None, derandomize=True,
-              phases=[Phase.explicit, Phase.generate],
-              report_multiple_bugs=False, suppress_health_check=[HealthCheck.too_slow])
-    @example(**COUNTER_UPDATES)
-    @given(stored=st.lists(documents(), min_size=3, max_size=10), operations=point_operations,
-           unique=st.just(False))
+
+@pytest.mark.parametrize(("bug", "against"), BUGS)
+def test_a_broken_wrapper_fails_the_property(bug, against, monkeypatch):
+    bug(monkeypatch)
+    stored, operations_, unique, cases = AGAINST[against]
+
     def prop(stored, operations, unique):
         same_results(stored, operations, unique)
 
+    prop = given(stored=stored, operations=operations_, unique=unique)(prop)
+    for case in cases:
+        prop = example(**case)(prop)
+    # the first counterexample is enough: no shrinking, no example database; a fixed seed, so
+    # the test does not depend on the luck of one run
+    prop = settings(max_examples=EXAMPLES * 3, deadline=None, database=None, derandomize=True,
+                    phases=[Phase.explicit, Phase.generate], report_multiple_bugs=False,
+                    suppress_health_check=[HealthCheck.too_slow])(prop)
     with pytest.raises(AssertionError):
         prop()
 
