@@ -38,6 +38,13 @@ app's collections are), so it sees every call and the app keeps its fast path me
   per-owner lists kept up to date on every write), so a page at 10,000 of the owner's todos
   reads what a page at 100 does.
 
+- a single-document write by ``_id`` (``find_one_and_update``, ``update_one`` with ``$set``,
+  ``$inc``, ``$unset``; ``delete_one``) changes its one document directly, without mongomock's
+  snapshot, before-and-after reads and generic filtering (mongo_todos.store.embedded_point,
+  which also holds the ``_id`` lookup of ``find_one``); anything else takes mongomock's path.
+- TTL expiry, which mongomock runs on every access by looking at every document, reads only
+  the documents whose time has come (mongo_todos.store.embedded_ttl).
+
 The equality indexes live in mongo_todos.store.embedded_indexes, the pipeline planning (the
 split into leading stages, the native sort order, the window depth) in
 mongo_todos.store.embedded_pipeline; this module holds the mongomock classes that use them.
@@ -52,18 +59,19 @@ out no other) and rely on that lock.
 from __future__ import annotations
 
 import mongomock
-from bson import ObjectId
 from mongomock import aggregate as mm_aggregate
 from mongomock import filtering, helpers
 from mongomock.collection import Collection
 from pymongo import UpdateOne
 from pymongo.results import BulkWriteResult
 
+from mongo_todos.store import embedded_point as point
 from mongo_todos.store.embedded_copy import copy_value, plain_inclusion, project_copy
 from mongo_todos.store.embedded_indexes import STATE, candidates_for, writing
 from mongo_todos.store.embedded_lock import FairLock
 from mongo_todos.store.embedded_pipeline import native_order, split_pipeline, window_end
 from mongo_todos.store.embedded_sorted import (
+    TOUCHED,
     adopt,
     ordered_walk,
     partition_size,
@@ -71,9 +79,6 @@ from mongo_todos.store.embedded_sorted import (
     refresh,
     store_key,
 )
-
-#: The attribute holding the store keys an update under way has read (it may change them).
-_TOUCHED = "_mongo_todos_touched"
 
 
 class EmbeddedCollection(Collection):
@@ -87,7 +92,7 @@ class EmbeddedCollection(Collection):
 
     def _iter_documents(self, filter):
         documents = self._candidates(filter)
-        touched = self._store.__dict__.get(_TOUCHED)
+        touched = self._store.__dict__.get(TOUCHED)
         if touched is None:
             return documents
         return _recorded(documents, touched)
@@ -118,15 +123,15 @@ class EmbeddedCollection(Collection):
     def _update(self, *args, **kwargs):
         # an update changes documents in place: the ordered indexes re-file what it read
         store = self._store
-        outer = store.__dict__.get(_TOUCHED)
-        touched = store.__dict__[_TOUCHED] = []
+        outer = store.__dict__.get(TOUCHED)
+        touched = store.__dict__[TOUCHED] = []
         try:
             with writing(store):
                 return super()._update(*args, **kwargs)
         finally:
-            store.__dict__[_TOUCHED] = outer
+            store.__dict__[TOUCHED] = outer
             if outer is None:
-                del store.__dict__[_TOUCHED]
+                del store.__dict__[TOUCHED]
             else:
                 outer.extend(touched)
             refresh(store, touched)
@@ -138,26 +143,30 @@ class EmbeddedCollection(Collection):
     def find_one(self, filter=None, *args, **kwargs):
         """mongomock's find_one; a lookup by ``_id`` with a plain projection (every point
         request's) reads its one document and copies the projected fields directly, without
-        building a cursor (the same result: tests/store/test_embedded.py)."""
+        building a cursor (mongo_todos.store.embedded_point)."""
         projection = args[0] if len(args) == 1 and not kwargs else kwargs.get("projection")
-        if (len(args) + len(kwargs) > 1 or (kwargs and "projection" not in kwargs)
-                or not _plain_lookup(filter, projection) or self.codec_options.tz_aware
-                or self.codec_options.document_class is not dict):
-            return super().find_one(filter, *args, **kwargs)
-        store = self._store
-        store._remove_expired_documents()  # what reading store.documents would do (TTL)
-        spec = helpers.patch_datetime_awareness_in_document(filter)
-        document = store._documents.get(spec["_id"])
-        if document is None or not filtering.filter_applies(spec, document):
-            return None
-        if projection is None:
-            return copy_value(document)
-        # as mongomock's projection: the included fields in stored order, then _id
-        found = {k: copy_value(v) for k, v in document.items()
-                 if k in projection and k != "_id"}
-        if "_id" in document:
-            found["_id"] = document["_id"]
+        if len(args) + len(kwargs) <= 1 and (not kwargs or "projection" in kwargs):
+            found = point.find_one(self, filter, projection)
+            if found is not point.SLOW:
+                return found
+        return super().find_one(filter, *args, **kwargs)
+
+    # single-document writes by _id: $set/$inc/$unset applied directly (embedded_point)
+    def find_one_and_update(self, filter, update, *args, **kwargs):
+        found = point.find_one_and_update(self, filter, update, *args, **kwargs)
+        if found is point.SLOW:
+            return super().find_one_and_update(filter, update, *args, **kwargs)
         return found
+
+    def update_one(self, filter, update, upsert=False, **kwargs):
+        result = point.update_one(self, filter, update, upsert, **kwargs)
+        if result is point.SLOW:
+            return super().update_one(filter, update, upsert, **kwargs)
+        return result
+
+    def delete_one(self, filter, **kwargs):
+        result = point.delete_one(self, filter, **kwargs)
+        return super().delete_one(filter, **kwargs) if result is point.SLOW else result
 
     def count_documents(self, filter, **kwargs):
         """mongomock's count_documents; an owner's count (the todo quota's, before every
@@ -266,18 +275,6 @@ def _walk(documents, specs: list, end: int | None, validate: list = ()) -> list:
         for one in validate:
             filtering.filter_applies(one, {})
     return selected
-
-
-def _plain_lookup(filter, projection) -> bool:
-    """A filter pinning ``_id`` to one string/ObjectId, and no projection or one including
-    top-level fields only."""
-    if not isinstance(filter, dict) or type(filter.get("_id")) not in (str, ObjectId):
-        return False
-    return projection is None or (
-        isinstance(projection, dict) and projection
-        and all(v is True or (type(v) is int and v == 1) for v in projection.values())
-        and all(isinstance(k, str) and "." not in k and not k.startswith("$")
-                for k in projection))
 
 
 def _recorded(documents, touched: list):

@@ -34,10 +34,13 @@ from mongomock import helpers
 from mongomock.store import CollectionStore
 from sortedcontainers import SortedList
 
+from mongo_todos.store import embedded_ttl as ttl
 from mongo_todos.store.embedded_ranges import TOP, group, index_range, partition_value
 
 #: The attribute holding a collection store's :class:`OrderedIndexes`.
 ORDERED = "_mongo_todos_ordered"
+#: The attribute holding the store keys an update under way has read (it may change them).
+TOUCHED = "_mongo_todos_touched"
 
 
 def store_key(document_id):
@@ -155,23 +158,37 @@ class OrderedIndexes:
 
 
 class OrderedStore(CollectionStore):
-    """A mongomock collection store that tells its ordered indexes about every write."""
+    """A mongomock collection store that tells its ordered indexes and its TTL expiries
+    (mongo_todos.store.embedded_ttl) about every write."""
 
     def __setitem__(self, key, val):
         super().__setitem__(key, val)
         state = self.__dict__.get(ORDERED)
         if state is not None:
             state.put(key, val)
+        ttl.filed(self, key, val)
 
     def __delitem__(self, key):
         super().__delitem__(key)
         state = self.__dict__.get(ORDERED)
         if state is not None:
             state.remove(key)
+        ttl.unfiled(self, key)
 
     def drop(self):
         self.__dict__.pop(ORDERED, None)
+        self.__dict__.pop(ttl.EXPIRIES, None)
         super().drop()
+
+    def _remove_expired_documents(self):
+        # an update under way (mongomock checks unique indexes mid-update) has changed these
+        # in place: their expiry is what they hold now
+        for key in self.__dict__.get(TOUCHED) or ():
+            document = self._documents.get(key)
+            if document is not None:
+                ttl.filed(self, key, document)
+        if not ttl.expire(self):
+            super()._remove_expired_documents()
 
 
 def adopt(store) -> None:
@@ -183,14 +200,16 @@ def adopt(store) -> None:
 def refresh(store, keys) -> None:
     """Re-file the documents an update may have changed in place (or removed)."""
     state = store.__dict__.get(ORDERED)
-    if state is None:
-        return
     for key in dict.fromkeys(keys):
         document = store._documents.get(key)
         if document is None:
-            state.remove(key)
+            ttl.unfiled(store, key)
+            if state is not None:
+                state.remove(key)
         else:
-            state.put(key, document)
+            ttl.filed(store, key, document)
+            if state is not None:
+                state.put(key, document)
 
 
 def _in_store_order(entries, width):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import mongomock
 import pytest
@@ -23,8 +23,10 @@ from mongo_todos.store import (
     embedded,
     embedded_indexes,
     embedded_pipeline,
+    embedded_point,
     embedded_ranges,
     embedded_sorted,
+    embedded_ttl,
 )
 from mongo_todos.store.embedded import EmbeddedClient, EmbeddedCollection
 
@@ -54,13 +56,23 @@ tags = st.one_of(
 )
 
 
+lease_tags = st.sampled_from(["t1", "t2", "t3"])
+leases = st.fixed_dictionaries({"s": st.integers(1, 3), "n": st.integers(1, 2), "until": dates})
+
+
 @st.composite
 def documents(draw):
     fields = {
         "owner": owner_values, "name": names, "n": numbers, "due": dates, "tags": tags,
         "sub": st.fixed_dictionaries({"a": st.integers(0, 2)}),
+        # the changes feed's counter: leases by tag (or a scalar, that a dotted path cannot enter)
+        "leases": st.one_of(st.dictionaries(lease_tags, leases, max_size=2), st.integers(0, 1)),
+        "seq": st.integers(0, 3),
         # under a TTL index (same_results): the past one has expired, the others never will
-        "expires": st.sampled_from([None, datetime(2000, 1, 1), datetime(2100, 1, 1)]),
+        "expires": st.sampled_from([None, datetime(2000, 1, 1), datetime(2100, 1, 1),
+                                    # an array counts from its earliest date; others never
+                                    [datetime(2100, 1, 1), datetime(2000, 1, 1)], [], "2000",
+                                    [datetime(2100, 1, 1), 0]]),
     }
     document = {}
     for field, strategy in fields.items():
@@ -243,7 +255,66 @@ more_writes = st.one_of(
     st.tuples(st.just("update_many"), st.tuples(filters, expiring)),
     st.tuples(st.just("drop"), st.none()),
 )
-operations = st.lists(st.one_of(queries, queries, writes, more_writes), min_size=1, max_size=8)
+def _mix(*strategies):
+    """One of ``strategies``, each about as likely (a one_of flattens nested one_ofs and
+    favours some branches; a strategy given twice is twice as likely here)."""
+    return st.sampled_from(strategies).flatmap(lambda strategy: strategy)
+
+
+#: A single-document write by _id (mongo_todos.store.embedded_point): the ids of stored
+#: documents or of none (IDS[30:]), maybe with conditions that fail.
+point_filters = st.tuples(st.sampled_from(IDS[:3] + IDS[:8] + IDS[30:32]),
+                          _mix(st.just({}), leaf_filters)).map(
+    lambda pair: {"_id": pair[0], **{k: v for k, v in pair[1].items() if k != "_id"}})
+#: Values a write sets: equal to a stored one but of another type (1.0 for 1), datetimes that
+#: mongomock truncates to milliseconds or converts from a time zone, lists and documents.
+set_values = st.one_of(
+    numbers, names, dates, st.just(1.0), st.just([1, [2]]), st.just({"x": {"y": 1}}),
+    st.just(datetime(2030, 1, 1, 12, 0, 0, 123456)),
+    st.just(datetime(2030, 1, 1, 12, 0, 0, 999999, tzinfo=timezone(timedelta(hours=2)))))
+set_paths = _mix(
+    *[st.sampled_from(["name", "n", "due", "tags", "seq", "sub.a", "sub.b", "sub.b.c",
+                       "new.x", "leases.t1", "leases.t2"])] * 4,  # (new.x: makes its parent)
+    st.sampled_from(["name.x",  # through a string: mongomock ignores it (slow path)
+                     "tags.0",  # through an array: slow path
+                     "_id", "sub.$", "a..b"]))  # rejected or outside the subset: slow path
+#: the changes feed's counter update: take a number, record a lease, drop another
+counter_updates = st.builds(
+    lambda tag, lease, gone: {"$inc": {"seq": 1}, "$set": {f"leases.{tag}": lease},
+                              "$unset": {f"leases.{gone}": ""}}, lease_tags, leases, lease_tags)
+operator_updates = st.dictionaries(st.sampled_from(["$set", "$inc", "$unset"]), st.dictionaries(
+        set_paths, set_values, min_size=1, max_size=3), min_size=1, max_size=3).map(
+        lambda update: {op: ({p: 1 for p in fields} if op == "$inc" and len(fields) > 1 else
+                             # (an upsert without _id would make an ObjectId: stores differ)
+                             {p: "" for p in fields if p != "_id"} if op == "$unset" else fields)
+                        for op, fields in update.items()})
+
+point_updates = _mix(counter_updates, operator_updates, st.one_of(
+    st.builds(lambda path, by: {"$inc": {path: by}}, set_paths, st.sampled_from([1, -1, 0, 0.5])),
+    updates, expiring,
+    st.just({"$set": {}}), st.just({"$push": {"tags": "x"}}),  # outside the subset
+))
+point_projections = st.sampled_from([
+    None, {"seq": 1, "leases": 1}, {"name": 1, "_id": 1}, None, {"seq": 1, "leases": 1},
+    {"_id": 1},
+    {"name": 0}, {"_id": 0, "seq": 1}, {"sub.a": 1}])  # slow path
+point_finds = st.tuples(st.just("find_one_and_update_by_id"), st.tuples(
+    point_filters, point_updates, st.booleans(), st.booleans(), point_projections,
+    st.one_of(st.none(), sorts)))
+point_updates_one = st.tuples(st.just("update_one_by_id"),
+                              st.tuples(point_filters, point_updates, st.booleans()))
+point_writes = _mix(point_finds, point_finds, point_updates_one, point_updates_one,
+                    st.tuples(st.just("delete_one_by_id"), point_filters))
+operations = st.lists(st.one_of(queries, queries, writes, more_writes, point_writes),
+                      min_size=1, max_size=8)
+#: A few documents, so that a write by _id finds one most of the time.
+point_stores = st.lists(documents(), min_size=3, max_size=10)
+#: Mostly point writes, and the reads that would see an index they left stale.
+point_operations = st.lists(_mix(point_writes, point_writes, queries, st.one_of(
+    st.tuples(st.just("aggregate"), pages()),  # an ordered index's range
+    st.tuples(st.just("find_one"), st.tuples(equality("owner", owner_values),  # equality ones
+                                             equality("name", names)).map(
+        lambda pair: {**pair[0], **pair[1]})))), min_size=1, max_size=8)
 
 
 def run(collection, operation):
@@ -259,11 +330,12 @@ def run(collection, operation):
                 cursor = cursor.sort(list(sort.items()))
             return list(cursor)
         if kind == "find_one":
-            return collection.find_one(copy.deepcopy(argument))
+            return _scribbled(collection.find_one(copy.deepcopy(argument)))
         if kind == "find_one_by_id":
             document_id, more, fields = copy.deepcopy(argument)
             spec = {**{k: v for k, v in more.items() if k != "_id"}, "_id": document_id}
-            return collection.find_one(spec, None if fields is None else dict.fromkeys(fields, 1))
+            return _scribbled(collection.find_one(
+                spec, None if fields is None else dict.fromkeys(fields, 1)))
         if kind == "count_documents":
             if isinstance(argument, tuple):  # (filter, limit), as the todo quota counts
                 return collection.count_documents(copy.deepcopy(argument[0]), limit=argument[1])
@@ -293,6 +365,18 @@ def run(collection, operation):
         if kind == "drop":
             collection.drop()
             return None
+        if kind == "find_one_and_update_by_id":
+            spec, update, upsert, after, projection, sort = copy.deepcopy(argument)
+            found = collection.find_one_and_update(
+                spec, update, projection, sort=list(sort.items()) if sort else None,
+                upsert=upsert,
+                return_document=ReturnDocument.AFTER if after else ReturnDocument.BEFORE)
+            return _scribbled(found)
+        if kind == "update_one_by_id":
+            spec, update, upsert = copy.deepcopy(argument)
+            return _raw(collection.update_one(spec, update, upsert=upsert))
+        if kind == "delete_one_by_id":
+            return _raw(collection.delete_one(copy.deepcopy(argument)))
         if kind == "upsert_one":
             spec, update = copy.deepcopy(argument)
             result = collection.update_one(spec, update, upsert=True)
@@ -300,6 +384,26 @@ def run(collection, operation):
     except Exception as error:  # noqa: BLE001 - compared, not swallowed
         return ("raised", type(error).__name__)
     raise AssertionError(kind)
+
+
+def _raw(result) -> dict:
+    """A write's whole answer, but the client's number (the two stores are two clients)."""
+    return {k: v for k, v in result.raw_result.items() if k != "connectionId"}
+
+
+def _scribbled(found):
+    """A copy of ``found`` to compare, after writing over every document in it: a result
+    that shares a dict with the store would change the store (the next reads would tell)."""
+    kept = copy.deepcopy(found)
+    stack = [found]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, list):
+            stack.extend(value)
+        if isinstance(value, dict):
+            stack.extend(value.values())
+            value["scribbled"] = True
+    return kept
 
 
 def _id(n: int) -> ObjectId:
@@ -376,6 +480,15 @@ EXPIRY_AND_UPSERTS = {  # TTL expiry behind a kept index, then the writes that r
 }
 
 
+EXPIRY_MID_UPDATE = {  # a replacement sets a past expiry: gone before the unique check counts
+    "stored": [{}],
+    "operations": [("insert_many", [{"owner": OWNERS[0], "name": "a"}]),
+                   ("replace_one", (({"owner": OWNERS[0]}, False),
+                                    {"expires": datetime(2000, 1, 1)}))],
+    "unique": True,
+}
+
+
 PAGE = [{"$match": {"owner": OWNERS[0]}}, {"$sort": {"name": -1, "_id": -1}}, {"$limit": 3}]
 PAGES_AFTER_MOVES = {  # pages from an ordered index after writes that move, add and remove
     "stored": [{"owner": OWNERS[0], "name": n, "n": i % 2} for i, n in enumerate("abcde")],
@@ -403,8 +516,34 @@ DESCENDING_TIES = {  # a descending sort no ordered index serves: ties stay in s
 }
 
 
+COUNTER = {"_id": IDS[0], "owner": OWNERS[0], "name": "a", "seq": 2,
+           "leases": {"t1": {"s": 1, "n": 1, "until": BASE_TIME}}}
+COUNTER_UPDATES = {  # the changes feed's counter, then a todo moved in its index by a PATCH
+    "stored": [COUNTER, {"owner": OWNERS[0], "name": "b", "n": 1}],
+    "operations": [
+        ("aggregate", PAGE),  # builds the ordered indexes
+        ("find_one", {"owner": OWNERS[0], "name": "b"}),  # builds the equality indexes
+        ("find_one_and_update_by_id", ({"_id": IDS[0]}, {
+            "$inc": {"seq": 1}, "$set": {"leases.t2": {"s": 3, "n": 1, "until": BASE_TIME}},
+            "$unset": {"leases.t1": ""}}, True, False, {"seq": 1, "leases": 1}, None)),
+        ("update_one_by_id", ({"_id": IDS[0]}, {"$unset": {"leases.t2": ""}}, False)),
+        ("update_one_by_id", ({"_id": IDS[0]}, {"$unset": {"leases.t2": ""}}, False)),
+        ("find_one_and_update_by_id", ({"_id": IDS[1], "owner": OWNERS[0], "n": 1}, {
+            "$set": {"name": "0", "sub.b": 1}, "$inc": {"n": 1}}, False, True,
+            {"name": 1, "n": 1}, None)),
+        ("aggregate", PAGE),
+        ("find_one", {"owner": OWNERS[0], "name": "0"}),  # its new value's bucket
+        ("find_one_and_update_by_id", ({"_id": IDS[1], "n": 1}, {"$inc": {"n": 1}}, False,
+                                       True, None, None)),  # a condition that now fails
+        ("delete_one_by_id", {"_id": IDS[1], "owner": OWNERS[0]}),
+        ("aggregate", PAGE)],
+    "unique": False,
+}
+
+
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example(**PAGES_AFTER_MOVES)
+@example(**EXPIRY_MID_UPDATE)
 @example(**DESCENDING_TIES)
 @example(**EXPIRY_AND_UPSERTS)
 @example(**UNIQUE_NAME_UPDATE)
@@ -412,6 +551,16 @@ DESCENDING_TIES = {  # a descending sort no ordered index serves: ties stay in s
 @example(**SORTED_WALK)
 @given(stored=stores, operations=operations, unique=st.booleans())
 def test_wrapped_store_returns_what_mongomock_returns(stored, operations, unique):
+    same_results(stored, operations, unique)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(**COUNTER_UPDATES)
+@given(stored=point_stores, operations=point_operations,
+       unique=st.sampled_from([False, False, True]))  # a unique index: mongomock's path
+def test_point_writes_return_what_mongomock_returns(stored, operations, unique):
+    """The single-document writes by _id (mongo_todos.store.embedded_point), most of them in
+    the subset they serve directly, the others falling back."""
     same_results(stored, operations, unique)
 
 
@@ -518,27 +667,89 @@ def _exclusive_bounds(monkeypatch):
     monkeypatch.setattr(embedded_ranges, "bounds", broken)
 
 
-@pytest.mark.parametrize("bug", [_reverse_ties, _project_before_sort, _forget_lists,
-                                 _first_key_last, _unstable_descending, _window_one_short,
-                                 _forget_inserts, _index_during_writes, _stale_after_updates,
-                                 _descending_ties_reversed, _exclusive_bounds])
-def test_a_broken_wrapper_fails_the_property(bug, monkeypatch):
-    bug(monkeypatch)
+def _point_writes_keep_equality_indexes(monkeypatch):
+    """Point writes that leave the equality indexes as they were (their values changed)."""
+    monkeypatch.setattr(embedded_point, "STATE", "_not_the_indexes")
 
-    # the first counterexample is enough: no shrinking, no example database; a fixed seed, so
-    # the test does not depend on the luck of one run
-    @settings(max_examples=EXAMPLES * 3, deadline=None, database=None, derandomize=True,
-              phases=[Phase.explicit, Phase.generate],
-              report_multiple_bugs=False, suppress_health_check=[HealthCheck.too_slow])
-    @example(**UNIQUE_NAME_UPDATE)
-    @example(**QUERY_INSERT_QUERY)
-    @example(**SORTED_WALK)
-    @example(**PAGES_AFTER_MOVES)
-    @example(**DESCENDING_TIES)
-    @given(stored=stores, operations=operations, unique=st.booleans())
+
+def _point_writes_not_refiled(monkeypatch):
+    """Point writes that do not re-file the document in the ordered indexes."""
+    monkeypatch.setattr(embedded_point, "refresh", lambda store, keys: None)
+
+
+def _point_results_share_the_store(monkeypatch):
+    """Point results that are the stored document itself, not a copy."""
+    monkeypatch.setattr(embedded_point, "copy_value", lambda value: value)
+
+
+def _point_writes_always_modify(monkeypatch):
+    """An update that reports a change even when every value stayed equal."""
+    original = embedded_point._apply
+    monkeypatch.setattr(embedded_point, "_apply", lambda document, plan: original(
+        document, plan) or True)
+
+
+def _point_writes_ignore_parents(monkeypatch):
+    """Dotted paths written as top-level fields named with a dot."""
+    original = embedded_point._plan
+
+    def broken(update):
+        plan = original(update)
+        return plan and [(updater, [".".join(parts)], value) for updater, parts, value in plan]
+    monkeypatch.setattr(embedded_point, "_plan", broken)
+
+
+def _expiry_not_refiled(monkeypatch):
+    """TTL expiries that miss a date an update set in place."""
+    monkeypatch.setattr(embedded_sorted.ttl, "filed", lambda store, key, document: None)
+
+
+def _expiry_blind_mid_update(monkeypatch):
+    """TTL expiry that, during an update, goes by the values documents had before it."""
+    monkeypatch.setattr(embedded_sorted, "TOUCHED", "_not_the_touched")
+
+
+def _expiry_one_late(monkeypatch):
+    """A TTL walk that stops one expired document early."""
+    original = embedded_ttl.Expiries.expired
+    monkeypatch.setattr(embedded_ttl.Expiries, "expired",
+                        lambda self, store: original(self, store)[1:])
+
+
+#: What a broken wrapper is run against: (stored, operations, unique) strategies and the
+#: explicit cases that run first.
+AGAINST = {
+    "any": (stores, operations, st.booleans(),
+            [UNIQUE_NAME_UPDATE, QUERY_INSERT_QUERY, SORTED_WALK, PAGES_AFTER_MOVES,
+             DESCENDING_TIES, EXPIRY_MID_UPDATE]),
+    "point": (point_stores, point_operations, st.just(False), [COUNTER_UPDATES]),
+}
+BUGS = [*((bug, "any") for bug in (
+    _reverse_ties, _project_before_sort, _forget_lists, _first_key_last, _unstable_descending,
+    _window_one_short, _forget_inserts, _index_during_writes, _stale_after_updates,
+    _descending_ties_reversed, _exclusive_bounds, _expiry_blind_mid_update)),
+    *((bug, "point") for bug in (
+        _point_writes_keep_equality_indexes, _point_writes_not_refiled,
+        _point_results_share_the_store, _point_writes_always_modify,
+        _point_writes_ignore_parents, _expiry_not_refiled, _expiry_one_late))]
+
+
+@pytest.mark.parametrize(("bug", "against"), BUGS)
+def test_a_broken_wrapper_fails_the_property(bug, against, monkeypatch):
+    bug(monkeypatch)
+    stored, operations_, unique, cases = AGAINST[against]
+
     def prop(stored, operations, unique):
         same_results(stored, operations, unique)
 
+    prop = given(stored=stored, operations=operations_, unique=unique)(prop)
+    for case in cases:
+        prop = example(**case)(prop)
+    # the first counterexample is enough: no shrinking, no example database; a fixed seed, so
+    # the test does not depend on the luck of one run
+    prop = settings(max_examples=EXAMPLES * 3, deadline=None, database=None, derandomize=True,
+                    phases=[Phase.explicit, Phase.generate], report_multiple_bugs=False,
+                    suppress_health_check=[HealthCheck.too_slow])(prop)
     with pytest.raises(AssertionError):
         prop()
 
@@ -669,3 +880,23 @@ def test_a_plain_inclusion_project_gives_mongomocks_fields_in_its_order(crowded)
     theirs = list(mongomock.collection.Collection.aggregate(collection, pipeline))
     assert len(ours) == 3
     assert [list(d.items()) for d in ours] == [list(d.items()) for d in theirs]
+def test_expiry_reads_only_the_documents_that_expired(monkeypatch):
+    """Under a TTL index, a lookup among 2,000 living documents looks at the earliest living
+    one only, and still removes the ones whose time came."""
+    collection = EmbeddedClient().db.revoked
+    collection.create_index([("expires", 1)], expireAfterSeconds=0)
+    collection.insert_many([{"_id": i, "expires": datetime(2100, 1, 1)} for i in range(2000)])
+    collection.insert_many([{"_id": -i, "expires": datetime(2000, 1, 1)} for i in range(1, 3)])
+    looked = []
+    store = collection._store
+    original = store._value_meets_expiry
+    monkeypatch.setattr(store, "_value_meets_expiry",
+                        lambda value, seconds, now: looked.append(value) or original(
+                            value, seconds, now))
+    assert collection.find_one({"_id": 5}) == {"_id": 5, "expires": datetime(2100, 1, 1)}
+    assert collection.find_one({"_id": -1}) is None
+    # each access of the store (a lookup makes a few) looks at the earliest living document
+    # only; mongomock's scan looks at all 2,000 each time
+    assert 0 < len(looked) <= 10
+    collection.update_one({"_id": 7}, {"$set": {"expires": datetime(2000, 1, 1)}})
+    assert collection.count_documents({}) == 1999
