@@ -360,3 +360,43 @@ def test_a_seed_batch_a_majority_did_not_confirm_keeps_its_lease(app, client, he
         with pytest.raises(BulkWriteError):
             seed._insert_new(Unconfirmed(), batch)
         assert sequence.safe_point(owner) == 0
+
+
+def test_a_delete_that_deletes_nothing_leaves_no_tombstone(client, headers, app):
+    todo = _create(client, headers)
+    owner = owner_of(client, headers)
+    unknown = "/api/v1/todos/" + str(ObjectId())
+    assert client.delete(unknown, headers=headers).status_code == 404
+    stale = client.delete(todo["url"], headers={**headers, "If-Match": '"stale"'})
+    assert stale.status_code == 412
+    with app.app_context():
+        assert Tombstone._get_collection().count_documents({"owner": owner}) == 0
+    assert client.get(unknown, headers=headers).status_code == 404  # not 410: never existed
+    assert client.get(todo["url"], headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("order", ["take-back first", "real deletion first"])
+def test_a_taken_back_tombstone_never_takes_a_real_deletions_with_it(app, client, headers,
+                                                                     order):
+    todo = _create(client, headers)
+    owner, todo_id = owner_of(client, headers), ObjectId(todo["id"])
+    replica = Replica(client, headers)
+    replica.sync()
+    with app.app_context():
+        a = sequence.reserve(owner)  # request A: a DELETE whose If-Match is stale
+        assert sequence.tombstone_first(owner, todo_id, a) is True
+        b = sequence.reserve(owner)  # request B: a DELETE that succeeds
+        assert sequence.tombstone_first(owner, todo_id, b) is False  # A's is there
+        assert store.collection().delete_one({"_id": todo_id, "owner": owner}).deleted_count
+        if order == "take-back first":
+            sequence.settle(owner, todo_id, a, new=True, deleted=False)
+            sequence.settle(owner, todo_id, b, new=False, deleted=True)
+        else:
+            sequence.settle(owner, todo_id, b, new=False, deleted=True)
+            sequence.settle(owner, todo_id, a, new=True, deleted=False)
+        sequence.commit(a)
+        sequence.commit(b)
+        kept = Tombstone._get_collection().find_one({"_id": todo_id})
+    assert kept is not None and kept["by"] == b.tag
+    assert [(c["id"], c["deleted"]) for c in replica.page()["items"]] == [(todo["id"], True)]
+    assert client.get(todo["url"], headers=headers).status_code == 410
