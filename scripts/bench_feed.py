@@ -7,11 +7,11 @@
 The wrk rows of scripts/bench.py measure whole servers, and on a shared machine their noise
 is larger than the few percent in question. Here one process times the same requests (Flask's
 test client, the embedded store, the full request path) with the feed's write side on and
-stubbed out (:func:`mongo_todos.todos.sequence.stamped` yielding a dummy reservation, no
-tombstone), alternating the two in blocks so that load changes hit both alike, and reports
-medians: create, PATCH and DELETE with and without the feed, and a 304 revalidation next to an
-empty changes poll and a poll with 3 changes. (DELETE's existence read before its tombstone
-stays in both: the stub leaves it.)
+stubbed out (:func:`mongo_todos.todos.sequence.stamped` yielding a dummy reservation, and no
+tombstone written or taken back: a DELETE is then its ``delete_one``), alternating the two in
+blocks so that load changes hit both alike, after one warm-up round, and reports medians:
+create, PATCH and DELETE with and without the feed, and a 304 revalidation next to an empty
+changes poll and a poll with 3 changes.
 """
 
 from __future__ import annotations
@@ -73,9 +73,11 @@ def writes(client, headers, rounds: int) -> dict[str, dict[str, list[float]]]:
     for round_ in range(rounds + 1):  # the first round warms up (caches, indexes): not counted
         kept = times if round_ else warm_up
         for mode in ("feed", "stub", "feed", "stub"):
-            real = sequence.stamped
-            if mode == "stub":
+            real = sequence.stamped, sequence.tombstone_first, sequence.settle
+            if mode == "stub":  # no reservation, no tombstone: a DELETE is its delete_one
                 sequence.stamped = _no_feed
+                sequence.tombstone_first = lambda owner, todo_id, reservation: True
+                sequence.settle = lambda *args: None
             try:
                 urls = [_timed(kept["create"][mode], client.post, "/api/v1/todos",
                                json={"name": "bench"}, headers=headers).headers["Location"]
@@ -86,7 +88,7 @@ def writes(client, headers, rounds: int) -> dict[str, dict[str, list[float]]]:
                 for url in urls:
                     _timed(kept["delete"][mode], client.delete, url, headers=headers)
             finally:
-                sequence.stamped = real
+                sequence.stamped, sequence.tombstone_first, sequence.settle = real
     return times
 
 
