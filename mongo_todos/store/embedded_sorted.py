@@ -112,7 +112,7 @@ class OrderedIndex:
 
 def _usable_fields(spec: dict):
     """The key fields of a declared index this module can keep, or None."""
-    keys = spec.get("key") or []
+    keys = list(spec.get("key") or ())  # GridFS declares its keys as a dict's items()
     if len(keys) < 2 or any("." in field or field.startswith("$") for field, _ in keys):
         return None
     if any(direction not in (1, -1) for _, direction in keys[1:]):

@@ -900,3 +900,14 @@ def test_expiry_reads_only_the_documents_that_expired(monkeypatch):
     assert 0 < len(looked) <= 10
     collection.update_one({"_id": 7}, {"$set": {"expires": datetime(2000, 1, 1)}})
     assert collection.count_documents({}) == 1999
+
+
+def test_an_index_declared_with_a_dicts_items_is_usable():
+    """GridFS declares its indexes' keys as ``dict.items()`` (export files, jobs/files.py):
+    counting such a collection with a filter used to raise a TypeError."""
+    collection = EmbeddedClient().db["fs.files"]
+    collection.create_index({"filename": 1, "uploadDate": 1}.items())
+    collection.insert_many([{"filename": "a", "uploadDate": i, "owner": "o"} for i in range(3)])
+    assert collection.count_documents({"owner": "o"}) == 3
+    assert [d["uploadDate"] for d in collection.aggregate(
+        [{"$match": {"filename": "a"}}, {"$sort": {"uploadDate": -1}}])] == [2, 1, 0]
