@@ -96,3 +96,20 @@ def test_bench_refuses_an_unreadable_comparison_before_running(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert check.returncode != 0
     assert "--compare" in check.stderr and "missing.json" in check.stderr
+
+
+def test_bench_feed_smoke_run():
+    """scripts/bench_feed.py (docs/benchmarks.md, "The changes feed") runs and prints one row
+    per request kind, each with a share or a multiple of a 304."""
+    result = subprocess.run([sys.executable, "scripts/bench_feed.py", "--sizes", "5",
+                             "--rounds", "1"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("|")[1:-1] for line in result.stdout.splitlines()
+            if line.startswith("| 5 |")]
+    assert [cells[1].strip() for cells in rows] == [
+        "create", "patch", "delete", "304", "empty poll", "3 changes"]
+    for cells in rows[:3]:  # with the feed, without, and the feed's share
+        assert float(cells[2]) > 0 and float(cells[3]) > 0
+        assert cells[4].strip().endswith("%")
+    assert all(cells[4].strip().endswith("x a 304") for cells in rows[3:])
