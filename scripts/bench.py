@@ -548,8 +548,17 @@ def goals(report: dict) -> list[dict]:
             worst, size = max(tails)
             out.append({"goal": f"{row} p99 < {limit:g} ms with {report['settings'].get('tail_connections')} "
                                 "clients and a login alongside (worst size)",
-                        "measured": f"{worst:.1f} ms at {size}", "met": worst < limit})
+                        "measured": f"{worst:.1f} ms at {size}{_ceiling_tail(report)}",
+                        "met": worst < limit})
     return out
+
+
+def _ceiling_tail(report: dict) -> str:
+    """The bare-Flask server's own worst p99 in this run, beside a p99 goal: a machine whose
+    static-document server has tails of 100 ms cannot show one of 10 ms (docs/benchmarks.md)."""
+    p99s = [run["p99_ms"] for run in (report.get("ceiling") or {}).values()
+            if isinstance(run, dict) and run.get("requests")]
+    return f" (bare Flask: {max(p99s):.1f} ms)" if p99s else ""
 
 
 def comparison(report: dict, previous: dict) -> list[str]:

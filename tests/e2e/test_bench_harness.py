@@ -66,6 +66,8 @@ def test_bench_harness_smoke_run(tmp_path):
     assert {g["goal"].split()[0] for g in report["goals"]} == {
         "get_todo", "revalidate_304", "patch_if_match", "create_todo", "delete_todo", "list_20",
         "list_page_10"}
+    # each p99 goal names the bare-Flask server's own p99 in the same run beside it
+    assert all("(bare Flask: " in g["measured"] for g in report["goals"] if "p99" in g["goal"])
     assert report["settings"]["load_generator"] == "wrk"
     table = output.with_suffix(".md").read_text()
     assert "| request | 15+30 |" in table and "| DELETE |" in table
