@@ -8,7 +8,7 @@ The wrk rows of scripts/bench.py measure whole servers, and on a shared machine 
 is larger than the few percent in question. Here one process times the same requests (Flask's
 test client, the embedded store, the full request path) with the feed's write side on and
 stubbed out (:func:`mongo_todos.todos.sequence.stamped` yielding a dummy reservation, and no
-tombstone written or taken back: a DELETE is then its ``delete_one``), alternating the two in
+tombstone written: a DELETE is then its existence read and its ``delete_one``), alternating the two in
 blocks so that load changes hit both alike, after one warm-up round, and reports medians:
 create, PATCH and DELETE with and without the feed, and a 304 revalidation next to an empty
 changes poll and a poll with 3 changes.
@@ -73,11 +73,10 @@ def writes(client, headers, rounds: int) -> dict[str, dict[str, list[float]]]:
     for round_ in range(rounds + 1):  # the first round warms up (caches, indexes): not counted
         kept = times if round_ else warm_up
         for mode in ("feed", "stub", "feed", "stub"):
-            real = sequence.stamped, sequence.tombstone_first, sequence.settle
-            if mode == "stub":  # no reservation, no tombstone: a DELETE is its delete_one
+            real = sequence.stamped, sequence.tombstone_many
+            if mode == "stub":  # no reservation, no tombstone
                 sequence.stamped = _no_feed
-                sequence.tombstone_first = lambda owner, todo_id, reservation: True
-                sequence.settle = lambda *args: None
+                sequence.tombstone_many = lambda owner, ids, seq: None
             try:
                 urls = [_timed(kept["create"][mode], client.post, "/api/v1/todos",
                                json={"name": "bench"}, headers=headers).headers["Location"]
@@ -88,7 +87,7 @@ def writes(client, headers, rounds: int) -> dict[str, dict[str, list[float]]]:
                 for url in urls:
                     _timed(kept["delete"][mode], client.delete, url, headers=headers)
             finally:
-                sequence.stamped, sequence.tombstone_first, sequence.settle = real
+                sequence.stamped, sequence.tombstone_many = real
     return times
 
 

@@ -171,6 +171,7 @@ def releaser(monkeypatch):
     """This process's lease releaser, fresh and slow: leases finished by requests stay
     unreleased in the database until the test calls ``flush()`` (or a reservation of the same
     account takes them along), so what a reader elsewhere sees is deterministic."""
+    sequence.RELEASER.flush()  # what earlier tests left, before the test binds its own store
     fresh = leases.Releaser(lambda: sequence.counters())
     monkeypatch.setattr(sequence, "RELEASER", fresh)
     monkeypatch.setattr(leases, "RELEASE_DELAY", 60)
@@ -183,3 +184,12 @@ def elsewhere(monkeypatch, releaser):
     process has finished, only what the database says."""
     monkeypatch.setattr(releaser, "known", lambda owner: frozenset())
     return releaser
+
+
+@pytest.fixture(autouse=True)
+def _leases_released_in_their_own_store():
+    """Each test's finished changes-feed leases are released before the next test binds its
+    store: the releaser thread would otherwise release them a moment later into whichever
+    store is bound then (a wire-protocol server logging every command, say)."""
+    yield
+    sequence.RELEASER.flush()

@@ -237,7 +237,6 @@ class Tombstone(Document):
     owner = ObjectIdField(required=True)
     seq = IntField(required=True)
     deleted_at = DateTimeField(required=True)
-    by = StringField()  # the tag of the reservation that wrote it (a DELETE may take it back)
     expires_at = DateTimeField(required=True)
 
     meta = {

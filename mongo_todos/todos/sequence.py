@@ -225,45 +225,15 @@ def _maybe_trim(owner: ObjectId, written: int) -> None:
         trim(owner)
 
 
-def tombstone_first(owner: ObjectId, todo_id: ObjectId, reservation: Reservation) -> bool:
-    """Write the tombstone of one todo a request is about to delete, with the reservation's
-    number and tag; whether it is new (False: one is there already, from an earlier deletion
-    or one that crashed or lost a race, left as it is until :func:`settle` knows the outcome).
-    No read first: :func:`settle` takes a new tombstone back if nothing was deleted."""
-    now = dates.utcnow()
-    try:
-        tombstones().insert_one({"_id": todo_id, "owner": owner, "seq": reservation.first,
-                                 "deleted_at": now, "by": reservation.tag,
-                                 "expires_at": now + tombstone_ttl() + TOMBSTONE_MARGIN})
-    except DuplicateKeyError:
-        return False
-    _maybe_trim(owner, 1)
-    return True
-
-
-def settle(owner: ObjectId, todo_id: ObjectId, reservation: Reservation, new: bool,
-           deleted: bool) -> None:
-    """After the deletion :func:`tombstone_first` prepared: a deletion over an older tombstone
-    gives it this deletion's number (an upsert: another request may be taking its own new
-    tombstone back meanwhile); no deletion takes back the new tombstone, if it is still this
-    request's (``by``), before the caller answers 404/410/412."""
-    if deleted and not new:
-        now = dates.utcnow()
-        tombstones().update_one(
-            {"_id": todo_id, "owner": owner},
-            {"$max": {"seq": reservation.first},
-             "$set": {"deleted_at": now, "by": reservation.tag,
-                      "expires_at": now + tombstone_ttl() + TOMBSTONE_MARGIN}}, upsert=True)
-    elif new and not deleted:
-        tombstones().delete_one({"_id": todo_id, "owner": owner, "by": reservation.tag})
-
-
 def _renumber(owner: ObjectId, ids: list, seq: int, now: datetime, expires: datetime) -> None:
     # tombstones already there (a deletion that crashed, or lost a race to a precondition):
     # keep the higher number, so a tombstone is never lost nor moved back
-    tombstones().update_many({"_id": {"$in": ids}, "owner": owner},
-                             {"$max": {"seq": seq}, "$set": {"deleted_at": now,
-                                                             "expires_at": expires}})
+    update = {"$max": {"seq": seq}, "$set": {"deleted_at": now, "expires_at": expires}}
+    if tombstones().update_many({"_id": {"$in": ids}, "owner": owner},
+                                update).matched_count < len(ids):
+        # one expired (TTL) since the insert found it: this deletion writes its own
+        for todo_id in ids:
+            tombstones().update_one({"_id": todo_id, "owner": owner}, update, upsert=True)
 
 
 def tombstone_cap() -> int:

@@ -305,12 +305,11 @@ def delete(query: dict) -> None:
 
     The tombstone is written first, with the deletion's sequence number: a crash between the
     two leaves a tombstone of a living todo, which the feed ignores, never a deletion nobody
-    hears of. When nothing was deleted the tombstone is taken back before the answer (its
-    lease kept feed readers below it meanwhile), so ids that never existed get none."""
-    owner, todo_id = query["owner"], query["_id"]
-    with sequence.stamped(owner, deferred=True) as reservation:
-        new = sequence.tombstone_first(owner, todo_id, reservation)
-        deleted = collection().delete_one(query).deleted_count > 0
-        sequence.settle(owner, todo_id, reservation, new, deleted)
-        if not deleted:
+    hears of. The read before it keeps ids that never existed, or another account's, from
+    getting one (tombstones are keyed by the todo's id alone)."""
+    if collection().find_one(query, {"_id": 1}) is None:
+        missing_or_changed(query)
+    with sequence.stamped(query["owner"], deferred=True) as reservation:
+        sequence.tombstone_many(query["owner"], [query["_id"]], reservation.first)
+        if not collection().delete_one(query).deleted_count:
             missing_or_changed(query)
