@@ -217,11 +217,7 @@ def tombstone_many(owner: ObjectId, ids: list[ObjectId], seq: int) -> None:
             raise
         _renumber(owner, [e["op"]["_id"] for e in error.details["writeErrors"]], seq, now,
                   expires)
-    _maybe_trim(owner, len(ids))
-
-
-def _maybe_trim(owner: ObjectId, written: int) -> None:
-    if random.random() * TRIM_EVERY < written:  # about once every TRIM_EVERY tombstones
+    if random.random() * TRIM_EVERY < len(ids):  # about once every TRIM_EVERY tombstones
         trim(owner)
 
 
