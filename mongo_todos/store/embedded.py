@@ -114,11 +114,29 @@ class EmbeddedCollection(Collection):
         state = store.__dict__.get(STATE)
         with writing(store):
             inserted = super()._insert(data, *args, **kwargs)
+        self._appended(store, state, data, inserted)
+        return inserted
+
+    @staticmethod
+    def _appended(store, state, data, inserted) -> None:
         # one document appended: keep the indexes (a create then a list, or the quota's count
         # before each create, would otherwise rebuild them every time)
         if state is not None and isinstance(data, dict) and state.appended(store, inserted):
             setattr(store, STATE, state)
-        return inserted
+
+    def insert_one(self, document, bypass_document_validation=False, session=None):
+        """mongomock's insert_one; a plain document (every request's) is checked and stored
+        directly (mongo_todos.store.embedded_point)."""
+        found = point.insert_one(self, document, session)
+        if found is point.SLOW:
+            return super().insert_one(document, bypass_document_validation, session)
+        key, data = found
+        store = self._store
+        state = store.__dict__.get(STATE)
+        with writing(store):
+            store[key] = data
+        self._appended(store, state, data, data["_id"])
+        return point.inserted(data)
 
     def _update(self, *args, **kwargs):
         # an update changes documents in place: the ordered indexes re-file what it read

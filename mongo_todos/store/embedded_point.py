@@ -11,7 +11,10 @@ uses, the same result is reached directly:
   top-level fields and dotted paths into embedded documents (the feed's counter sets and
   unsets ``leases.<tag>``), the other conditions of the filter checked with mongomock's own
   ``filter_applies`` on the one document, projection, ``return_document`` either way;
-- :func:`delete_one`.
+- :func:`delete_one`;
+- :func:`insert_one`: a document whose keys mongomock's own checks pass (they raise, on its
+  path, otherwise), still encoded by BSON as mongomock does to validate it, then patched for
+  datetimes and stored, without mongomock's isinstance cascade over every value.
 
 Why shaped so: every value is written by mongomock's own updaters (``_set_updater`` & co), in
 the update's order, so a value, a type error or a BSON error is mongomock's exactly (a failing
@@ -35,20 +38,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bson import ObjectId
-from mongomock import filtering, helpers
+from collections.abc import Mapping
+
+from bson import BSON, ObjectId
+from mongomock import DuplicateKeyError, filtering, helpers
 from mongomock.collection import (
     _inc_updater,
     _set_updater,
     _unset_updater,
     validate_ok_for_update,
 )
-from mongomock.results import DeleteResult, UpdateResult
+from mongomock.results import DeleteResult, InsertOneResult, UpdateResult
 from pymongo import ReturnDocument
 
 from mongo_todos.store.embedded_copy import copy_value
 from mongo_todos.store.embedded_indexes import STATE, writing
-from mongo_todos.store.embedded_sorted import refresh
+from mongo_todos.store.embedded_sorted import refresh, store_key
 
 #: The answer of an operation outside the subset: run mongomock's own.
 SLOW = object()
@@ -276,3 +281,36 @@ def delete_one(collection, filter, **kwargs):
             del store[key]
     return DeleteResult({"connectionId": collection.database.client._id,
                          "n": int(document is not None), "ok": 1.0, "err": None}, True)
+
+
+def _plain_keys(document: Mapping, top: bool = True) -> bool:
+    """Every key a string without a NUL (in embedded documents too), no top-level key led by
+    ``$``: what mongomock checks before BSON does (it raises otherwise, on its own path)."""
+    for key, value in document.items():
+        if type(key) is not str or "\0" in key or (top and key.startswith("$")):
+            return False
+        if isinstance(value, Mapping) and not _plain_keys(value, False):
+            return False
+    return True
+
+
+def insert_one(collection, document, session=None):
+    """mongomock's ``insert_one(document)`` for a plain dict on a collection without a unique
+    index, or :data:`SLOW`; the stored document's ``_id``, as mongomock's ``_insert`` returns.
+    The caller stores it (``store(key, data)``, mongo_todos.store.embedded keeps its indexes)."""
+    if session or type(document) is not dict or not _plain_keys(document):
+        return SLOW
+    store = collection._store
+    if any(index.get("unique") for index in store.indexes.values()):
+        return SLOW  # mongomock checks it after storing, and rolls back
+    BSON.encode(document, check_keys=False)  # mongomock's validation: the same error
+    if "_id" not in document:
+        document["_id"] = ObjectId()  # filled in the caller's dict, as pymongo does
+    key = store_key(document["_id"])
+    if key in store:  # (TTL expiry first, as mongomock's check runs it)
+        raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
+    return key, _patched(document)
+
+
+def inserted(data: dict) -> InsertOneResult:
+    return InsertOneResult(data["_id"], acknowledged=True)

@@ -307,6 +307,18 @@ point_writes = _mix(point_finds, point_finds, point_updates_one, point_updates_o
                     st.tuples(st.just("delete_one_by_id"), point_filters))
 operations = st.lists(st.one_of(queries, queries, writes, more_writes, point_writes),
                       min_size=1, max_size=8)
+#: Inserts the direct path (mongo_todos.store.embedded_point.insert_one) must answer as
+#: mongomock does, or leave to it: a taken _id, datetimes it truncates or converts, an
+#: embedded document, keys its own checks or BSON refuse, a number BSON cannot hold.
+odd_inserts = st.tuples(st.just("insert_one"), _mix(
+    documents(),
+    st.builds(lambda n, doc: {"_id": IDS[n], **doc}, st.integers(0, 2), documents()),
+    st.builds(lambda value: {"owner": OWNERS[0], "v": value}, set_values),
+    st.sampled_from([
+        {"v": (1, 2)}, {"sub": {"a": 1, "b": {"c": datetime(2030, 1, 1, 0, 0, 0, 1500)}}},
+        {"$bad": 1}, {"sub": {"a\0b": 1}}, {"sub": {1: 2}}, {"a.b": 1}, {"v": 2 ** 70},
+        {"v": [{"$x": 1}]}, {"v": "\ud800"}, {"v": object()}, {"v": {"$y": 1}},
+    ])))
 #: A few documents, so that a write by _id finds one most of the time.
 point_stores = st.lists(documents(), min_size=3, max_size=10)
 #: Mostly point writes, and the reads that would see an index they left stale.
@@ -315,6 +327,10 @@ point_operations = st.lists(_mix(point_writes, point_writes, queries, st.one_of(
     st.tuples(st.just("find_one"), st.tuples(equality("owner", owner_values),  # equality ones
                                              equality("name", names)).map(
         lambda pair: {**pair[0], **pair[1]})))), min_size=1, max_size=8)
+
+#: Inserts, each followed now and then by the reads and writes that would see a mistake.
+insert_operations = st.lists(_mix(odd_inserts, odd_inserts, queries, point_writes),
+                             min_size=1, max_size=8)
 
 
 def run(collection, operation):
@@ -564,6 +580,16 @@ def test_point_writes_return_what_mongomock_returns(stored, operations, unique):
     same_results(stored, operations, unique)
 
 
+@settings(max_examples=EXAMPLES // 2, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(stored=point_stores, operations=insert_operations,
+       unique=st.sampled_from([False, False, True]))  # a unique index: mongomock's path
+def test_inserts_return_what_mongomock_returns(stored, operations, unique):
+    """A plain document's insert (mongo_todos.store.embedded_point.insert_one) and the ones
+    it leaves to mongomock."""
+    same_results(stored, operations, unique)
+
+
 # --- the property can fail ------------------------------------------------------------------
 
 def _reverse_ties(monkeypatch):
@@ -699,6 +725,28 @@ def _point_writes_ignore_parents(monkeypatch):
     monkeypatch.setattr(embedded_point, "_plan", broken)
 
 
+def _point_inserts_unpatched(monkeypatch):
+    """Direct inserts that store datetimes as given (mongomock keeps milliseconds, UTC)."""
+    monkeypatch.setattr(embedded_point, "_patched", lambda value: value)
+
+
+def _point_inserts_overwrite(monkeypatch):
+    """Direct inserts that replace a document stored under the same _id."""
+    original = embedded_point.insert_one
+
+    def broken(collection, document, session=None):
+        if type(document) is dict and document.get("_id") in collection._store._documents:
+            del collection._store[document["_id"]]
+        return original(collection, document, session)
+    monkeypatch.setattr(embedded_point, "insert_one", broken)
+
+
+def _point_inserts_unvalidated(monkeypatch):
+    """Direct inserts that skip BSON's validation (a value MongoDB cannot store is kept)."""
+    monkeypatch.setattr(embedded_point, "BSON", type("NoCheck", (), {
+        "encode": staticmethod(lambda *args, **kwargs: b"")}))
+
+
 def _expiry_not_refiled(monkeypatch):
     """TTL expiries that miss a date an update set in place."""
     monkeypatch.setattr(embedded_sorted.ttl, "filed", lambda store, key, document: None)
@@ -723,6 +771,7 @@ AGAINST = {
             [UNIQUE_NAME_UPDATE, QUERY_INSERT_QUERY, SORTED_WALK, PAGES_AFTER_MOVES,
              DESCENDING_TIES, EXPIRY_MID_UPDATE]),
     "point": (point_stores, point_operations, st.just(False), [COUNTER_UPDATES]),
+    "insert": (point_stores, insert_operations, st.just(False), []),
 }
 BUGS = [*((bug, "any") for bug in (
     _reverse_ties, _project_before_sort, _forget_lists, _first_key_last, _unstable_descending,
@@ -731,7 +780,9 @@ BUGS = [*((bug, "any") for bug in (
     *((bug, "point") for bug in (
         _point_writes_keep_equality_indexes, _point_writes_not_refiled,
         _point_results_share_the_store, _point_writes_always_modify,
-        _point_writes_ignore_parents, _expiry_not_refiled, _expiry_one_late))]
+        _point_writes_ignore_parents, _expiry_not_refiled, _expiry_one_late)),
+    *((bug, "insert") for bug in (
+        _point_inserts_unpatched, _point_inserts_overwrite, _point_inserts_unvalidated))]
 
 
 @pytest.mark.parametrize(("bug", "against"), BUGS)
