@@ -16,7 +16,8 @@ uses, the same result is reached directly:
   path, otherwise), still encoded by BSON as mongomock does to validate it, then patched for
   datetimes and stored, without mongomock's isinstance cascade over every value.
 
-Why shaped so: every value is written by mongomock's own updaters (``_set_updater`` & co), in
+Why shaped so: every value is written by mongomock's own updaters (``_inc_updater``,
+``_unset_updater``; ``$set`` by :func:`_set`, its ``_set_updater`` less a version parse), in
 the update's order, so a value, a type error or a BSON error is mongomock's exactly (a failing
 update leaves what mongomock's leaves: the fields before it written, nothing rolled back).
 What cannot be told apart cheaply falls back, before anything is changed, to mongomock's own
@@ -36,15 +37,14 @@ tests/store/test_embedded.py runs these paths against plain mongomock.
 
 from __future__ import annotations
 
-from datetime import datetime
-
+import copy
 from collections.abc import Mapping
+from datetime import datetime
 
 from bson import BSON, ObjectId
 from mongomock import DuplicateKeyError, filtering, helpers
 from mongomock.collection import (
     _inc_updater,
-    _set_updater,
     _unset_updater,
     validate_ok_for_update,
 )
@@ -62,7 +62,19 @@ SLOW = object()
 _UPDATE_OPTIONS = frozenset(("bypass_document_validation", "collation", "array_filters", "hint",
                              "session", "let"))
 _DELETE_OPTIONS = frozenset(("collation", "hint", "session"))
-_UPDATERS = {"$set": _set_updater, "$inc": _inc_updater, "$unset": _unset_updater}
+
+
+def _set(document: dict, field: str, value) -> None:
+    """mongomock's ``_set_updater`` on an embedded document, for a field name :func:`_plan`
+    has checked (no ``$``, no NUL): the same copy of a list, the same BSON check of the value,
+    without the pymongo version it parses on every call."""
+    if isinstance(value, (tuple, list)):
+        value = copy.deepcopy(value)
+    BSON.encode({field: value}, check_keys=False)
+    document[field] = value
+
+
+_UPDATERS = {"$set": _set, "$inc": _inc_updater, "$unset": _unset_updater}
 #: Values :func:`_patched` returns as they are (mongomock's datetime patch leaves them alone).
 _ATOMS = frozenset((str, int, float, bool, type(None), ObjectId, bytes))
 
@@ -117,6 +129,9 @@ def _lookup(collection, spec: dict, key):
     store = collection._store
     store._remove_expired_documents()  # what reading store.documents would do (TTL)
     document = store._documents.get(key)
+    if len(spec) == 1 and document is not None and type(document.get("_id")) is type(key) \
+            and document["_id"] == key:
+        return document  # the _id alone, and the document stored under it holds it
     if document is None:
         filtering.filter_applies(spec, {})
         return None

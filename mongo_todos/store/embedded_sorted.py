@@ -41,6 +41,8 @@ from mongo_todos.store.embedded_ranges import TOP, group, index_range, partition
 ORDERED = "_mongo_todos_ordered"
 #: The attribute holding the store keys an update under way has read (it may change them).
 TOUCHED = "_mongo_todos_touched"
+#: The attribute holding the key fields of the store's usable indexes (:func:`_signature`).
+SIGNATURE = "_mongo_todos_signature"
 
 
 def store_key(document_id):
@@ -121,7 +123,15 @@ def _usable_fields(spec: dict):
 
 
 def _signature(store) -> tuple:
-    return tuple(filter(None, (_usable_fields(spec) for spec in store.indexes.values())))
+    """The key fields of the store's usable indexes; remembered until an index is created or
+    dropped (:class:`OrderedStore` forgets it) or mongomock replaces the whole dict
+    (``drop_indexes``): every read of an ordered index asks."""
+    cached = store.__dict__.get(SIGNATURE)
+    if cached is not None and cached[0] is store.indexes:
+        return cached[1]
+    signature = tuple(filter(None, (_usable_fields(spec) for spec in store.indexes.values())))
+    store.__dict__[SIGNATURE] = (store.indexes, signature)
+    return signature
 
 
 class OrderedIndexes:
@@ -144,8 +154,11 @@ class OrderedIndexes:
     def put(self, key, document: dict) -> None:
         """File the document now stored under ``key`` (new, or changed in place)."""
         position = self.positions.get(key)
-        if position is None:
+        if position is None:  # new here: filed nowhere yet
             position = self.positions[key] = next(self.counter)
+            for index in self.indexes:
+                index.add(key, document, position)
+            return
         for index in self.indexes:
             if not index.unchanged(key, document):
                 index.remove(key)
@@ -178,7 +191,20 @@ class OrderedStore(CollectionStore):
     def drop(self):
         self.__dict__.pop(ORDERED, None)
         self.__dict__.pop(ttl.EXPIRIES, None)
+        self._forget_signatures()
         super().drop()
+
+    def create_index(self, index_name, index_dict):
+        self._forget_signatures()
+        super().create_index(index_name, index_dict)
+
+    def drop_index(self, index_name):
+        self._forget_signatures()
+        super().drop_index(index_name)
+
+    def _forget_signatures(self):
+        self.__dict__.pop(SIGNATURE, None)
+        self.__dict__.pop(ttl.SIGNATURE, None)
 
     def _remove_expired_documents(self):
         # an update under way (mongomock checks unique indexes mid-update) has changed these

@@ -60,8 +60,22 @@ def _due(value):
     raise Strange
 
 
+#: The attribute holding a store's :func:`_signature`, with the dict it was read from
+#: (mongo_todos.store.embedded_sorted.OrderedStore forgets it when an index comes or goes).
+SIGNATURE = "_mongo_todos_ttl_signature"
+
+
 def _signature(store) -> tuple:
     """The TTL indexes as mongomock's scan reads them: (field, seconds) each, in order."""
+    cached = store.__dict__.get(SIGNATURE)
+    if cached is not None and cached[0] is store._ttl_indexes:
+        return cached[1]
+    signature = _read_signature(store)
+    store.__dict__[SIGNATURE] = (store._ttl_indexes, signature)
+    return signature
+
+
+def _read_signature(store) -> tuple:
     indexes = []
     for index in store._ttl_indexes.values():
         seconds, keys = index.get("expireAfterSeconds"), index.get("key")
@@ -113,6 +127,8 @@ class Expiries:
         now = mongomock.utcnow()
         keys = set()
         for (_, seconds), queue in zip(self.signature, self.queues, strict=True):
+            if not queue or not store._value_meets_expiry(queue[0][0], seconds, now):
+                continue  # nothing due (the usual case): no walk
             for due, _, key in queue:
                 if not store._value_meets_expiry(due, seconds, now):
                     break

@@ -570,7 +570,20 @@ def test_wrapped_store_returns_what_mongomock_returns(stored, operations, unique
     same_results(stored, operations, unique)
 
 
+ID_CHANGED_BY_A_FAILED_UPDATE = {  # mongomock writes _id, then fails: the key holds another _id
+    "stored": [{}, {}, {}],
+    "operations": [
+        ("find_one_and_update_by_id", ({"_id": IDS[2]}, {"$set": {"_id": None},
+                                                         "$inc": {"name": None}},
+                                       False, False, None, None)),
+        ("delete_one_by_id", {"_id": IDS[2]}),
+        ("update_one_by_id", ({"_id": IDS[2]}, {"$set": {"n": 1}}, False))],
+    "unique": False,
+}
+
+
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(**ID_CHANGED_BY_A_FAILED_UPDATE)
 @example(**COUNTER_UPDATES)
 @given(stored=point_stores, operations=point_operations,
        unique=st.sampled_from([False, False, True]))  # a unique index: mongomock's path
@@ -962,3 +975,31 @@ def test_an_index_declared_with_a_dicts_items_is_usable():
     assert collection.count_documents({"owner": "o"}) == 3
     assert [d["uploadDate"] for d in collection.aggregate(
         [{"$match": {"filename": "a"}}, {"$sort": {"uploadDate": -1}}])] == [2, 1, 0]
+
+
+def test_pages_follow_indexes_created_and_dropped_after_use():
+    """The ordered indexes a page may walk are remembered between reads (every read asks):
+    an index created, dropped, or all of them dropped at once is seen by the next page."""
+    collection = EmbeddedClient().db.todos
+    plain = mongomock.MongoClient().db.todos
+    documents = [{"_id": IDS[i], "owner": OWNERS[i % 2], "name": NAMES[i % len(NAMES)],
+                  "n": i % 3} for i in range(12)]
+    page = [{"$match": {"owner": OWNERS[0]}}, {"$sort": {"n": -1, "_id": 1}}, {"$limit": 4}]
+    for target in (collection, plain):
+        target.insert_many(copy.deepcopy(documents))
+    store = collection._store
+    steps = [lambda c: c.create_index([("owner", 1), ("name", 1)]),
+             lambda c: c.create_index([("owner", 1), ("n", -1), ("_id", 1)], name="by_n"),
+             lambda c: c.drop_index("by_n"),
+             lambda c: c.create_index([("owner", 1), ("n", 1), ("_id", 1)]),
+             lambda c: c.drop_indexes()]
+    walked = []
+    for step in steps:
+        for target in (collection, plain):
+            step(target)
+        fields = embedded_sorted._signature(store)
+        assert fields == tuple(filter(None, map(embedded_sorted._usable_fields,
+                                                store.indexes.values())))
+        walked.append(("owner", "n", "_id") in fields)
+        assert list(collection.aggregate(page)) == list(plain.aggregate(page))
+    assert walked == [False, True, False, True, False]
