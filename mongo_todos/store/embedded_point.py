@@ -104,11 +104,15 @@ def _pinned(collection, filter):
 
 def plain_projection(projection) -> bool:
     """No projection, or one including top-level fields only."""
-    return projection is None or (
-        isinstance(projection, dict) and bool(projection)
-        and all(v is True or (type(v) is int and v == 1) for v in projection.values())
-        and all(isinstance(k, str) and "." not in k and not k.startswith("$")
-                for k in projection))
+    if projection is None:
+        return True
+    if not isinstance(projection, dict) or not projection:
+        return False
+    for key, value in projection.items():  # (a loop: every point read asks)
+        if not (value is True or (type(value) is int and value == 1)) \
+                or not isinstance(key, str) or "." in key or key.startswith("$"):
+            return False
+    return True
 
 
 def project(document: dict, projection) -> dict:
@@ -123,15 +127,32 @@ def project(document: dict, projection) -> dict:
     return found
 
 
+def _equal_fields(spec: dict, document: dict) -> bool:
+    """Whether ``document`` matches ``spec``'s other conditions by plain equality: each a
+    string or ObjectId that the document's top-level field holds with the same type (as in
+    ``{"_id": id, "owner": owner}``). False means "not decided here" (another condition, a
+    missing field, an array, which mongomock's filter then judges), or a sure mismatch."""
+    for field, condition in spec.items():
+        if field == "_id":
+            continue
+        kind = type(condition)
+        if (kind is not ObjectId and kind is not str) or type(field) is not str \
+                or field.startswith("$") \
+                or "." in field or type(document.get(field)) is not kind \
+                or document[field] != condition:
+            return False
+    return True
+
+
 def _lookup(collection, spec: dict, key):
     """The stored document under ``key`` if it matches ``spec`` (TTL expiry first, an invalid
     filter rejected as mongomock's empty-candidates check does); else None."""
     store = collection._store
     store._remove_expired_documents()  # what reading store.documents would do (TTL)
     document = store._documents.get(key)
-    if len(spec) == 1 and document is not None and type(document.get("_id")) is type(key) \
-            and document["_id"] == key:
-        return document  # the _id alone, and the document stored under it holds it
+    if document is not None and type(document.get("_id")) is type(key) \
+            and document["_id"] == key and _equal_fields(spec, document):
+        return document  # the document stored under the _id holds it, and the other fields
     if document is None:
         filtering.filter_applies(spec, {})
         return None
