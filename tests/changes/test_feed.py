@@ -285,6 +285,28 @@ def test_no_cap_keeps_every_tombstone(make_app, monkeypatch):
     assert _tombstones(app, headers, client) == 5
 
 
+def test_a_trim_check_under_the_cap_only_counts(capped, monkeypatch):
+    """Every trim check (about one deletion in TRIM_EVERY) walks the tombstone index only when
+    the account is over its cap; under it, one count bounded by the cap, the counter untouched."""
+    app, client, headers = capped
+    todos = [_create(client, headers, f"t{i}") for i in range(5)]
+    walks, counts = [], []
+    with app.app_context():
+        collection = type(sequence.tombstones())
+    aggregate, count = collection.aggregate, collection.count_documents
+    monkeypatch.setattr(collection, "aggregate", lambda self, *a, **k: walks.append(
+        self.name) or aggregate(self, *a, **k))
+    monkeypatch.setattr(collection, "count_documents", lambda self, spec, **k: counts.append(
+        (self.name, k.get("limit"))) or count(self, spec, **k))
+    for todo in todos[:3]:  # 1, 2, 3 tombstones: at the cap, never over it
+        assert client.delete(todo["url"], headers=headers).status_code == 204
+    assert [name for name in walks if name == "todo_tombstones"] == []
+    assert [c for c in counts if c[0] == "todo_tombstones"] == [("todo_tombstones", 4)] * 3
+    assert client.delete(todos[3]["url"], headers=headers).status_code == 204  # 4: over
+    assert walks.count("todo_tombstones") == 1
+    assert _tombstones(app, headers, client) == 3
+
+
 def test_a_trim_of_a_batch_a_client_is_half_way_through_is_a_410_not_a_miss(capped,
                                                                              monkeypatch):
     app, client, headers = capped

@@ -120,3 +120,28 @@ def test_bench_feed_smoke_run():
         assert float(cells[2]) > 0 and float(cells[3]) > 0
         assert cells[4].strip().endswith("%")
     assert all(cells[4].strip().endswith("x a 304") for cells in rows[3:])
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None,
+                    reason="wrk is not installed (.ci/run installs it with apt-get)")
+def test_bench_ab_smoke_run():
+    """scripts/bench_ab.py (docs/benchmarks.md, round 4) serves two checkouts and the ceiling
+    side by side and prints one line per row; here the other checkout is this one."""
+    result = subprocess.run([sys.executable, "scripts/bench_ab.py", "--against", str(ROOT),
+                             "--rounds", "2", "--duration", "1", "patch", "delete"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["patch", "delete"], result.stdout
+    for line in lines:
+        words = line.split()
+        this, other = float(words[2]), float(words[6])
+        assert this > 0 and other > 0
+        assert float(words[10]) == pytest.approx(this / other, abs=0.001)
+
+
+def test_bench_ab_refuses_a_directory_that_is_no_checkout(tmp_path):
+    check = subprocess.run([sys.executable, "scripts/bench_ab.py", "--against", str(tmp_path),
+                            "get"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert check.returncode == 2
+    assert "is not a checkout of this project" in check.stderr
