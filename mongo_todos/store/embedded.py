@@ -41,7 +41,8 @@ app's collections are), so it sees every call and the app keeps its fast path me
 - a single-document write by ``_id`` (``find_one_and_update``, ``update_one`` with ``$set``,
   ``$inc``, ``$unset``; ``delete_one``) changes its one document directly, without mongomock's
   snapshot, before-and-after reads and generic filtering (mongo_todos.store.embedded_point,
-  which also holds the ``_id`` lookup of ``find_one``); anything else takes mongomock's path.
+  which also holds the ``_id`` lookup of ``find_one``; ``insert_one`` of a plain document:
+  mongo_todos.store.embedded_insert); anything else takes mongomock's path.
 - TTL expiry, which mongomock runs on every access by looking at every document, reads only
   the documents whose time has come (mongo_todos.store.embedded_ttl).
 
@@ -67,7 +68,8 @@ from pymongo.results import BulkWriteResult
 
 from mongo_todos.store import embedded_point as point
 from mongo_todos.store.embedded_copy import copy_value, plain_inclusion, project_copy
-from mongo_todos.store.embedded_indexes import STATE, candidates_for, writing
+from mongo_todos.store.embedded_indexes import STATE, candidates_for, kept_through_insert, writing
+from mongo_todos.store.embedded_insert import insert_one as direct_insert
 from mongo_todos.store.embedded_lock import FairLock
 from mongo_todos.store.embedded_pipeline import native_order, split_pipeline, window_end
 from mongo_todos.store.embedded_sorted import (
@@ -114,29 +116,15 @@ class EmbeddedCollection(Collection):
         state = store.__dict__.get(STATE)
         with writing(store):
             inserted = super()._insert(data, *args, **kwargs)
-        self._appended(store, state, data, inserted)
+        kept_through_insert(store, state, data, inserted)
         return inserted
 
-    @staticmethod
-    def _appended(store, state, data, inserted) -> None:
-        # one document appended: keep the indexes (a create then a list, or the quota's count
-        # before each create, would otherwise rebuild them every time)
-        if state is not None and isinstance(data, dict) and state.appended(store, inserted):
-            setattr(store, STATE, state)
-
     def insert_one(self, document, bypass_document_validation=False, session=None):
-        """mongomock's insert_one; a plain document (every request's) is checked and stored
-        directly (mongo_todos.store.embedded_point)."""
-        found = point.insert_one(self, document, session)
-        if found is point.SLOW:
+        """mongomock's insert_one; a plain document is stored directly (embedded_insert)."""
+        result = direct_insert(self, document, session)
+        if result is point.SLOW:
             return super().insert_one(document, bypass_document_validation, session)
-        key, data = found
-        store = self._store
-        state = store.__dict__.get(STATE)
-        with writing(store):
-            store[key] = data
-        self._appended(store, state, data, data["_id"])
-        return point.inserted(data)
+        return result
 
     def _update(self, *args, **kwargs):
         # an update changes documents in place: the ordered indexes re-file what it read

@@ -168,3 +168,11 @@ def writing(store):
     finally:
         setattr(store, WRITING, store.__dict__[WRITING] - 1)
         store.__dict__.pop(STATE, None)
+
+
+def kept_through_insert(store, state, data, inserted) -> None:
+    """After an insert: keep the equality indexes built before it (``state``) when the
+    document was appended to them (a create then a list, or the quota's count before each
+    create, would otherwise rebuild them every time)."""
+    if state is not None and isinstance(data, dict) and state.appended(store, inserted):
+        setattr(store, STATE, state)

@@ -11,10 +11,9 @@ uses, the same result is reached directly:
   top-level fields and dotted paths into embedded documents (the feed's counter sets and
   unsets ``leases.<tag>``), the other conditions of the filter checked with mongomock's own
   ``filter_applies`` on the one document, projection, ``return_document`` either way;
-- :func:`delete_one`;
-- :func:`insert_one`: a document whose keys mongomock's own checks pass (they raise, on its
-  path, otherwise), still encoded by BSON as mongomock does to validate it, then patched for
-  datetimes and stored, without mongomock's isinstance cascade over every value.
+- :func:`delete_one`.
+
+(A plain document's ``insert_one`` is direct too: mongo_todos.store.embedded_insert.)
 
 Why shaped so: every value is written by mongomock's own updaters (``_inc_updater``,
 ``_unset_updater``; ``$set`` by :func:`_set`, its ``_set_updater`` less a version parse), in
@@ -38,22 +37,21 @@ tests/store/test_embedded.py runs these paths against plain mongomock.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 from datetime import datetime
 
 from bson import BSON, ObjectId
-from mongomock import DuplicateKeyError, filtering, helpers
+from mongomock import filtering, helpers
 from mongomock.collection import (
     _inc_updater,
     _unset_updater,
     validate_ok_for_update,
 )
-from mongomock.results import DeleteResult, InsertOneResult, UpdateResult
+from mongomock.results import DeleteResult, UpdateResult
 from pymongo import ReturnDocument
 
 from mongo_todos.store.embedded_copy import copy_value
 from mongo_todos.store.embedded_indexes import STATE, writing
-from mongo_todos.store.embedded_sorted import refresh, store_key
+from mongo_todos.store.embedded_sorted import refresh
 
 #: The answer of an operation outside the subset: run mongomock's own.
 SLOW = object()
@@ -318,35 +316,3 @@ def delete_one(collection, filter, **kwargs):
     return DeleteResult({"connectionId": collection.database.client._id,
                          "n": int(document is not None), "ok": 1.0, "err": None}, True)
 
-
-def _plain_keys(document: Mapping, top: bool = True) -> bool:
-    """Every key a string without a NUL (in embedded documents too), no top-level key led by
-    ``$``: what mongomock checks before BSON does (it raises otherwise, on its own path)."""
-    for key, value in document.items():
-        if type(key) is not str or "\0" in key or (top and key.startswith("$")):
-            return False
-        if isinstance(value, Mapping) and not _plain_keys(value, False):
-            return False
-    return True
-
-
-def insert_one(collection, document, session=None):
-    """mongomock's ``insert_one(document)`` for a plain dict on a collection without a unique
-    index, or :data:`SLOW`; the stored document's ``_id``, as mongomock's ``_insert`` returns.
-    The caller stores it (``store(key, data)``, mongo_todos.store.embedded keeps its indexes)."""
-    if session or type(document) is not dict or not _plain_keys(document):
-        return SLOW
-    store = collection._store
-    if any(index.get("unique") for index in store.indexes.values()):
-        return SLOW  # mongomock checks it after storing, and rolls back
-    BSON.encode(document, check_keys=False)  # mongomock's validation: the same error
-    if "_id" not in document:
-        document["_id"] = ObjectId()  # filled in the caller's dict, as pymongo does
-    key = store_key(document["_id"])
-    if key in store:  # (TTL expiry first, as mongomock's check runs it)
-        raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
-    return key, _patched(document)
-
-
-def inserted(data: dict) -> InsertOneResult:
-    return InsertOneResult(data["_id"], acknowledged=True)

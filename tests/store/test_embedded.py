@@ -22,6 +22,7 @@ from pymongo import ReturnDocument
 from mongo_todos.store import (
     embedded,
     embedded_indexes,
+    embedded_insert,
     embedded_pipeline,
     embedded_point,
     embedded_ranges,
@@ -307,7 +308,7 @@ point_writes = _mix(point_finds, point_finds, point_updates_one, point_updates_o
                     st.tuples(st.just("delete_one_by_id"), point_filters))
 operations = st.lists(st.one_of(queries, queries, writes, more_writes, point_writes),
                       min_size=1, max_size=8)
-#: Inserts the direct path (mongo_todos.store.embedded_point.insert_one) must answer as
+#: Inserts the direct path (mongo_todos.store.embedded_insert) must answer as
 #: mongomock does, or leave to it: a taken _id, datetimes it truncates or converts, an
 #: embedded document, keys its own checks or BSON refuse, a number BSON cannot hold.
 odd_inserts = st.tuples(st.just("insert_one"), _mix(
@@ -598,7 +599,7 @@ def test_point_writes_return_what_mongomock_returns(stored, operations, unique):
 @given(stored=point_stores, operations=insert_operations,
        unique=st.sampled_from([False, False, True]))  # a unique index: mongomock's path
 def test_inserts_return_what_mongomock_returns(stored, operations, unique):
-    """A plain document's insert (mongo_todos.store.embedded_point.insert_one) and the ones
+    """A plain document's insert (mongo_todos.store.embedded_insert) and the ones
     it leaves to mongomock."""
     same_results(stored, operations, unique)
 
@@ -745,23 +746,23 @@ def _point_lookups_ignore_other_fields(monkeypatch):
 
 def _point_inserts_unpatched(monkeypatch):
     """Direct inserts that store datetimes as given (mongomock keeps milliseconds, UTC)."""
-    monkeypatch.setattr(embedded_point, "_patched", lambda value: value)
+    monkeypatch.setattr(embedded_insert, "_patched", lambda value: value)
 
 
 def _point_inserts_overwrite(monkeypatch):
     """Direct inserts that replace a document stored under the same _id."""
-    original = embedded_point.insert_one
+    original = embedded_insert.insert_one
 
     def broken(collection, document, session=None):
         if type(document) is dict and document.get("_id") in collection._store._documents:
             del collection._store[document["_id"]]
         return original(collection, document, session)
-    monkeypatch.setattr(embedded_point, "insert_one", broken)
+    monkeypatch.setattr(embedded, "direct_insert", broken)
 
 
 def _point_inserts_unvalidated(monkeypatch):
     """Direct inserts that skip BSON's validation (a value MongoDB cannot store is kept)."""
-    monkeypatch.setattr(embedded_point, "BSON", type("NoCheck", (), {
+    monkeypatch.setattr(embedded_insert, "BSON", type("NoCheck", (), {
         "encode": staticmethod(lambda *args, **kwargs: b"")}))
 
 

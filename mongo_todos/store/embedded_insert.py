@@ -1,0 +1,66 @@
+"""The embedded store's ``insert_one`` of a plain document, done directly, as mongomock would.
+
+Every create, tombstone, session and idempotency record is one ``insert_one``; mongomock's
+costs several times the storing: an isinstance cascade over every value to patch dates, and
+its wrapper's checks. Here, for a plain ``dict`` on a collection without a unique index (whose
+check mongomock makes after storing, rolling back on a clash), the same result is reached:
+
+- the keys are checked first as mongomock checks them (strings, no NUL in any embedded
+  document's keys, no top-level key led by ``$``); any doubt takes mongomock's own path, where
+  the same error is raised;
+- the document is still encoded by BSON, as mongomock does to validate it (a value MongoDB
+  cannot store fails alike);
+- a missing ``_id`` is filled in the caller's dict, a taken one is a ``DuplicateKeyError``
+  (after TTL expiry, as mongomock's check runs it), and the dates are patched by
+  :func:`~mongo_todos.store.embedded_point._patched` (mongomock's patch without its cascade);
+- the document is stored through the collection store, so the ordered and TTL indexes hear of
+  it, and the equality indexes are kept through it as for mongomock's inserts
+  (:func:`~mongo_todos.store.embedded_indexes.kept_through_insert`).
+
+tests/store/test_embedded.py runs it against plain mongomock with odd documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bson import BSON, ObjectId
+from mongomock import DuplicateKeyError
+from mongomock.results import InsertOneResult
+
+from mongo_todos.store.embedded_indexes import STATE, kept_through_insert, writing
+from mongo_todos.store.embedded_point import SLOW, _patched
+from mongo_todos.store.embedded_sorted import store_key
+
+
+def _plain_keys(document: Mapping, top: bool = True) -> bool:
+    """Every key a string without a NUL (in embedded documents too), no top-level key led by
+    ``$``: what mongomock checks before BSON does."""
+    for key, value in document.items():
+        if type(key) is not str or "\0" in key or (top and key.startswith("$")):
+            return False
+        if isinstance(value, Mapping) and not _plain_keys(value, False):
+            return False
+    return True
+
+
+def insert_one(collection, document, session=None):
+    """mongomock's ``insert_one(document)`` for a plain dict on a collection without a unique
+    index, or :data:`~mongo_todos.store.embedded_point.SLOW` (module docstring)."""
+    if session or type(document) is not dict or not _plain_keys(document):
+        return SLOW
+    store = collection._store
+    if any(index.get("unique") for index in store.indexes.values()):
+        return SLOW
+    BSON.encode(document, check_keys=False)
+    if "_id" not in document:
+        document["_id"] = ObjectId()
+    key = store_key(document["_id"])
+    if key in store:
+        raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
+    data = _patched(document)
+    state = store.__dict__.get(STATE)
+    with writing(store):
+        store[key] = data
+    kept_through_insert(store, state, data, data["_id"])
+    return InsertOneResult(data["_id"], acknowledged=True)
