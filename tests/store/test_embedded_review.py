@@ -225,3 +225,32 @@ ODD_POINTS = {
 @pytest.mark.parametrize("operations", ODD_POINTS.values(), ids=ODD_POINTS)
 def test_odd_point_operations_match_mongomock(operations):
     same_answers(operations, [([("exp", 1)], {"expireAfterSeconds": 0}), (ORDERED, {})])
+
+
+def test_indexes_kept_through_an_insert_that_expires_a_document(monkeypatch):
+    """A document falls due between two inserts: the insert's duplicate check expires it, the
+    equality and ordered indexes built before must not serve it (nor miss the new one), and
+    its _id may be taken again."""
+    due = datetime(2030, 1, 1)
+    now = [due - timedelta(days=1)]
+    monkeypatch.setattr(mongomock, "utcnow", lambda: now[0])
+
+    def later(moment):
+        def run(c):
+            now[0] = moment
+
+        return run
+
+    owner_a = [lambda c: list(c.find({"owner": "a"})), count,
+               lambda c: list(c.aggregate([{"$match": {"owner": "a"}}, {"$sort": {"seq": 1}}])),
+               lambda c: c.count_documents({"owner": "a"}, limit=5)]
+    operations = [later(due - timedelta(days=1)),
+                  insert({"_id": OID, "owner": "a", "exp": due, "seq": 1}),
+                  insert({"_id": 2, "owner": "a", "seq": 2}), *owner_a,
+                  later(due + timedelta(seconds=1)),
+                  insert({"_id": 3, "owner": "a", "seq": 0}), *owner_a,
+                  insert({"_id": OID, "owner": "a", "exp": due + timedelta(days=3), "seq": 5}),
+                  *owner_a, find_one({"_id": OID, "owner": "a"}),
+                  later(due + timedelta(days=4)), find_one({"_id": OID, "owner": "a"}), *owner_a]
+    same_answers(operations, [([("exp", 1)], {"expireAfterSeconds": 0}),
+                              ([("owner", 1), ("seq", 1)], {})])
