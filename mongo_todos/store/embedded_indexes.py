@@ -40,7 +40,8 @@ def _pinned(spec) -> dict[str, list]:
                     # both constraints hold: either value set is a valid superset
                     pinned.setdefault(field, values)
             continue
-        if not isinstance(key, str) or key.startswith("$") or "." in key:
+        # (an empty name is mongomock's whole document, never a string or an ObjectId)
+        if not isinstance(key, str) or not key or key.startswith("$") or "." in key:
             continue
         if isinstance(value, dict):
             if "$eq" in value and _indexable(value["$eq"]):

@@ -129,13 +129,14 @@ def _equal_fields(spec: dict, document: dict) -> bool:
     """Whether ``document`` matches ``spec``'s other conditions by plain equality: each a
     string or ObjectId that the document's top-level field holds with the same type (as in
     ``{"_id": id, "owner": owner}``). False means "not decided here" (another condition, a
-    missing field, an array, which mongomock's filter then judges), or a sure mismatch."""
+    missing field, an array, an empty field name, which mongomock's filter compares with the
+    whole document), or a sure mismatch."""
     for field, condition in spec.items():
         if field == "_id":
             continue
         kind = type(condition)
         if (kind is not ObjectId and kind is not str) or type(field) is not str \
-                or field.startswith("$") \
+                or not field or field.startswith("$") \
                 or "." in field or type(document.get(field)) is not kind \
                 or document[field] != condition:
             return False

@@ -115,7 +115,9 @@ class OrderedIndex:
 def _usable_fields(spec: dict):
     """The key fields of a declared index this module can keep, or None."""
     keys = list(spec.get("key") or ())  # GridFS declares its keys as a dict's items()
-    if len(keys) < 2 or any("." in field or field.startswith("$") for field, _ in keys):
+    # (an empty field name: mongomock's filter reads the whole document for it)
+    if len(keys) < 2 or any(not field or "." in field or field.startswith("$")
+                            for field, _ in keys):
         return None
     if any(direction not in (1, -1) for _, direction in keys[1:]):
         return None
@@ -195,12 +197,16 @@ class OrderedStore(CollectionStore):
         super().drop()
 
     def create_index(self, index_name, index_dict):
-        self._forget_signatures()
         super().create_index(index_name, index_dict)
+        self._forget_signatures()
 
     def drop_index(self, index_name):
-        self._forget_signatures()
-        super().drop_index(index_name)
+        # forgotten after: mongomock's drop_index first expires documents, which reads (and
+        # remembers) the TTL indexes still holding the one it then deletes in place
+        try:
+            super().drop_index(index_name)
+        finally:
+            self._forget_signatures()
 
     def _forget_signatures(self):
         self.__dict__.pop(SIGNATURE, None)
