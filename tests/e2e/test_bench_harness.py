@@ -54,8 +54,10 @@ def test_bench_harness_smoke_run(tmp_path):
             # each request's latency as observed, beside wrk's corrected percentiles
             assert 0 < stats["p50_observed_ms"] <= stats["p99_observed_ms"]
             assert stats["ratio_to_ceiling"] == round(stats["rps"] / own, 3)
-    # every row ran again from 4 clients while a login ran alongside
+    # every row ran again from 4 clients while a login ran alongside; bare Flask too (no login)
     assert report["settings"]["tail_connections"] == 4
+    for run in ceilings.values():
+        assert run["tail"]["requests"] > 0 and run["tail"]["non_2xx"] == 0
     for name, stats in size["rows"].items():
         tail = stats["tail"]
         assert tail["requests"] > 0 and tail["logins_alongside"] > 0, name
@@ -73,8 +75,10 @@ def test_bench_harness_smoke_run(tmp_path):
     assert {g["goal"].split()[0] for g in report["goals"]} == {
         "get_todo", "revalidate_304", "patch_if_match", "create_todo", "delete_todo", "list_20",
         "list_page_10"}
-    # each p99 goal names the bare-Flask server's own p99 in the same run beside it
-    assert all("(bare Flask: " in g["measured"] for g in report["goals"] if "p99" in g["goal"])
+    # each p99 goal names the bare-Flask server's own p99 in the same run beside it, from as
+    # many clients as the row's tail
+    assert all("(bare Flask from 4 clients: " in g["measured"]
+               for g in report["goals"] if "p99" in g["goal"])
     assert report["settings"]["load_generator"] == "wrk"
     table = output.with_suffix(".md").read_text()
     assert "| request | 15+30 |" in table and "| DELETE |" in table
