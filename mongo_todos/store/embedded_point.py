@@ -316,4 +316,3 @@ def delete_one(collection, filter, **kwargs):
             del store[key]
     return DeleteResult({"connectionId": collection.database.client._id,
                          "n": int(document is not None), "ok": 1.0, "err": None}, True)
-
