@@ -77,10 +77,11 @@ def drive(row: str, base: str, state, args, workdir: Path, name: str) -> dict:
         url, script = base, bench.lua_patch(token, ids[1:3])
     elif row == "create":
         url, script = f"{base}/api/v1/todos", bench.lua_create(token, workdir / f"{name}.ids")
-    else:  # delete: what an unmeasured create run twice as long made (a DELETE is faster
-        # than a create: past its pool it would answer 404, shown as non-2xx)
+    else:  # delete: what an unmeasured create run three times as long made (a DELETE runs
+        # up to twice as fast as a create, more when the machine's speed shifts between the
+        # two runs: past its pool it would answer 404, shown as non-2xx)
         bench.run_wrk(f"{base}/api/v1/todos", bench.lua_create(token, workdir / f"{name}.ids"),
-                      options, workdir, f"{name}-pool", 2 * args.duration)
+                      options, workdir, f"{name}-pool", 3 * args.duration)
         pool = (workdir / f"{name}.ids").read_text().split()
         url, script = f"{base}/api/v1/todos", bench.lua_delete(token, pool, 2)
     return bench.run_wrk(url, script, options, workdir, name, args.duration)
