@@ -61,6 +61,10 @@ SECRETS = {
     "JWT_SECRET_KEY": "bench-jwt-secret-key-that-is-long-enough-01234",
 }
 NEVER = "100000000 per minute"
+#: The API servers' settings: no rate limit in the way; the quota stays on (creates still
+#: count the caller's todos), above any size here.
+SERVER_ENV = {**SECRETS, "RATELIMIT_DEFAULT": NEVER, "RATELIMIT_TOKEN": NEVER,
+              "LOG_LEVEL": "WARNING", "TODO_QUOTA": "10000000"}
 DEFAULT_SIZES = "100,1k,10k,100+10k"
 PASSWORD = "bench-password"
 #: (row, what it measures), in the order they run on each server
@@ -265,16 +269,19 @@ class Client:
 
 
 @contextmanager
-def gunicorn(app: str | None, port: int, workers: int, log: Path, env: dict):
-    """gunicorn with the production settings, on loopback, until the block ends."""
+def gunicorn(app: str | None, port: int, workers: int, log: Path, env: dict, root: Path = ROOT):
+    """gunicorn with the production settings, on loopback, until the block ends; ``root``: the
+    checkout whose settings and code it serves (scripts/bench_ab.py serves another one)."""
     args = [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
             "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     if app:
-        args += ["--pythonpath", "scripts", app]
+        args += ["--pythonpath", str(ROOT / "scripts"), app]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "RATELIMIT_"))}
     full_env.update(env)
+    if root != ROOT:  # its package ahead of the one installed from this checkout
+        full_env["PYTHONPATH"] = str(root)
     with open(log, "w") as out:
-        process = subprocess.Popen(args, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(args, cwd=root, env=full_env, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -718,9 +725,7 @@ def main(argv: list[str] | None = None) -> dict:
     parsed = {s: parse_size(s) for s in sizes}
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
-    env = {**SECRETS, "RATELIMIT_DEFAULT": NEVER, "RATELIMIT_TOKEN": NEVER, "LOG_LEVEL": "WARNING",
-           # the quota stays on (creates still count the caller's todos), above any size here
-           "TODO_QUOTA": "10000000"}
+    env = dict(SERVER_ENV)
     api_env = {**env, **dict(item.split("=", 1) for item in args.env)}
     started = time.monotonic()
 

@@ -20,12 +20,9 @@ the standard library, gunicorn and wrk, as scripts/bench.py.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -34,32 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402
 
 ROWS = ("get", "create", "patch", "delete", "list")
-
-
-def serve(stack: ExitStack, root: Path, app: str | None, workdir: Path, name: str) -> str:
-    """gunicorn on a free loopback port, run from ``root`` (its code first on the path)."""
-    port = bench.free_port()
-    args = [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
-            "--bind", f"127.0.0.1:{port}", "--workers", "1"]
-    if app:
-        args += ["--pythonpath", str(bench.ROOT / "scripts"), app]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "RATELIMIT_"))}
-    env.update({**bench.SECRETS, "RATELIMIT_DEFAULT": bench.NEVER,
-                "RATELIMIT_TOKEN": bench.NEVER, "LOG_LEVEL": "WARNING",
-                "TODO_QUOTA": "10000000", "PYTHONPATH": str(root)})
-    with open(workdir / f"{name}.log", "w") as log:
-        process = subprocess.Popen(args, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    stack.callback(process.wait, timeout=30)
-    stack.callback(process.terminate)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            bench.Client(f"http://127.0.0.1:{port}").request("GET", "/healthz" if not app else "/json")
-            return f"http://127.0.0.1:{port}"
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start; see {workdir / (name + '.log')}") from None
-            time.sleep(0.1)
 
 
 def drive(row: str, base: str, state, args, workdir: Path, name: str) -> dict:
@@ -104,7 +75,10 @@ def main(argv: list[str] | None = None) -> dict:
     with ExitStack() as stack:
         bases, states = {}, {}
         for name, (root, app) in servers.items():
-            bases[name] = serve(stack, root.resolve(), app, workdir, name)
+            port = bench.free_port()
+            stack.enter_context(bench.gunicorn(app, port, 1, workdir / f"{name}.log",
+                                               bench.SERVER_ENV, root.resolve()))
+            bases[name] = f"http://127.0.0.1:{port}"
             states[name] = None if app else bench.seed(bench.Client(bases[name]), 100, 0)
         for row in args.rows:
             rps: dict = {name: [] for name in servers}

@@ -128,12 +128,8 @@ def _signature(store) -> tuple:
     """The key fields of the store's usable indexes; remembered until an index is created or
     dropped (:class:`OrderedStore` forgets it) or mongomock replaces the whole dict
     (``drop_indexes``): every read of an ordered index asks."""
-    cached = store.__dict__.get(SIGNATURE)
-    if cached is not None and cached[0] is store.indexes:
-        return cached[1]
-    signature = tuple(filter(None, (_usable_fields(spec) for spec in store.indexes.values())))
-    store.__dict__[SIGNATURE] = (store.indexes, signature)
-    return signature
+    return ttl.remembered(store, SIGNATURE, store.indexes, lambda store: tuple(
+        filter(None, map(_usable_fields, store.indexes.values()))))
 
 
 class OrderedIndexes:

@@ -65,14 +65,20 @@ def _due(value):
 SIGNATURE = "_mongo_todos_ttl_signature"
 
 
+def remembered(store, attribute: str, source: dict, read):
+    """``read(store)``, remembered in the store's ``attribute`` while ``source`` (the dict of
+    indexes it reads) is the same object; the store forgets it when an index comes or goes."""
+    cached = store.__dict__.get(attribute)
+    if cached is not None and cached[0] is source:
+        return cached[1]
+    value = read(store)
+    store.__dict__[attribute] = (source, value)
+    return value
+
+
 def _signature(store) -> tuple:
     """The TTL indexes as mongomock's scan reads them: (field, seconds) each, in order."""
-    cached = store.__dict__.get(SIGNATURE)
-    if cached is not None and cached[0] is store._ttl_indexes:
-        return cached[1]
-    signature = _read_signature(store)
-    store.__dict__[SIGNATURE] = (store._ttl_indexes, signature)
-    return signature
+    return remembered(store, SIGNATURE, store._ttl_indexes, _read_signature)
 
 
 def _read_signature(store) -> tuple:
