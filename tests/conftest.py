@@ -182,7 +182,7 @@ def releaser(monkeypatch):
 def elsewhere(monkeypatch, releaser):
     """Readers in this test stand for another process's: they do not know which leases this
     process has finished, only what the database says."""
-    monkeypatch.setattr(releaser, "known", lambda owner: frozenset())
+    monkeypatch.setattr(releaser, "known", lambda owner: {})
     return releaser
 
 

@@ -21,6 +21,12 @@ mongo_todos.changes. docs/sync.md holds the full argument; in short:
   finished leases as released already, so a client sees its own write at once; a reader
   elsewhere, a moment later. Batch writers (imports, bulk changes, seed)
   release at once: one write per batch, and a command-line process may exit right after.
+- Fewer in a burst: a request's write takes its number from this process's *block* of the
+  account (:func:`take`; mongo_todos.todos.leases): one reservation of several numbers (one
+  for a lone write, growing while the account's writes come in a burst), handed out one at a
+  time; its lease is finished once the block has stopped handing out and all its writes are
+  known. A reader in this process stops the account's block and counts it from its lowest
+  number still in flight.
 - A lease whose writer died expires after :data:`LEASE`; readers then pass it. A write whose
   outcome is unknown (a timeout, a lost primary) is not released either: its lease gives it
   time to land or fail before readers pass it. The residual risk (a write landing more than a
@@ -42,8 +48,8 @@ The API for batch writers (imports, bulk changes; one reservation per batch)::
 
 :func:`stamped` releases when the block ends normally or with an HTTP error (a 404/412 is a
 known outcome), and leaves the lease to expire when a driver error makes the outcome unknown;
-``stamped(owner, deferred=True)`` (one todo written by a request) hands the release to the
-releaser. :func:`reserve` and :func:`commit` are the same two steps, by hand.
+``stamped(owner, deferred=True)`` (one todo written by a request) takes its number from the
+process's block and hands the release to the releaser. :func:`reserve` and :func:`commit` are the same two steps, by hand.
 """
 
 from __future__ import annotations
@@ -148,12 +154,24 @@ def _prune(owner: ObjectId, before: dict, now: datetime) -> None:
         counters().update_one({"_id": owner}, {"$pull": {"inflight": {"until": {"$lt": now}}}})
 
 
+def take(owner: ObjectId) -> Reservation:
+    """One number for a request's write of ``owner``: the next of this process's block of
+    the account (mongo_todos.todos.leases), or the first of a new block, reserved with
+    :func:`reserve` (one number, or more in a burst)."""
+    now = dates.utcnow()
+    block = RELEASER.hand_out(owner, now)
+    if block is None:
+        taken = reserve(owner, RELEASER.size(owner, now))
+        block = RELEASER.open(owner, taken.first, taken.last, taken.tag, taken.until, now)
+    return Reservation(owner, block.first, block.first, block.until, block.tag)
+
+
 def commit(reservation: Reservation, deferred: bool = False) -> None:
     """Mark ``reservation``'s writes finished (done, or known not to happen): release its
-    lease now, or (``deferred``) with this process's next reservation or the
-    :class:`Releaser`'s next round."""
+    lease now, or (``deferred``: a number from :func:`take`) once this process's block is
+    closed and finished, with its next reservation or the :class:`Releaser`'s next round."""
     if deferred:
-        RELEASER.finish(reservation.owner, reservation.tag)
+        RELEASER.done(reservation.owner, reservation.tag, reservation.first)
     else:
         counters().update_one({"_id": reservation.owner},
                               {"$unset": unset([reservation.tag])})
@@ -161,9 +179,9 @@ def commit(reservation: Reservation, deferred: bool = False) -> None:
 
 @contextmanager
 def stamped(owner: ObjectId, count: int = 1, deferred: bool = False):
-    """Reserve ``count`` numbers for the writes in the block; commit when their outcome is
-    known (module docstring)."""
-    reservation = reserve(owner, count)
+    """Reserve ``count`` numbers for the writes in the block (``deferred``: one number from
+    :func:`take`); commit when their outcome is known (module docstring)."""
+    reservation = take(owner) if deferred and count == 1 else reserve(owner, count)
     try:
         yield reservation
     except Exception as error:
@@ -172,6 +190,8 @@ def stamped(owner: ObjectId, count: int = 1, deferred: bool = False):
         # duplicate id) is a known outcome
         if database_error(error) is None:
             commit(reservation, deferred)
+        elif deferred:
+            RELEASER.done(owner, reservation.tag, reservation.first, known=False)
         raise
     commit(reservation, deferred)
 
@@ -180,13 +200,15 @@ def safe_point(owner: ObjectId, now: datetime | None = None) -> int:
     """The highest sequence number at or below which every write of ``owner`` is finished."""
     now = now or dates.utcnow()
     # before the read: a finished lease missing from it was released before the read (and
-    # one whose release lands after the read is in it), so a client sees its own write
-    finished = RELEASER.known(owner)
+    # one whose release lands after the read is in it), so a client sees its own write; a
+    # block of this process holds readers here back only from its first unfinished number
+    known = RELEASER.known(owner)
     doc = counters().find_one({"_id": owner}, _FIELDS)
     if doc is None:
         return 0
-    live = [e["s"] for tag, e in (doc.get("leases") or {}).items()
-            if e["until"] >= now and tag not in finished]
+    live = [known.get(tag, e["s"]) for tag, e in (doc.get("leases") or {}).items()
+            if e["until"] >= now]
+    live = [s for s in live if s is not None]
     live += [e["s"] for e in doc.get("inflight") or () if e["until"] >= now]
     return min(live) - 1 if live else doc["seq"]
 

@@ -58,22 +58,24 @@ def test_a_client_syncing_through_another_process_ends_with_the_servers_todos(
         app, client, headers, monkeypatch):
     # its reader knows only the leases released in the database (by reservations taking them
     # along, and by this process's releaser thread), not which ones this process finished
-    monkeypatch.setattr(sequence.RELEASER, "known", lambda owner: frozenset())
+    monkeypatch.setattr(sequence.RELEASER, "known", lambda owner: {})
     writers_and_a_syncer(app, client, headers, monkeypatch)
 
 
 def writers_and_a_syncer(app, client, headers: dict, monkeypatch) -> None:
     """The run and its checks (the real-MongoDB suite runs it too)."""
-    reserve = sequence.reserve
+    def slow(numbers):
+        def slow_numbers(*args, **kwargs):
+            # a writer that pauses between taking its number and its write (a slow network,
+            # a busy server): the window in which a reader must not pass its number
+            reservation = numbers(*args, **kwargs)
+            time.sleep(random.random() * 0.003)
+            return reservation
+        return slow_numbers
 
-    def slow_reserve(*args, **kwargs):
-        # a writer that pauses between its reservation and its write (a slow network, a
-        # busy server): the window in which a reader must not pass its number
-        reservation = reserve(*args, **kwargs)
-        time.sleep(random.random() * 0.003)
-        return reservation
-
-    monkeypatch.setattr(sequence, "reserve", slow_reserve)
+    # a request's number, from this process's block or a new reservation; a batch's
+    monkeypatch.setattr(sequence, "take", slow(sequence.take))
+    monkeypatch.setattr(sequence, "reserve", slow(sequence.reserve))
     ids: list[str] = []
     lock, stop, tally = threading.Lock(), threading.Event(), {}
     failures: list[BaseException] = []
@@ -92,6 +94,7 @@ def writers_and_a_syncer(app, client, headers: dict, monkeypatch) -> None:
         while not stop.is_set():
             replica.sync()
             polls.append(len(replica.todos))
+            time.sleep(0.001)  # a client polls now and then: the writers get their turns
 
     threads = [threading.Thread(target=guarded, args=(_writer, app, headers, ids, lock, stop,
                                                       n, tally)) for n in range(WRITERS)]

@@ -84,14 +84,16 @@ def test_a_precondition_failure_commits_its_reservation(client, headers, app, re
     with app.app_context():
         counter = SyncCounter._get_collection().find_one({"_id": owner})
         # finished (a known outcome), to be released with the next reservation or round
-        assert set(counter["leases"]) == releaser.known(owner) and len(counter["leases"]) == 1
-        assert sequence.safe_point(owner) == counter["seq"] == 2
+        assert releaser.known(owner) == dict.fromkeys(counter["leases"])
+        assert len(counter["leases"]) == 1
+        assert sequence.safe_point(owner) == counter["seq"] >= 2
         releaser.flush()
         assert SyncCounter._get_collection().find_one({"_id": owner})["leases"] == {}
 
 
-def test_a_request_write_costs_one_counter_write(app, client, headers, releaser,
-                                                 monkeypatch):
+def test_a_burst_of_request_writes_reserves_numbers_in_growing_blocks(app, client, headers,
+                                                                      releaser, monkeypatch,
+                                                                      clock):
     owner = owner_of(client, headers)
     writes = []
     counters = sequence.counters
@@ -105,16 +107,78 @@ def test_a_request_write_costs_one_counter_write(app, client, headers, releaser,
                 writes.append(name)
             return getattr(self.collection, name)
 
+    def counter():
+        with app.app_context():
+            return SyncCounter._get_collection().find_one({"_id": owner})
+
     monkeypatch.setattr(sequence, "counters", lambda: Spy(counters()))
     todos = [_create(client, headers, f"t{i}") for i in range(5)]
     client.patch(todos[0]["url"], json={"done": True}, headers=headers)
     client.delete(todos[1]["url"], headers=headers)
-    assert writes == ["find_one_and_update"] * 7  # a reservation each, releases taken along
+    # blocks of 1, 2 and 4 numbers: seven writes, three reservations (releases taken along)
+    assert writes == ["find_one_and_update"] * 3
+    assert counter()["seq"] == 7 and len(counter()["leases"]) == 1  # the last block's
+    assert releaser.known(owner) == dict.fromkeys(counter()["leases"])  # used up: finished
     with app.app_context():
-        leases = SyncCounter._get_collection().find_one({"_id": owner})["leases"]
-        assert set(leases) == releaser.known(owner) and len(leases) == 1  # the last one's
         releaser.flush()
-    assert writes[7:] == ["update_one"]
+    assert writes[3:] == ["update_one"] and counter()["leases"] == {}
+    clock.advance(seconds=leases.BLOCK_AGE.total_seconds() + 1)
+    _create(client, headers, "a lone write, a while later")  # a block of one, as before
+    assert writes[4:] == ["find_one_and_update"] and counter()["seq"] == 8
+
+
+def test_a_poll_here_closes_the_open_block_a_write_reserves_anew(app, client, headers,
+                                                                releaser):
+    owner = owner_of(client, headers)
+    replica = Replica(client, headers)
+    replica.sync()
+    first, second = _create(client, headers, "1"), _create(client, headers, "2")  # [1], [2, 3]
+    with app.app_context():
+        assert releaser.known(owner) != {}
+        held = sequence.reserve(owner)  # another process's write, after the open block: 4
+        insert_at(owner, held.first, "elsewhere")
+        sequence.commit(held)
+    # number 3 was never handed out: the poll closes the block rather than wait for it
+    assert [c["name"] for c in replica.page()["items"]] == ["1", "2", "elsewhere"]
+    third = _create(client, headers, "3")
+    assert [c["id"] for c in replica.page()["items"]] == [third["id"]]
+    with app.app_context():
+        # a block of two (the last one handed out one): 5 and 6
+        assert SyncCounter._get_collection().find_one({"_id": owner})["seq"] == 6
+    assert {first["id"], second["id"], third["id"]} <= set(replica.todos)
+
+
+def test_an_unknown_outcome_leaves_its_whole_block_to_the_lease(app, client, headers,
+                                                                 releaser, clock):
+    owner = owner_of(client, headers)
+    with app.app_context():
+        for _ in range(2):  # blocks [1] and [2, 3]: 2 handed out and finished, 3 next
+            with sequence.stamped(owner, deferred=True):
+                pass
+        with pytest.raises(AutoReconnect), sequence.stamped(owner, deferred=True) as lost:
+            raise AutoReconnect("primary stepped down")  # number 3 may still land
+        assert lost.first == 3
+        with sequence.stamped(owner, deferred=True) as later:  # a new block: [4 .. 7]
+            pass
+        releaser.flush()
+        leases_left = SyncCounter._get_collection().find_one({"_id": owner})["leases"]
+        # the block of the unknown write holds every reader back, here as elsewhere
+        assert sequence.safe_point(owner) == 1
+        assert [e["s"] for e in leases_left.values()] == [2] and later.first == 4
+        clock.advance(seconds=sequence.LEASE.total_seconds() + 1)
+        assert sequence.safe_point(owner) == 7  # the dead lease passed
+
+
+def test_a_forked_process_hands_out_none_of_its_parents_numbers(app, client, headers,
+                                                                releaser):
+    owner = owner_of(client, headers)
+    _create(client, headers, "1")
+    _create(client, headers, "2")  # the block [2, 3] is open, 3 not handed out
+    releaser._blocks_pid = -1  # as in a child forked now
+    with app.app_context():
+        with sequence.stamped(owner, deferred=True) as child:
+            pass
+    assert child.first == 4  # a reservation of its own, not the parent's 3
 
 
 def test_a_reader_elsewhere_sees_a_write_once_its_lease_is_released(client, headers, app,

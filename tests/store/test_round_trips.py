@@ -48,7 +48,7 @@ def round_trips(monkeypatch):
     return Counter()
 
 
-def test_round_trips_per_request(client, auth, round_trips, releaser, monkeypatch):
+def test_round_trips_per_request(client, auth, round_trips, releaser, monkeypatch, clock):
     # a deletion checks the tombstone cap at random, once in TRIM_EVERY: never here
     monkeypatch.setattr(sequence, "TRIM_EVERY", float("inf"))
     auth.register()
@@ -70,19 +70,27 @@ def test_round_trips_per_request(client, auth, round_trips, releaser, monkeypatc
     assert trips(lambda: client.get(url, headers={**h, "If-None-Match": etag}), 304) == [revocation, "todos.find_one"]
     assert trips(lambda: client.get("/api/v1/todos", headers=h), 200) == [revocation, "todos.aggregate"]
     assert trips(lambda: client.get("/api/v1/todos?count=true", headers=h), 200) == [revocation, "todos.aggregate", "todos.count_documents"]
-    # every todo write: the changes feed's reservation before it (todos/sequence.py); its lease
-    # is released by the next reservation, or by the releaser thread (held off here)
+    # every todo write takes a number of the changes feed (todos/sequence.py): from this
+    # process's open block of the account, or with a reservation of a new block (one number
+    # for a lone write; in a burst twice what the last block handed out, so a reservation
+    # here every second, then fourth write); a lease is released by the next reservation, or
+    # by the releaser thread (held off here). "x" above took block [1].
     reserve = "sync_counters.find_one_and_update"
-    assert trips(lambda: client.post("/api/v1/todos", json={"name": "y"}, headers=h), 201) == [revocation, "todos.count_documents", reserve, "todos.insert_one"]  # TODO_QUOTA
-    assert trips(lambda: client.patch(url, json={"done": True}, headers={**h, "If-Match": etag}), 200) == [revocation, reserve, "todos.find_one_and_update"]
-    assert trips(lambda: client.put(url, json={"name": "z"}, headers=h), 200) == [revocation, reserve, "todos.find_one_and_update"]
-    assert trips(lambda: client.patch(url, json={"done": False}, headers={**h, "If-Match": etag}), 412) == [revocation, reserve, "todos.find_one_and_update", "todos.find_one"]
+    assert trips(lambda: client.post("/api/v1/todos", json={"name": "y"}, headers=h), 201) == [revocation, "todos.count_documents", reserve, "todos.insert_one"]  # TODO_QUOTA; [2, 3]
+    assert trips(lambda: client.patch(url, json={"done": True}, headers={**h, "If-Match": etag}), 200) == [revocation, "todos.find_one_and_update"]  # 3
+    assert trips(lambda: client.put(url, json={"name": "z"}, headers=h), 200) == [revocation, reserve, "todos.find_one_and_update"]  # [4 .. 7]
+    assert trips(lambda: client.patch(url, json={"done": False}, headers={**h, "If-Match": etag}), 412) == [revocation, "todos.find_one_and_update", "todos.find_one"]  # 5
     keyed = {**h, "Idempotency-Key": "k"}
-    assert trips(lambda: client.post("/api/v1/todos", json={"name": "k"}, headers=keyed), 201) == [revocation, "idempotency_keys.insert_one", "todos.count_documents", reserve, "todos.insert_one", "idempotency_keys.update_one"]
+    assert trips(lambda: client.post("/api/v1/todos", json={"name": "k"}, headers=keyed), 201) == [revocation, "idempotency_keys.insert_one", "todos.count_documents", "todos.insert_one", "idempotency_keys.update_one"]  # 6
     assert trips(lambda: client.post("/api/v1/todos", json={"name": "k"}, headers=keyed), 201) == [revocation, "idempotency_keys.insert_one", "idempotency_keys.find_one"]
     # a delete: does it exist (tombstones are keyed by id alone: none for another account's
     # todo or an unknown id), then its tombstone, then the delete itself
-    assert trips(lambda: client.delete(url, headers=h), 204) == [revocation, "todos.find_one", reserve, "todo_tombstones.insert_one", "todos.delete_one"]
+    assert trips(lambda: client.delete(url, headers=h), 204) == [revocation, "todos.find_one", "todo_tombstones.insert_one", "todos.delete_one"]  # 7
+    url2 = client.post("/api/v1/todos", json={"name": "v"}, headers=h).headers["Location"]
+    assert trips(lambda: client.put(url2, json={"name": "v2"}, headers=h), 200) == [revocation, "todos.find_one_and_update"]  # [8 .. 15]: 9
+    releaser.flush()  # closes the open block
+    clock.advance(seconds=2)  # and a while later, a lone write: a block of one number
+    assert trips(lambda: client.delete(url2, headers=h), 204) == [revocation, "todos.find_one", reserve, "todo_tombstones.insert_one", "todos.delete_one"]
     assert trips(lambda: client.delete(url, headers=h), 410) == [revocation, "todos.find_one", "todo_tombstones.find_one"]
     # the changes feed: a poll with nothing new reads the counter only; one with changes the
     # two ranges (todos, tombstones), whether a trim forgot tombstones meanwhile, and whether
