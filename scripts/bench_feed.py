@@ -12,6 +12,11 @@ tombstone written: a DELETE is then its existence read and its ``delete_one``), 
 blocks so that load changes hit both alike, after one warm-up round, and reports medians:
 create, PATCH and DELETE with and without the feed, and a 304 revalidation next to an empty
 changes poll and a poll with 3 changes.
+
+The writes come in bursts of 50 per kind, as from a seed script or a client flushing its
+offline queue, so with the feed they share blocks of numbers (mongo_todos.todos.leases). A
+third mode reserves every write's number on its own (``BLOCK_MAX`` of 1), which is what a lone
+write pays, and what every write paid before blocks.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bson import ObjectId  # noqa: E402
 
 from mongo_todos import create_app, dates  # noqa: E402
-from mongo_todos.todos import sequence, store  # noqa: E402
+from mongo_todos.todos import leases, sequence, store  # noqa: E402
 
 ENV = {"SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
        "JWT_SECRET_KEY": "bench-jwt-secret-key-that-is-long-enough-01234",
@@ -68,15 +73,18 @@ def _account(size: int):
 
 
 def writes(client, headers, rounds: int) -> dict[str, dict[str, list[float]]]:
-    times = {kind: {"feed": [], "stub": []} for kind in ("create", "patch", "delete")}
-    warm_up = {kind: {"feed": [], "stub": []} for kind in ("create", "patch", "delete")}
+    modes = ("feed", "stub", "lone")
+    times = {kind: {mode: [] for mode in modes} for kind in ("create", "patch", "delete")}
+    warm_up = {kind: {mode: [] for mode in modes} for kind in ("create", "patch", "delete")}
     for round_ in range(rounds + 1):  # the first round warms up (caches, indexes): not counted
         kept = times if round_ else warm_up
-        for mode in ("feed", "stub", "feed", "stub"):
-            real = sequence.stamped, sequence.tombstone_many
+        for mode in modes + modes[::-1]:
+            real = sequence.stamped, sequence.tombstone_many, leases.BLOCK_MAX
             if mode == "stub":  # no reservation, no tombstone
                 sequence.stamped = _no_feed
                 sequence.tombstone_many = lambda owner, ids, seq: None
+            elif mode == "lone":  # a reservation per write
+                leases.BLOCK_MAX = 1
             try:
                 urls = [_timed(kept["create"][mode], client.post, "/api/v1/todos",
                                json={"name": "bench"}, headers=headers).headers["Location"]
@@ -87,7 +95,8 @@ def writes(client, headers, rounds: int) -> dict[str, dict[str, list[float]]]:
                 for url in urls:
                     _timed(kept["delete"][mode], client.delete, url, headers=headers)
             finally:
-                sequence.stamped, sequence.tombstone_many = real
+                sequence.stamped, sequence.tombstone_many, leases.BLOCK_MAX = real
+                sequence.RELEASER.flush()  # no block open across modes
     return times
 
 
@@ -119,18 +128,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="100,10000")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args(argv)
-    print("| todos | request | median ms with the feed | without | feed's share |")
-    print("|---|---|---|---|---|")
+    print("| todos | request | median ms with the feed (a burst) | a reservation each "
+          "| without | feed's share (burst) | (a reservation each) |")
+    print("|---|---|---|---|---|---|---|")
     for size in (int(s) for s in args.sizes.split(",")):
         app, client, headers = _account(size)
         for kind, modes in writes(client, headers, args.rounds).items():
             feed, stub = statistics.median(modes["feed"]), statistics.median(modes["stub"])
-            print(f"| {size} | {kind} | {feed:.3f} | {stub:.3f} | {feed / stub - 1:+.0%} |")
+            lone = statistics.median(modes["lone"])
+            print(f"| {size} | {kind} | {feed:.3f} | {lone:.3f} | {stub:.3f} "
+                  f"| {feed / stub - 1:+.0%} | {lone / stub - 1:+.0%} |")
         timed = reads(client, headers, args.rounds)
         base = statistics.median(timed["304"])
         for kind, values in timed.items():
             median = statistics.median(values)
-            print(f"| {size} | {kind} | {median:.3f} | | {median / base:.2f}x a 304 |")
+            print(f"| {size} | {kind} | {median:.3f} | | | {median / base:.2f}x a 304 | |")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ check mongomock makes after storing, rolling back on a clash), the same result i
 - the document is still encoded by BSON, as mongomock does to validate it (a value MongoDB
   cannot store fails alike);
 - a missing ``_id`` is filled in the caller's dict, a taken one is a ``DuplicateKeyError``
-  (after TTL expiry, as mongomock's check runs it), and the dates are patched by
+  (after TTL expiry, as mongomock's check runs it, which only a taken key needs), and the dates are patched by
   :func:`~mongo_todos.store.embedded_point._patched` (mongomock's patch without its cascade);
 - the document is stored through the collection store, so the ordered and TTL indexes hear of
   it, and the equality indexes are kept through it as for mongomock's inserts
@@ -56,7 +56,9 @@ def insert_one(collection, document, session=None):
     if "_id" not in document:
         document["_id"] = ObjectId()
     key = store_key(document["_id"])
-    if key in store:
+    # mongomock's check expires documents first; only a taken key can be freed by that, and
+    # the others expire at the next read, before anyone can see them
+    if key in store._documents and key in store:
         raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
     data = _patched(document)
     state = store.__dict__.get(STATE)

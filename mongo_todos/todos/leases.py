@@ -224,10 +224,9 @@ class Releaser:
 
         It closes the account's open block: a reader here then waits only for writes in
         flight, never for numbers not handed out yet (the next write reserves a new block)."""
-        now = dates.utcnow()
         with self._lock:
             if (block := self._open.get(owner)) is not None:
-                self._close(block, now)
+                self._close(block, dates.utcnow())
             known: dict[str, int | None] = dict.fromkeys(self._finished.get(owner, ()))
             known.update(dict.fromkeys(self._releasing.get(owner, ())))
             for tag, block in self._held.get(owner, {}).items():
