@@ -122,10 +122,10 @@ def test_bench_feed_smoke_run():
             if line.startswith("| 5 |")]
     assert [cells[1].strip() for cells in rows] == [
         "create", "patch", "delete", "304", "empty poll", "3 changes"]
-    for cells in rows[:3]:  # with the feed, without, and the feed's share
-        assert float(cells[2]) > 0 and float(cells[3]) > 0
-        assert cells[4].strip().endswith("%")
-    assert all(cells[4].strip().endswith("x a 304") for cells in rows[3:])
+    for cells in rows[:3]:  # with the feed (a burst, a reservation each), without, shares
+        assert all(float(cell) > 0 for cell in cells[2:5])
+        assert cells[5].strip().endswith("%") and cells[6].strip().endswith("%")
+    assert all(cells[5].strip().endswith("x a 304") for cells in rows[3:])
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None,
