@@ -285,6 +285,50 @@ def from_env(env: Mapping[str, str], quiet: bool = False) -> dict:
         # with MONGODB_URI: the driver's client-side timeout for one request (0: none)
         "MONGODB_REQUEST_TIMEOUT_MS": _int(env, "MONGODB_REQUEST_TIMEOUT_MS", 5000, minimum=0),
         **_jobs(env),
+        **_passwords(env),
+    }
+
+
+#: scrypt's work factor N (a power of two) and pbkdf2's iterations: the floors a deployment may
+#: not go below (werkzeug's defaults are 2**15 and 1,000,000).
+SCRYPT_N_RANGE = (2**14, 2**20)
+PBKDF2_MIN_ITERATIONS = 100_000
+_HASH_METHOD = re.compile(r"scrypt(?::(\d+):(\d+):(\d+))?|pbkdf2:sha256(?::(\d+))?")
+
+
+def _password_hash_method(env: Mapping[str, str]) -> str:
+    raw = (env.get("PASSWORD_HASH_METHOD") or "").strip()
+    if not raw:
+        return "scrypt"
+    match = _HASH_METHOD.fullmatch(raw)
+    ok = match is not None
+    if ok and match.group(1):
+        n, r, p = (int(match.group(i)) for i in (1, 2, 3))
+        ok = (SCRYPT_N_RANGE[0] <= n <= SCRYPT_N_RANGE[1] and n & (n - 1) == 0
+              and 1 <= r <= 32 and 1 <= p <= 16 and n * r <= 2**21)  # 128·N·r: 256 MiB
+    elif ok and match.group(4):
+        ok = int(match.group(4)) >= PBKDF2_MIN_ITERATIONS
+    if not ok:
+        raise ConfigError(
+            f"PASSWORD_HASH_METHOD={raw!r} is not scrypt[:N:r:p] (N a power of two from 2**14 "
+            f"to 2**20, r 1..32, p 1..16, N·r at most 2**21: 256 MiB a hash) or "
+            f"pbkdf2:sha256[:iterations] (at least "
+            f"{PBKDF2_MIN_ITERATIONS})")
+    return raw
+
+
+def _passwords(env: Mapping[str, str]) -> dict:
+    """How passwords are hashed, and by whom (mongo_todos.web.offload)."""
+    nice = _int(env, "PASSWORD_HASH_NICE", 10, minimum=0)
+    if nice > 19:
+        raise ConfigError(f"PASSWORD_HASH_NICE={nice} must be at most 19")
+    return {
+        # new hashes (a stored hash keeps the method it was made with, and still verifies)
+        "PASSWORD_HASH_METHOD": _password_hash_method(env),
+        # native threads per process computing hashes at once: more logins wait their turn
+        "PASSWORD_HASH_THREADS": _int(env, "PASSWORD_HASH_THREADS", 2, minimum=1),
+        # those threads' niceness (Linux): a hash takes the CPU that requests leave (0: off)
+        "PASSWORD_HASH_NICE": nice,
     }
 
 

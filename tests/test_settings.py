@@ -25,6 +25,8 @@ def test_defaults_run_on_a_laptop():
     assert config["MAX_CONTENT_LENGTH"] == 1048576
     assert config["CORS_ORIGINS"] == []
     assert config["LOG_LEVEL"] == "INFO"
+    assert config["PASSWORD_HASH_METHOD"] == "scrypt"  # werkzeug's: N 2**15, r 8, p 1
+    assert config["PASSWORD_HASH_THREADS"] == 2 and config["PASSWORD_HASH_NICE"] == 10
 
 
 def test_values_are_parsed():
@@ -41,8 +43,15 @@ def test_values_are_parsed():
             "TRUSTED_PROXY_COUNT": "1",
             "CORS_ORIGINS": "https://a.example, http://localhost:3000/",
             "LOG_LEVEL": "debug",
+            "PASSWORD_HASH_METHOD": "scrypt:65536:8:2",
+            "PASSWORD_HASH_THREADS": "4",
+            "PASSWORD_HASH_NICE": "0",
         }
     )
+    assert config["PASSWORD_HASH_METHOD"] == "scrypt:65536:8:2"
+    assert config["PASSWORD_HASH_THREADS"] == 4 and config["PASSWORD_HASH_NICE"] == 0
+    assert from_env({"PASSWORD_HASH_METHOD": "pbkdf2:sha256:600000"})[
+        "PASSWORD_HASH_METHOD"] == "pbkdf2:sha256:600000"
     assert config["EMBEDDED_DB"] is False
     assert config["RATELIMIT_TOKEN"] == "10 per minute"  # with a database: the strict default
     assert config["JWT_ACCESS_TOKEN_EXPIRES"] == timedelta(seconds=60)
@@ -72,6 +81,12 @@ def test_values_are_parsed():
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"SYNC_TOMBSTONE_TTL": "59"}, "SYNC_TOMBSTONE_TTL.*at least 60"),
         ({"SYNC_TOMBSTONES_PER_USER": "-1"}, "SYNC_TOMBSTONES_PER_USER.*at least 0"),
+        ({"PASSWORD_HASH_METHOD": "md5"}, "PASSWORD_HASH_METHOD='md5' is not scrypt"),
+        ({"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"}, r"at least 100000\)$"),
+        ({"PASSWORD_HASH_METHOD": "scrypt:30000:8:1"}, "N a power of two"),
+        ({"PASSWORD_HASH_METHOD": "scrypt:1048576:8:1"}, "256 MiB a hash"),  # 1 GiB
+        ({"PASSWORD_HASH_THREADS": "0"}, "PASSWORD_HASH_THREADS.*at least 1"),
+        ({"PASSWORD_HASH_NICE": "20"}, "PASSWORD_HASH_NICE=20 must be at most 19"),
     ],
 )
 def test_invalid_values_stop_start_up(env, message):

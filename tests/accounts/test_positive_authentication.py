@@ -10,15 +10,17 @@ from mongo_todos.store.documents import Session, User
 from tests.conftest import assert_problem, bearer
 
 
-def _racing_check(monkeypatch, change):
+def _racing_check(monkeypatch, app, change):
     """Make the password check run ``change`` (a deletion or a password change of the user
-    being logged in) while it "hashes", as a slow scrypt racing another request would."""
+    being logged in) while it "hashes", as a slow scrypt racing another request would (in
+    the password-hash thread, as another request: with an app context of its own)."""
     real = auth_module.check_password_hash
 
     def check(stored_hash, password):
-        user = User.objects(password_hash=stored_hash).first()
-        if user is not None:
-            change(user.id)
+        with app.app_context():
+            user = User.objects(password_hash=stored_hash).first()
+            if user is not None:
+                change(user.id)
         return real(stored_hash, password)
 
     monkeypatch.setattr(auth_module, "check_password_hash", check)
@@ -35,17 +37,17 @@ def test_a_login_racing_a_deletion_or_password_change_ends_itself(app, client, a
 
     auth.register("alice", "correct horse")
     if change == "deletion":
-        _racing_check(monkeypatch, lambda user_id: delete_account(user_id))
+        _racing_check(monkeypatch, app, lambda user_id: delete_account(user_id))
     else:
-        _racing_check(monkeypatch, lambda user_id: set_password(user_id, "battery staple"))
+        _racing_check(monkeypatch, app, lambda user_id: set_password(user_id, "battery staple"))
     response = client.post("/api/v1/tokens", auth=("alice", "correct horse"))
     assert_problem(response, 401, type="credentials-invalid")
     assert _sessions(app) == 0  # nothing left that could refresh for SESSION_MAX_AGE
 
 
-def test_a_login_not_raced_still_works(client, auth, monkeypatch):
+def test_a_login_not_raced_still_works(app, client, auth, monkeypatch):
     auth.register("alice", "correct horse")
-    _racing_check(monkeypatch, lambda user_id: None)
+    _racing_check(monkeypatch, app, lambda user_id: None)
     tokens = auth.login("alice")
     assert client.get("/api/v1/users/me", headers=bearer(tokens["access_token"])).status_code == 200
 

@@ -4,7 +4,9 @@ import re
 
 import pytest
 
-from tests.conftest import assert_problem
+from mongo_todos import create_app
+from mongo_todos.store.documents import User
+from tests.conftest import TEST_ENV, assert_problem
 
 
 def test_register_returns_the_account_and_its_location(client):
@@ -75,3 +77,19 @@ def test_production_hash_is_scrypt(make_app):
         from mongo_todos.accounts.auth import hash_password
 
         assert hash_password("correct horse").startswith("scrypt:")
+
+
+def test_a_deployment_sizes_the_password_hash_and_old_hashes_still_verify():
+    """PASSWORD_HASH_METHOD (mongo_todos.settings) picks the hash of new passwords; a hash made
+    with another method keeps verifying (werkzeug reads the method from the stored hash)."""
+    user = {"username": "sized", "password": "correct horse"}
+    first = create_app({"TESTING": True}, env={**TEST_ENV,
+                                               "PASSWORD_HASH_METHOD": "pbkdf2:sha256:100000"})
+    with first.app_context():
+        assert first.test_client().post("/api/v1/users", json=user).status_code == 201
+        stored = User.objects(username=user["username"]).first()
+        assert stored.password_hash.startswith("pbkdf2:sha256:100000$")
+        first.config["PASSWORD_HASH_METHOD"] = "scrypt:16384:8:1"  # the deployment changes it
+        login = first.test_client().post("/api/v1/tokens", auth=(user["username"],
+                                                                 user["password"]))
+        assert login.status_code == 200 and "access_token" in login.get_json()
