@@ -319,16 +319,18 @@ def _password_hash_method(env: Mapping[str, str]) -> str:
 
 def _passwords(env: Mapping[str, str]) -> dict:
     """How passwords are hashed, and by whom (mongo_todos.web.offload)."""
-    nice = _int(env, "PASSWORD_HASH_NICE", 10, minimum=0)
-    if nice > 19:
-        raise ConfigError(f"PASSWORD_HASH_NICE={nice} must be at most 19")
+    priority = (env.get("PASSWORD_HASH_PRIORITY") or "idle").strip().lower()
+    if priority != "idle" and not (priority.isdigit() and int(priority) <= 19):
+        raise ConfigError(f"PASSWORD_HASH_PRIORITY={priority!r} is not idle or a niceness "
+                          "from 0 to 19")
     return {
         # new hashes (a stored hash keeps the method it was made with, and still verifies)
         "PASSWORD_HASH_METHOD": _password_hash_method(env),
         # native threads per process computing hashes at once: more logins wait their turn
         "PASSWORD_HASH_THREADS": _int(env, "PASSWORD_HASH_THREADS", 2, minimum=1),
-        # those threads' niceness (Linux): a hash takes the CPU that requests leave (0: off)
-        "PASSWORD_HASH_NICE": nice,
+        # those threads' CPU priority (Linux): idle (SCHED_IDLE) or a niceness (0: the usual),
+        # so a hash takes the CPU that requests leave
+        "PASSWORD_HASH_PRIORITY": priority if priority == "idle" else int(priority),
     }
 
 

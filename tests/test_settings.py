@@ -26,7 +26,7 @@ def test_defaults_run_on_a_laptop():
     assert config["CORS_ORIGINS"] == []
     assert config["LOG_LEVEL"] == "INFO"
     assert config["PASSWORD_HASH_METHOD"] == "scrypt"  # werkzeug's: N 2**15, r 8, p 1
-    assert config["PASSWORD_HASH_THREADS"] == 2 and config["PASSWORD_HASH_NICE"] == 10
+    assert config["PASSWORD_HASH_THREADS"] == 2 and config["PASSWORD_HASH_PRIORITY"] == "idle"
 
 
 def test_values_are_parsed():
@@ -45,11 +45,11 @@ def test_values_are_parsed():
             "LOG_LEVEL": "debug",
             "PASSWORD_HASH_METHOD": "scrypt:65536:8:2",
             "PASSWORD_HASH_THREADS": "4",
-            "PASSWORD_HASH_NICE": "0",
+            "PASSWORD_HASH_PRIORITY": "10",
         }
     )
     assert config["PASSWORD_HASH_METHOD"] == "scrypt:65536:8:2"
-    assert config["PASSWORD_HASH_THREADS"] == 4 and config["PASSWORD_HASH_NICE"] == 0
+    assert config["PASSWORD_HASH_THREADS"] == 4 and config["PASSWORD_HASH_PRIORITY"] == 10
     assert from_env({"PASSWORD_HASH_METHOD": "pbkdf2:sha256:600000"})[
         "PASSWORD_HASH_METHOD"] == "pbkdf2:sha256:600000"
     assert config["EMBEDDED_DB"] is False
@@ -86,7 +86,8 @@ def test_values_are_parsed():
         ({"PASSWORD_HASH_METHOD": "scrypt:30000:8:1"}, "N a power of two"),
         ({"PASSWORD_HASH_METHOD": "scrypt:1048576:8:1"}, "256 MiB a hash"),  # 1 GiB
         ({"PASSWORD_HASH_THREADS": "0"}, "PASSWORD_HASH_THREADS.*at least 1"),
-        ({"PASSWORD_HASH_NICE": "20"}, "PASSWORD_HASH_NICE=20 must be at most 19"),
+        ({"PASSWORD_HASH_PRIORITY": "20"}, "PASSWORD_HASH_PRIORITY='20' is not idle or a "),
+        ({"PASSWORD_HASH_PRIORITY": "-5"}, "PASSWORD_HASH_PRIORITY='-5' is not idle or a "),
     ],
 )
 def test_invalid_values_stop_start_up(env, message):

@@ -8,19 +8,25 @@ purpose; what this module decides is who waits for it:
   run in the request's greenlet, it would stop every other request of the worker for its whole
   length. ``hashlib.scrypt`` releases the GIL while it computes, so the hash runs in a native
   thread and the request's greenlet waits for the result (other requests run meanwhile).
-- **Not the CPU the requests need.** Those threads run at niceness ``PASSWORD_HASH_NICE``
-  (Linux; default 10, 0 turns it off), so a hash takes the CPU that request handling leaves:
-  measured with 4 clients reading todos and one client logging in over and over on the 2-core
-  build machine, the readers' observed p99 went from 22-34 ms to 4-28 ms, and a create's
-  throughput beside the logins rose by about half (docs/benchmarks.md). Under a load that
-  leaves no CPU at all a login takes longer; it still gets its share.
+- **Not the CPU the requests need.** Those threads run at the priority
+  ``PASSWORD_HASH_PRIORITY`` (Linux): ``idle`` (the default, the scheduler's ``SCHED_IDLE``
+  class) or a niceness 1..19 (0: as every other thread), so a hash takes the CPU that request
+  handling leaves. Measured on the 2-core build machine with 4 clients reading one todo and
+  one client logging in over and over, the readers' observed p99 was 20-37 ms at the usual
+  priority, 20-32 ms at niceness 10 and 4-7 ms in three rounds of four (23 ms in the fourth) at
+  ``idle``, while the logins kept their pace (docs/benchmarks.md): the machine had CPU to spare,
+  the hashes just stopped taking it from the requests first. The price is paid only when no
+  CPU is left at all: a hash then waits for what the requests leave (seconds, not 100 ms), so
+  a server running flat out slows its logins before its requests. A niceness keeps logins a
+  larger share in that case (10: about a tenth of a core).
 - **At most ``PASSWORD_HASH_THREADS`` at once** (per process, default 2): more logins queue.
   That bounds the memory hashes take (32 MiB each with scrypt's defaults) and the cores a burst
   of logins can take from requests; a deployment sizes it with the hash's cost
   (``PASSWORD_HASH_METHOD``, mongo_todos.settings).
 
 Under gevent the threads are a gevent pool (the waiting greenlet yields to the hub); elsewhere
-(sync workers, tests) a standard one, so niceness and the bound apply to every worker class.
+(sync workers, tests) a standard one, so the priority and the bound apply to every worker
+class.
 """
 
 from __future__ import annotations
@@ -39,24 +45,25 @@ from mongo_todos.web.turns import under_gevent
 log = logging.getLogger(__name__)
 
 DEFAULT_THREADS = 2
-DEFAULT_NICE = 10
+#: ``idle`` (SCHED_IDLE) or a niceness 0..19
+DEFAULT_PRIORITY = "idle"
 
-#: (process id, gevent or not, threads) -> its pool: a forked child makes its own
+#: (process id, gevent or not, threads, priority) -> its pool: a forked child makes its own
 _POOLS: dict[tuple, object] = {}
 _POOLS_LOCK = threading.Lock()
-_niced = threading.local()
+_lowered = threading.local()
 
 
-def _settings() -> tuple[int, int]:
+def _settings() -> tuple[int, str | int]:
     if not has_app_context():
-        return DEFAULT_THREADS, DEFAULT_NICE
+        return DEFAULT_THREADS, DEFAULT_PRIORITY
     config = current_app.config
     return (config.get("PASSWORD_HASH_THREADS", DEFAULT_THREADS),
-            config.get("PASSWORD_HASH_NICE", DEFAULT_NICE))
+            config.get("PASSWORD_HASH_PRIORITY", DEFAULT_PRIORITY))
 
 
-def _pool(threads: int, gevented: bool):
-    key = (os.getpid(), gevented, threads)
+def _pool(threads: int, priority: str | int, gevented: bool):
+    key = (os.getpid(), gevented, threads, priority)
     with _POOLS_LOCK:
         pool = _POOLS.get(key)
         if pool is None:
@@ -70,26 +77,36 @@ def _pool(threads: int, gevented: bool):
     return pool
 
 
-def _at_niceness(nice: int, function: Callable, args: tuple):
-    """``function(*args)`` in a pool thread, made ``nice`` first (once per thread: an
-    unprivileged thread cannot lower its niceness again, and need not)."""
-    if nice and sys.platform.startswith("linux") and getattr(_niced, "level", 0) < nice:
-        try:  # on Linux a thread's niceness is its own: the process's other threads keep 0
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-            _niced.level = nice
-        except OSError:  # a sandbox that forbids it: hash at the usual priority
-            _niced.level = nice
-            log.warning("could not lower the priority of the password-hash thread",
-                        exc_info=True)
+def _lower(priority: str | int) -> None:
+    """Lower this thread's CPU priority (its own on Linux: the process's other threads keep
+    theirs), once: an unprivileged thread cannot raise it again, and each pool's threads serve
+    one priority."""
+    if getattr(_lowered, "done", False):
+        return
+    _lowered.done = True
+    if priority in (0, "0") or not sys.platform.startswith("linux"):
+        return
+    thread = threading.get_native_id()
+    try:
+        if priority == "idle":
+            os.sched_setscheduler(thread, os.SCHED_IDLE, os.sched_param(0))
+        else:
+            os.setpriority(os.PRIO_PROCESS, thread, int(priority))
+    except OSError:  # a sandbox that forbids it: hash at the usual priority
+        log.warning("could not lower the priority of the password-hash thread", exc_info=True)
+
+
+def _at_priority(priority: str | int, function: Callable, args: tuple):
+    _lower(priority)
     return function(*args)
 
 
 def off_hub(function: Callable, *args):
     """``function(*args)`` in this process's password-hash threads (module docstring); the
     caller waits for the result (under gevent, its greenlet yields meanwhile)."""
-    threads, nice = _settings()
+    threads, priority = _settings()
     gevented = under_gevent()
-    pool = _pool(threads, gevented)
+    pool = _pool(threads, priority, gevented)
     if gevented:
-        return pool.apply(_at_niceness, (nice, function, args))
-    return pool.submit(_at_niceness, nice, function, args).result()
+        return pool.apply(_at_priority, (priority, function, args))
+    return pool.submit(_at_priority, priority, function, args).result()

@@ -1,7 +1,8 @@
 """Password hashes run in a few native threads of their own, at a low CPU priority
 (mongo_todos.web.offload): under gevent other greenlets (other requests) go on meanwhile (run
 in place, as before round 2, a hash stopped them all for its whole length); only those threads
-are niced, never the worker's own; and no more hashes run at once than the setting says."""
+are lowered (SCHED_IDLE, or a niceness), never the worker's own; and no more hashes run at once
+than the setting says."""
 
 import json
 import os
@@ -41,37 +42,37 @@ for name, run in (("in_place", lambda f, *a: f(*a)), ("off_hub", off_hub)):
     assert digest.startswith("scrypt:"), digest
     counts[name] = len(ticks) - before
 
-def niceness():  # every thread of this process: its id and its niceness
+def policies():  # every thread of this process: its id and its scheduling policy
     out = {}
     for tid in os.listdir("/proc/self/task"):
         fields = open(f"/proc/self/task/{tid}/stat").read().rsplit(")", 1)[1].split()
-        out[int(tid)] = int(fields[16])
+        out[int(tid)] = int(fields[38])  # field 41 of stat: the policy (5: SCHED_IDLE)
     return out
 
 hasher = off_hub(threading.get_native_id)
 print(json.dumps({"counts": counts, "main": threading.get_native_id(), "hasher": hasher,
-                  "niceness": niceness()}))
+                  "policies": policies()}))
 """
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc (Linux)")
-def test_under_gevent_a_hash_lets_other_greenlets_run_in_a_niced_thread_of_its_own():
+def test_under_gevent_a_hash_lets_other_greenlets_run_in_an_idle_thread_of_its_own():
     result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["counts"]["in_place"] == 0  # the hub never ran while the hash held it
     assert report["counts"]["off_hub"] > 0
-    niceness = {int(tid): nice for tid, nice in report["niceness"].items()}
-    assert report["hasher"] != report["main"]
-    assert niceness[report["hasher"]] == offload.DEFAULT_NICE
-    assert niceness[report["main"]] == 0  # the worker's own thread keeps its priority
-    assert sorted(niceness.values()).count(offload.DEFAULT_NICE) == 1
+    policies = {int(tid): policy for tid, policy in report["policies"].items()}
+    assert report["hasher"] != report["main"] and offload.DEFAULT_PRIORITY == "idle"
+    assert policies[report["hasher"]] == os.SCHED_IDLE
+    assert policies[report["main"]] == os.SCHED_OTHER  # the worker's own thread keeps its
+    assert list(policies.values()).count(os.SCHED_IDLE) == 1
 
 
-def _app(threads: int, nice: int) -> Flask:
+def _app(threads: int, priority: str | int) -> Flask:
     app = Flask(__name__)
-    app.config.update(PASSWORD_HASH_THREADS=threads, PASSWORD_HASH_NICE=nice)
+    app.config.update(PASSWORD_HASH_THREADS=threads, PASSWORD_HASH_PRIORITY=priority)
     return app
 
 
@@ -84,12 +85,22 @@ def test_outside_gevent_the_call_runs_in_a_hash_thread_and_returns_its_result():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness")
-def test_the_hash_threads_run_at_the_configured_niceness():
+def test_the_hash_threads_run_at_the_configured_priority():
+    def priority():
+        thread = threading.get_native_id()
+        return thread, os.sched_getscheduler(thread), os.getpriority(os.PRIO_PROCESS, thread)
+
     with _app(3, 7).app_context():
-        thread, nice = off_hub(lambda: (threading.get_native_id(), os.getpriority(
-            os.PRIO_PROCESS, threading.get_native_id())))
-    assert thread != threading.get_native_id() and nice == 7
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == 0
+        niced = off_hub(priority)
+    with _app(3, "idle").app_context():
+        idle = off_hub(priority)
+    with _app(3, 0).app_context():
+        usual = off_hub(priority)
+    here = threading.get_native_id()
+    assert niced[0] != here and niced[1:] == (os.SCHED_OTHER, 7)
+    assert idle[0] != here and idle[1] == os.SCHED_IDLE
+    assert usual[0] != here and usual[1:] == (os.SCHED_OTHER, 0)
+    assert priority()[1:] == (os.SCHED_OTHER, 0)  # the caller's thread keeps its own
 
 
 @pytest.mark.parametrize("threads", [1, 2])
