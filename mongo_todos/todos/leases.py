@@ -59,9 +59,9 @@ class Block:
     until: datetime
     opened: datetime
     next: int = 0
-    pending: set[int] = field(default_factory=set)  # handed out, outcome not known yet
+    pending: set[int] = field(default_factory=set)  # handed out, outcome not known (yet)
     closed: bool = False  # hands out no more
-    stuck: bool = False  # a write's outcome is unknown: left to its lease
+    stuck: bool = False  # a write's outcome is unknown: left to its lease (never finished)
 
     def bound(self) -> int:
         """The lowest number of the block not known to be finished (handed out and in flight,
@@ -170,7 +170,8 @@ class Releaser:
     def done(self, owner: ObjectId, tag: str, number: int, known: bool = True) -> None:
         """The write numbered ``number`` under lease ``tag`` has finished (``known``), or its
         outcome is unknown: then the lease is left to expire, however the block's other
-        writes end."""
+        writes end (a reader here still counts the block from its lowest number not known
+        finished, so the writes numbered below the unknown one are not held back)."""
         with self._lock:
             self._here()
             block = self._held.get(owner, {}).get(tag)
@@ -178,8 +179,9 @@ class Releaser:
                 if known:
                     self._finished.setdefault(owner, set()).add(tag)
             else:
-                block.pending.discard(number)
-                if not known:
+                if known:
+                    block.pending.discard(number)
+                else:  # stays pending: a reader here still passes the numbers below it
                     block.stuck = True
                     self._close(block, dates.utcnow())
                 self._settled(block)
@@ -246,8 +248,7 @@ class Releaser:
             known: dict[str, int | None] = dict.fromkeys(self._finished.get(owner, ()))
             known.update(dict.fromkeys(self._releasing.get(owner, ())))
             for tag, block in self._held.get(owner, {}).items():
-                if not block.stuck:
-                    known[tag] = block.bound()
+                known[tag] = block.bound()
             return known
 
     def flush(self) -> None:
