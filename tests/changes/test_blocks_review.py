@@ -7,10 +7,12 @@ is handed out twice, nor after its block stopped, nor in a forked child."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from bson import ObjectId
@@ -19,6 +21,8 @@ from pymongo.errors import AutoReconnect, DuplicateKeyError
 from mongo_todos import dates
 from mongo_todos.store.documents import SyncCounter
 from mongo_todos.todos import leases, sequence
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Counters:
@@ -404,3 +408,76 @@ def test_a_stuck_block_is_forgotten_once_its_lease_has_expired(monkeypatch):
     releaser.done(owner, "X", 2)  # a write of the block that ends after all: harmless
     releaser.flush()
     assert counters.released == [{"X"}]
+
+
+# --- gevent ------------------------------------------------------------------------------------
+
+_UNDER_GEVENT = '''
+from gevent import monkey
+monkey.patch_all()
+import gevent
+from datetime import timedelta
+from bson import ObjectId
+from mongo_todos import dates
+from mongo_todos.todos import leases
+
+leases.RELEASE_DELAY = 0.001
+top, inflight, blocks, failures, handed = [0], {}, {}, [], set()
+
+class Counters:
+    def update_one(self, query, update):
+        tags = {key.removeprefix("leases.") for key in update["$unset"]}
+        if tags & set(inflight.values()):
+            failures.append(f"released with a write in flight: {tags}")
+        gevent.sleep(0)  # the release's round trip
+
+releaser, owner = leases.Releaser(Counters), ObjectId()
+
+def writer():
+    for _ in range(100):
+        now = dates.utcnow()
+        block = releaser.hand_out(owner, now)
+        if block is None:
+            count = releaser.size(owner, now)
+            with releaser.taking(owner) as finished:
+                if finished:
+                    Counters().update_one({}, {"$unset": leases.unset(finished)})
+                first, top[0] = top[0] + 1, top[0] + count
+            tag = str(ObjectId())
+            blocks[tag] = range(first, first + count)
+            block = releaser.open(owner, first, first + count - 1, tag,
+                                  now + timedelta(seconds=60), now)
+        if block.first in handed or block.first not in blocks[block.tag]:
+            failures.append(f"{block.first} handed out twice or outside its block")
+        handed.add(block.first)
+        inflight[block.first] = block.tag
+        gevent.sleep(0)  # the write's round trip
+        del inflight[block.first]
+        releaser.done(owner, block.tag, block.first)
+
+def reader():
+    while len(handed) < 400:
+        known = releaser.known(owner)
+        for number, tag in list(inflight.items()):
+            if tag in known and (known[tag] is None or known[tag] > number):
+                failures.append(f"a reader here passed {number} in flight")
+        gevent.sleep(0)  # the counter document's read
+
+with gevent.Timeout(10):
+    gevent.joinall([gevent.spawn(writer) for _ in range(4)] + [gevent.spawn(reader)])
+    gevent.sleep(0.05)  # the releaser greenlet's last round
+assert failures == [], failures[:3]
+assert len(handed) == 400 and not releaser._held and not releaser._finished, releaser._held
+print("ok")
+'''
+
+
+def test_under_gevent_request_greenlets_and_the_releaser_greenlet_share_the_state_safely():
+    """One gevent worker: four request greenlets writing one account (each write and release
+    a yield, as its round trip), a reader greenlet, and the releaser's own greenlet (started
+    under the releaser's lock, gevent's patched one) finish without a deadlock; no number is
+    handed out twice, no reader passes a write in flight, no lease with one is released, and
+    every lease is released in the end."""
+    result = subprocess.run([sys.executable, "-c", _UNDER_GEVENT], capture_output=True,
+                            text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
