@@ -175,7 +175,10 @@ def releaser(monkeypatch):
     fresh = leases.Releaser(lambda: sequence.counters())
     monkeypatch.setattr(sequence, "RELEASER", fresh)
     monkeypatch.setattr(leases, "RELEASE_DELAY", 60)
-    return fresh
+    yield fresh
+    # released in the test's own store: its thread, if it reaches its pause only after the
+    # test (RELEASE_DELAY is back to 20 ms then), would release them into the next test's
+    fresh.flush()
 
 
 @pytest.fixture

@@ -59,9 +59,9 @@ class Block:
     until: datetime
     opened: datetime
     next: int = 0
-    pending: set[int] = field(default_factory=set)  # handed out, outcome not known yet
+    pending: set[int] = field(default_factory=set)  # handed out, outcome not known (yet)
     closed: bool = False  # hands out no more
-    stuck: bool = False  # a write's outcome is unknown: left to its lease
+    stuck: bool = False  # a write's outcome is unknown: left to its lease (never finished)
 
     def bound(self) -> int:
         """The lowest number of the block not known to be finished (handed out and in flight,
@@ -95,10 +95,7 @@ class Releaser:
         """The next number of ``owner``'s open block, as a block of that one number (its
         ``first``), or None when there is none to hand out (reserve a new block)."""
         with self._lock:
-            if self._blocks_pid != os.getpid():  # a fork: the parent's blocks are its own
-                self._open.clear()
-                self._held.clear()
-                self._blocks_pid = os.getpid()
+            self._here()
             block = self._open.get(owner)
             if block is None:
                 return None
@@ -106,6 +103,16 @@ class Releaser:
                 self._close(block, now)
                 return None
             return self._take(block, now)
+
+    def _here(self) -> None:
+        # (under the lock; every method that reads or settles blocks) a forked child: the
+        # blocks copied from its parent are the parent's to hand out and settle; closing one
+        # here would count its lease finished (a reader here, or a release round, would pass
+        # numbers the parent still hands out): the child knows them only from the database
+        if self._blocks_pid != os.getpid():
+            self._open.clear()
+            self._held.clear()
+            self._blocks_pid = os.getpid()
 
     def size(self, owner: ObjectId, now: datetime) -> int:
         """How many numbers ``owner``'s next block takes: 1, or twice what the previous one
@@ -120,6 +127,7 @@ class Releaser:
         replaces the account's open block, if another request opened one meanwhile."""
         block = Block(owner, tag, first, last, until, now, next=first)
         with self._lock:
+            self._here()
             if (old := self._open.get(owner)) is not None:
                 self._close(old, now)
             self._held.setdefault(owner, {})[tag] = block
@@ -149,21 +157,31 @@ class Releaser:
     def _settled(self, block: Block) -> None:
         # (under the lock) a closed block whose writes are all known: its lease is finished
         if block.closed and not block.pending and not block.stuck:
-            self._held.get(block.owner, {}).pop(block.tag, None)
+            self._unhold(block.owner, block.tag)
             self._finished.setdefault(block.owner, set()).add(block.tag)
+
+    def _unhold(self, owner: ObjectId, tag: str) -> None:
+        # (under the lock) no empty entry left behind: a process writes to many accounts
+        if (held := self._held.get(owner)) is not None:
+            held.pop(tag, None)
+            if not held:
+                del self._held[owner]
 
     def done(self, owner: ObjectId, tag: str, number: int, known: bool = True) -> None:
         """The write numbered ``number`` under lease ``tag`` has finished (``known``), or its
         outcome is unknown: then the lease is left to expire, however the block's other
-        writes end."""
+        writes end (a reader here still counts the block from its lowest number not known
+        finished, so the writes numbered below the unknown one are not held back)."""
         with self._lock:
+            self._here()
             block = self._held.get(owner, {}).get(tag)
             if block is None:  # a lease of its own (not a block of this process)
                 if known:
                     self._finished.setdefault(owner, set()).add(tag)
             else:
-                block.pending.discard(number)
-                if not known:
+                if known:
+                    block.pending.discard(number)
+                else:  # stays pending: a reader here still passes the numbers below it
                     block.stuck = True
                     self._close(block, dates.utcnow())
                 self._settled(block)
@@ -211,9 +229,8 @@ class Releaser:
         if tags:
             with self._lock:
                 self._finished.setdefault(owner, set()).update(tags)
-                held = self._held.get(owner, {})
                 for tag in tags:
-                    held.pop(tag, None)
+                    self._unhold(owner, tag)
             self._wake.set()
 
     def known(self, owner: ObjectId) -> dict[str, int | None]:
@@ -225,23 +242,28 @@ class Releaser:
         It closes the account's open block: a reader here then waits only for writes in
         flight, never for numbers not handed out yet (the next write reserves a new block)."""
         with self._lock:
+            self._here()
             if (block := self._open.get(owner)) is not None:
                 self._close(block, dates.utcnow())
             known: dict[str, int | None] = dict.fromkeys(self._finished.get(owner, ()))
             known.update(dict.fromkeys(self._releasing.get(owner, ())))
             for tag, block in self._held.get(owner, {}).items():
-                if not block.stuck:
-                    known[tag] = block.bound()
+                known[tag] = block.bound()
             return known
 
     def flush(self) -> None:
-        """Close the open blocks, and release every finished lease now, one update per
-        account; at the first that fails (an unavailable database: each try waits for a
-        server) the rest wait for the next round."""
+        """Close the open blocks, forget the blocks whose lease has expired (left to it: an
+        unknown outcome, a write killed in flight; readers pass it already), and release
+        every finished lease now, one update per account; at the first that fails (an
+        unavailable database: each try waits for a server) the rest wait for the next round."""
         now = dates.utcnow()
         with self._lock:
+            self._here()
             for block in list(self._open.values()):
                 self._close(block, now)
+            for block in [b for held in self._held.values() for b in held.values()]:
+                if block.until < now:
+                    self._unhold(block.owner, block.tag)
             owners = list(self._finished)
         for owner in owners:
             try:
