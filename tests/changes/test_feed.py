@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import pytest
 from bson import ObjectId
+from flask import request
+from marshmallow import RAISE
 from mongomock import filtering
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
 
+from mongo_todos.changes import views as changes_views
 from mongo_todos.store.embedded import EmbeddedCollection
 from mongo_todos.todos import sequence, store
 from tests.changes.conftest import CHANGES, Replica, insert_batch, owner_of, server_todos
@@ -324,3 +329,36 @@ def test_a_trim_of_a_batch_a_client_is_half_way_through_is_a_410_not_a_miss(capp
         assert sequence.trim(owner) == 4
     answer = client.get(CHANGES, query_string={"since": replica.token}, headers=headers)
     assert_problem(answer, 410, type="sync-token-expired")
+
+
+QUERY_STRINGS = [
+    "", "since=abc", "limit=1", "limit=1000", "limit=1001", "limit=0", "limit=007", "limit=-5",
+    "limit=+5", "limit= 5", "limit=5.0", "limit=", "limit=99999", "limit=１２", "since=",
+    "since=" + "a" * 1000, "since=" + "a" * 1001, "since=%00", "since=a%00b", "since=%C3%A9",
+    "since=%ED%A0%80", "since=a&limit=20", "since=a&limit=x", "other=1", "since=a&other=1",
+    "SINCE=a", "limit=10&since=t0k3n-_", "since=%20", "limit=٣",
+]
+
+
+@pytest.mark.parametrize("query", QUERY_STRINGS)
+def test_a_usual_poll_is_parsed_as_webargs_parses_it(app, query):
+    """changes.views.usual_poll, the quick parse of a poll's arguments, gives webargs' own
+    result or steps aside (None); it never accepts what webargs refuses nor differs."""
+    with app.test_request_context(f"/api/v1/todos/changes?{query}"):
+        try:
+            expected = changes_views.blp.ARGUMENTS_PARSER.parse(
+                changes_views.ChangesArgsSchema(), location="query", unknown=RAISE)
+        except HTTPException:
+            expected = "refused"
+        quick = changes_views.usual_poll(request.args)
+    assert quick is None or quick == expected, (quick, expected)
+
+
+def test_the_quick_parse_serves_the_usual_polls_and_webargs_the_rest(client, headers):
+    since = client.get(CHANGES, headers=headers).get_json()["since"]
+    assert changes_views.usual_poll(MultiDict({"since": since, "limit": "20"})) == {
+        "since": since, "limit": 20}
+    assert client.get(CHANGES, query_string={"since": since, "limit": 20},
+                      headers=headers).status_code == 200
+    for query in ({"limit": "0"}, {"limit": "5.0"}, {"sinc": since}):  # webargs' 422s stay
+        assert_problem(client.get(CHANGES, query_string=query, headers=headers), 422)
