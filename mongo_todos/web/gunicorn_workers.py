@@ -22,6 +22,8 @@ from collections import Counter
 
 from gunicorn.workers.ggevent import GeventWorker
 
+from mongo_todos.store import embedded_gc
+
 DEFAULT_CAP = 64
 
 
@@ -64,12 +66,19 @@ REFUSAL = (
 
 
 class CappedGeventWorker(GeventWorker):
-    """gunicorn's gevent worker, refusing an address's connections past its cap."""
+    """gunicorn's gevent worker, refusing an address's connections past its cap; holding the
+    embedded store (no ``MONGODB_URI``), it freezes the collector's survivors
+    (mongo_todos.store.embedded_gc)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.connections_per_address = _cap(os.environ)
         self.open_connections: Counter[str] = Counter()
+
+    def init_process(self):
+        if not os.environ.get("MONGODB_URI"):
+            embedded_gc.install()  # in the worker: after the fork, before serving
+        super().init_process()
 
     def handle(self, listener, client, addr):
         cap = self.connections_per_address
