@@ -25,8 +25,8 @@ mongo_todos.changes. docs/sync.md holds the full argument; in short:
   account (:func:`take`; mongo_todos.todos.leases): one reservation of several numbers (one
   for a lone write, growing while the account's writes come in a burst), handed out one at a
   time; its lease is finished once the block has stopped handing out and all its writes are
-  known. A reader in this process stops the account's block and counts it from its lowest
-  number still in flight.
+  known. A reader in this process counts the account's block from its lowest number not
+  known finished (and stops it, so as not to wait for numbers it would hand out later).
 - A lease whose writer died expires after :data:`LEASE`; readers then pass it. A write whose
   outcome is unknown (a timeout, a lost primary) is not released either: its lease gives it
   time to land or fail before readers pass it. The residual risk (a write landing more than a
@@ -49,7 +49,8 @@ The API for batch writers (imports, bulk changes; one reservation per batch)::
 :func:`stamped` releases when the block ends normally or with an HTTP error (a 404/412 is a
 known outcome), and leaves the lease to expire when a driver error makes the outcome unknown;
 ``stamped(owner, deferred=True)`` (one todo written by a request) takes its number from the
-process's block and hands the release to the releaser. :func:`reserve` and :func:`commit` are the same two steps, by hand.
+process's block and hands the release to the releaser. :func:`reserve` and :func:`commit` are
+the same two steps, by hand.
 """
 
 from __future__ import annotations
