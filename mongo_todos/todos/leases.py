@@ -191,10 +191,6 @@ class Releaser:
                                  daemon=True).start()
         self._wake.set()
 
-    def finish(self, owner: ObjectId, tag: str) -> None:
-        """A lease of its own (not a block's) whose writes have finished."""
-        self.done(owner, tag, 0)
-
     # --- releases -----------------------------------------------------------------------------
 
     @contextmanager
