@@ -11,7 +11,8 @@ check mongomock makes after storing, rolling back on a clash), the same result i
 - the document is still encoded by BSON, as mongomock does to validate it (a value MongoDB
   cannot store fails alike);
 - a missing ``_id`` is filled in the caller's dict, a taken one is a ``DuplicateKeyError``
-  (after TTL expiry, as mongomock's check runs it, which only a taken key needs), and the dates are patched by
+  (after TTL expiry, as mongomock's check runs it, which only a taken key needs), and the
+  dates are patched by
   :func:`~mongo_todos.store.embedded_point._patched` (mongomock's patch without its cascade);
 - the document is stored through the collection store, so the ordered and TTL indexes hear of
   it, and the equality indexes are kept through it as for mongomock's inserts

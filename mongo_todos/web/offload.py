@@ -12,9 +12,9 @@ purpose; what this module decides is who waits for it:
   ``PASSWORD_HASH_PRIORITY`` (Linux): ``idle`` (the default, the scheduler's ``SCHED_IDLE``
   class) or a niceness 1..19 (0: as every other thread), so a hash takes the CPU that request
   handling leaves. Measured on the 2-core build machine with 4 clients reading one todo and
-  one client logging in over and over, the readers' observed p99 was 20-37 ms at the usual
-  priority, 20-32 ms at niceness 10 and 4-7 ms in three rounds of four (23 ms in the fourth) at
-  ``idle``, while the logins kept their pace (docs/benchmarks.md): the machine had CPU to spare,
+  one client logging in over and over, the readers' observed p99 was 23-36 ms at the usual
+  priority, 20-32 ms at niceness 10 and 4-19 ms at ``idle`` (creates: 34-38 ms against
+  6-9 ms), while the logins kept their pace (docs/benchmarks.md): the machine had CPU to spare,
   the hashes just stopped taking it from the requests first. The price is paid only when no
   CPU is left at all: a hash then waits for what the requests leave (seconds, not 100 ms), so
   a server running flat out slows its logins before its requests. A niceness keeps logins a
