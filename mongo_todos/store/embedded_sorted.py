@@ -43,6 +43,8 @@ ORDERED = "_mongo_todos_ordered"
 TOUCHED = "_mongo_todos_touched"
 #: The attribute holding the key fields of the store's usable indexes (:func:`_signature`).
 SIGNATURE = "_mongo_todos_signature"
+#: The attribute holding whether the store has a unique index (mongo_todos.store.embedded_insert).
+UNIQUE = "_mongo_todos_unique"
 
 
 def store_key(document_id):
@@ -207,6 +209,7 @@ class OrderedStore(CollectionStore):
     def _forget_signatures(self):
         self.__dict__.pop(SIGNATURE, None)
         self.__dict__.pop(ttl.SIGNATURE, None)
+        self.__dict__.pop(UNIQUE, None)
 
     def _remove_expired_documents(self):
         # an update under way (mongomock checks unique indexes mid-update) has changed these

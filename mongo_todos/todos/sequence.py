@@ -33,7 +33,9 @@ mongo_todos.changes. docs/sync.md holds the full argument; in short:
   lease after its reservation) is bounded by the request time budget; see docs.
 - A deletion first writes a tombstone (``todo_tombstones``: id, owner, seq, deleted_at) with
   its number, then deletes the todo. A crash between the two leaves a tombstone of a living
-  todo: readers drop tombstones whose todo still exists, so that is harmless.
+  todo: readers drop tombstones whose todo still exists, so that is harmless. (The embedded
+  store deletes first and writes the tombstone after, both under its one lock, which no
+  reader and no crash can come between: :func:`mongo_todos.todos.store.delete`.)
 
 The API for batch writers (imports, bulk changes; one reservation per batch)::
 

@@ -28,6 +28,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from mongo_todos.dates import FAR_FUTURE, isoformat, utcnow
 from mongo_todos.store.documents import Todo
+from mongo_todos.store.embedded import one_hold
 from mongo_todos.todos import sequence
 from mongo_todos.todos.pagination import Page, paginate
 from mongo_todos.todos.quota import check_todo_quota
@@ -303,13 +304,29 @@ def update(query: dict, changes: dict) -> dict:
 def delete(query: dict) -> None:
     """Delete the todo ``query`` matches, conditions included, or abort with 404/410/412.
 
-    The tombstone is written first, with the deletion's sequence number: a crash between the
-    two leaves a tombstone of a living todo, which the feed ignores, never a deletion nobody
-    hears of. The read before it keeps ids that never existed, or another account's, from
-    getting one (tombstones are keyed by the todo's id alone)."""
-    if collection().find_one(query, {"_id": 1}) is None:
+    On MongoDB the tombstone is written first, with the deletion's sequence number: a crash
+    between the two leaves a tombstone of a living todo, which the feed ignores, never a
+    deletion nobody hears of. The read before it keeps ids that never existed, or another
+    account's, from getting one (tombstones are keyed by the todo's id alone).
+
+    On the embedded store the deletion, its number and its tombstone run under the store's
+    one lock (:func:`~mongo_todos.store.embedded.one_hold`): no other request sees one without
+    the others, and no crash separates them that the store outlives. So the todo goes first,
+    and only a deletion that happened takes a number and writes a tombstone: no read first."""
+    collection_ = collection()
+    hold = one_hold(collection_)
+    if hold is not None:
+        with hold:
+            deleted = collection_.delete_one(query).deleted_count
+            if deleted:
+                with sequence.stamped(query["owner"], deferred=True) as reservation:
+                    sequence.tombstone_many(query["owner"], [query["_id"]], reservation.first)
+        if not deleted:
+            missing_or_changed(query)
+        return
+    if collection_.find_one(query, {"_id": 1}) is None:
         missing_or_changed(query)
     with sequence.stamped(query["owner"], deferred=True) as reservation:
         sequence.tombstone_many(query["owner"], [query["_id"]], reservation.first)
-        if not collection().delete_one(query).deleted_count:
+        if not collection_.delete_one(query).deleted_count:
             missing_or_changed(query)

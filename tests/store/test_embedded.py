@@ -766,6 +766,28 @@ def _point_inserts_unvalidated(monkeypatch):
         "encode": staticmethod(lambda *args, **kwargs: b"")}))
 
 
+def _flat_inserts_unchecked(monkeypatch):
+    """A flat document's one pass that takes every value as storable (2 ** 70, a lone
+    surrogate, an object BSON refuses, an aware datetime kept as it is)."""
+    original = embedded_insert._flat_stored
+
+    def broken(document):
+        stored = original(document)
+        if stored is None and all(type(key) is str and key[:1] != "$" and "\0" not in key
+                                  for key in document) \
+                and not any(isinstance(v, (dict, list, tuple)) for v in document.values()):
+            return dict(document)
+        return stored
+    monkeypatch.setattr(embedded_insert, "_flat_stored", broken)
+
+
+def _flat_inserts_keep_microseconds(monkeypatch):
+    """A flat document's one pass that copies its datetimes uncut (MongoDB keeps ms)."""
+    original = embedded_insert._flat_stored
+    monkeypatch.setattr(embedded_insert, "_flat_stored",
+                        lambda document: None if original(document) is None else dict(document))
+
+
 def _expiry_not_refiled(monkeypatch):
     """TTL expiries that miss a date an update set in place."""
     monkeypatch.setattr(embedded_sorted.ttl, "filed", lambda store, key, document: None)
@@ -802,7 +824,8 @@ BUGS = [*((bug, "any") for bug in (
         _point_writes_ignore_parents, _point_lookups_ignore_other_fields, _expiry_not_refiled,
         _expiry_one_late)),
     *((bug, "insert") for bug in (
-        _point_inserts_unpatched, _point_inserts_overwrite, _point_inserts_unvalidated))]
+        _point_inserts_unpatched, _point_inserts_overwrite, _point_inserts_unvalidated,
+        _flat_inserts_unchecked, _flat_inserts_keep_microseconds))]
 
 
 @pytest.mark.parametrize(("bug", "against"), BUGS)

@@ -9,6 +9,7 @@ import pytest
 
 from mongo_todos.store.embedded import EmbeddedCollection
 from mongo_todos.todos import leases, sequence
+from mongo_todos.todos import store as todo_store
 from tests.conftest import bearer
 
 OPERATIONS = ["find", "find_one", "insert_one", "insert_many", "update_one", "update_many",
@@ -83,15 +84,17 @@ def test_round_trips_per_request(client, auth, round_trips, releaser, monkeypatc
     keyed = {**h, "Idempotency-Key": "k"}
     assert trips(lambda: client.post("/api/v1/todos", json={"name": "k"}, headers=keyed), 201) == [revocation, "idempotency_keys.insert_one", "todos.count_documents", "todos.insert_one", "idempotency_keys.update_one"]  # 6
     assert trips(lambda: client.post("/api/v1/todos", json={"name": "k"}, headers=keyed), 201) == [revocation, "idempotency_keys.insert_one", "idempotency_keys.find_one"]
-    # a delete: does it exist (tombstones are keyed by id alone: none for another account's
-    # todo or an unknown id), then its tombstone, then the delete itself
-    assert trips(lambda: client.delete(url, headers=h), 204) == [revocation, "todos.find_one", "todo_tombstones.insert_one", "todos.delete_one"]  # 7
+    # a delete, on the embedded store: the delete, then (it deleted a todo) its tombstone,
+    # both under the store's lock; on MongoDB a read first and the tombstone before the
+    # delete (test_delete_on_mongodb_reads_then_tombstones_then_deletes below)
+    assert trips(lambda: client.delete(url, headers=h), 204) == [revocation, "todos.delete_one", "todo_tombstones.insert_one"]  # 7
     url2 = client.post("/api/v1/todos", json={"name": "v"}, headers=h).headers["Location"]
     assert trips(lambda: client.put(url2, json={"name": "v2"}, headers=h), 200) == [revocation, "todos.find_one_and_update"]  # [8 .. 15]: 9
     releaser.flush()  # closes the open block
     clock.advance(seconds=2)  # and a while later, a lone write: a block of one number
-    assert trips(lambda: client.delete(url2, headers=h), 204) == [revocation, "todos.find_one", reserve, "todo_tombstones.insert_one", "todos.delete_one"]
-    assert trips(lambda: client.delete(url, headers=h), 410) == [revocation, "todos.find_one", "todo_tombstones.find_one"]
+    assert trips(lambda: client.delete(url2, headers=h), 204) == [revocation, "todos.delete_one", reserve, "todo_tombstones.insert_one"]
+    # a delete that deletes nothing takes no number and writes no tombstone
+    assert trips(lambda: client.delete(url, headers=h), 410) == [revocation, "todos.delete_one", "todo_tombstones.find_one"]
     # the changes feed: a poll with nothing new reads the counter only; one with changes the
     # two ranges (todos, tombstones), whether a trim forgot tombstones meanwhile, and whether
     # the tombstoned todos are gone
@@ -104,6 +107,29 @@ def test_round_trips_per_request(client, auth, round_trips, releaser, monkeypatc
     assert round_trips.during(releaser.flush)[1] == ["sync_counters.update_one"]  # all leases
     assert trips(lambda: client.post("/api/v1/tokens/refresh", headers=bearer(tokens["refresh_token"])), 200) == [revocation, "sessions.update_one"]
     assert trips(lambda: client.delete("/api/v1/tokens", headers=h), 204) == [revocation, "revoked_families.update_one", "sessions.delete_one"]
+
+
+def test_delete_on_mongodb_reads_then_tombstones_then_deletes(client, auth, round_trips,
+                                                             monkeypatch):
+    """Without the embedded store's one lock (:func:`~mongo_todos.store.embedded.one_hold` is
+    None on MongoDB) a deletion reads first (no tombstone for an id the account does not
+    have), then writes the tombstone, then deletes (a crash between leaves a tombstone of a
+    living todo, never a deletion nobody hears of)."""
+    monkeypatch.setattr(sequence, "TRIM_EVERY", float("inf"))
+    monkeypatch.setattr(todo_store, "one_hold", lambda collection: None)
+    h = auth.headers()
+    url = client.post("/api/v1/todos", json={"name": "x"}, headers=h).headers["Location"]
+    other = client.post("/api/v1/todos", json={"name": "y"},
+                        headers=auth.headers("carol")).headers["Location"]
+    response, calls = round_trips.during(lambda: client.delete(url, headers=h))
+    assert response.status_code == 204
+    assert calls == ["sessions.find_one", "todos.find_one", "sync_counters.find_one_and_update",
+                     "todo_tombstones.insert_one", "todos.delete_one"]
+    response, calls = round_trips.during(lambda: client.delete(other, headers=h))
+    assert response.status_code == 404
+    assert calls == ["sessions.find_one", "todos.find_one", "todo_tombstones.find_one"]
+    assert client.get(other, headers=auth.headers("carol")).status_code == 200
+    assert client.get(url, headers=h).status_code == 410
 
 
 def test_only_the_requests_own_round_trips_count(client, auth, round_trips, monkeypatch):
