@@ -63,6 +63,13 @@ def test_bench_harness_smoke_run(tmp_path):
         assert tail["requests"] > 0 and tail["logins_alongside"] > 0, name
         assert tail["non_2xx"] == 0 and tail["socket_errors"] == 0 and tail["login_non_2xx"] == 0
         assert tail["p50_ms"] <= tail["p99_ms"]
+        if name == "login":  # the server's share of the rows below leaves logins out
+            assert "server_p99_ms" not in tail
+            continue
+        # the server's own handling, from its access log: the tail's requests (one or two in
+        # flight when wrk stopped, or logged after it read the log, may differ) and no login
+        assert abs(tail["server_requests"] - tail["requests"]) <= max(8, tail["requests"] // 20)
+        assert 0 < tail["server_p50_ms"] <= tail["server_p99_ms"] <= tail["server_max_ms"]
     # DELETE removed todos the create rows made (never the seeded ones), each one once
     assert delete["requests"] <= delete["pool"]
     assert delete["tail"]["requests"] <= delete["tail"]["pool"]
@@ -78,6 +85,9 @@ def test_bench_harness_smoke_run(tmp_path):
     # each p99 goal names the bare-Flask server's own p99 in the same run beside it, from as
     # many clients as the row's tail
     assert all("(bare Flask from 4 clients: " in g["measured"]
+               for g in report["goals"] if "p99" in g["goal"])
+    # ... and the server's own p99 of that row, from its access log
+    assert all("; at the server, worst size: " in g["measured"]
                for g in report["goals"] if "p99" in g["goal"])
     assert report["settings"]["load_generator"] == "wrk"
     table = output.with_suffix(".md").read_text()
