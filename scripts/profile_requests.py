@@ -6,8 +6,9 @@
 
 Requests run in-process through Flask's test client on the embedded store (one user, 100
 todos). Each function's own time (not counting what it calls) is attributed to the layer its
-module belongs to, so the layers add up to the total: the embedded store (mongomock), JWT,
-rate limiter, request parsing and schemas, MongoEngine, this service's own code, and
+module belongs to, so the layers add up to the total: the embedded store (mongomock, and
+this service's part of it in mongo_todos/store), JWT, rate limiter, request parsing and
+schemas, MongoEngine, the rest of this service's own code, and
 Flask/Werkzeug (which includes the test client's own share); standard-library time is charged
 to the layer that called it. ``ceiling`` profiles the bare
 Flask JSON endpoint of scripts/bench_ceiling.py the same way, for comparison.
@@ -34,6 +35,7 @@ LAYERS = [  # (layer, path fragments), first match wins
     ("parsing + schemas (webargs, marshmallow, flask-smorest)",
      ["/webargs/", "/marshmallow/", "/flask_smorest/"]),
     ("MongoEngine", ["/mongoengine/", "/flask_mongoengine/"]),
+    ("embedded store, this service's part (mongo_todos/store)", ["/mongo_todos/store/"]),
     ("mongo_todos", ["/mongo_todos/"]),
     ("Flask, Werkzeug", ["/flask/", "/werkzeug/", "/itsdangerous/"]),
 ]
