@@ -8,7 +8,10 @@ writes nothing, and answers as before."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import mongomock
 import pymongo
@@ -21,6 +24,7 @@ from mongo_todos.todos import sequence, store
 from tests.conftest import assert_problem
 
 TODOS = "/api/v1/todos"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _id(url: str) -> ObjectId:
@@ -115,3 +119,85 @@ def test_a_tombstone_that_fails_leaves_the_todo_or_its_tombstone(client, headers
         patch.setattr(sequence, "tombstone_many", unavailable)
         assert client.delete(url, headers=headers).status_code == 503
     assert client.get(url, headers=headers).status_code in (200, 410)
+
+
+# --- gevent --------------------------------------------------------------------------------------
+
+_UNDER_GEVENT = '''
+from gevent import monkey
+monkey.patch_all()
+import gevent
+from mongo_todos import create_app
+from mongo_todos.todos import leases, sequence
+from tests.conftest import TEST_CONFIG, TEST_ENV
+
+app = create_app(dict(TEST_CONFIG), env=dict(TEST_ENV))
+web = app.test_client()
+web.post("/api/v1/users", json={"username": "alice", "password": "correct horse"})
+token = web.post("/api/v1/tokens", auth=("alice", "correct horse")).get_json()["access_token"]
+h = {"Authorization": "Bearer " + token}
+urls = [web.post("/api/v1/todos", json={"name": str(i)}, headers=h).headers["Location"]
+        for i in range(30)]
+leases.RELEASE_DELAY = 0.001
+sequence.RELEASER._pid = None  # the next finished write starts a releaser greenlet: a DELETE
+original, failures, todos, token = sequence.tombstone_many, [], {}, [None]
+
+def tombstone_many(owner, ids, seq):  # a yield between the delete and its tombstone
+    gevent.sleep(0)
+    original(owner, ids, seq)
+
+sequence.tombstone_many = tombstone_many
+
+def deleter(mine):
+    client = app.test_client()
+    for url in mine:
+        status = client.delete(url, headers=h).status_code
+        if status != 204:
+            failures.append(f"DELETE {status}")
+
+def creator():
+    client = app.test_client()
+    for i in range(10):
+        client.post("/api/v1/todos", json={"name": f"n{i}"}, headers=h)
+        gevent.sleep(0)
+
+def poll(client):
+    query = {"since": token[0]} if token[0] else {}
+    body = client.get("/api/v1/todos/changes", query_string=query, headers=h).get_json()
+    for change in body["items"]:
+        if change["deleted"]:
+            todos.pop(change["id"], None)
+        else:
+            todos[change["id"]] = change["name"]
+    token[0] = body["since"]
+    return body
+
+def syncer():
+    client = app.test_client()
+    for _ in range(40):
+        poll(client)
+        gevent.sleep(0)
+
+with gevent.Timeout(30):
+    gevent.joinall([gevent.spawn(deleter, urls[i::3]) for i in range(3)]
+                   + [gevent.spawn(creator), gevent.spawn(syncer)], raise_error=True)
+    gevent.sleep(0.05)  # the releaser greenlet's last round
+    while poll(web)["has_more"]:
+        pass
+listed = web.get("/api/v1/todos?limit=100", headers=h).get_json()["items"]
+assert failures == [], failures[:3]
+assert todos == {t["id"]: t["name"] for t in listed}, (len(todos), len(listed))
+assert len(listed) == 10
+print("ok")
+'''
+
+
+def test_under_gevent_deletes_the_feed_and_the_releaser_greenlet_finish_and_agree():
+    """One gevent worker on the embedded store: three greenlets deleting (each yielding
+    between its delete and its tombstone, inside the store's lock; the releaser greenlet
+    started inside one of them), one creating, one syncing through the changes feed, and the
+    releaser greenlet flushing through the store: no deadlock between the store's FairLock
+    and the releaser's lock, every DELETE a 204, and the synced copy is the server's."""
+    result = subprocess.run([sys.executable, "-c", _UNDER_GEVENT], capture_output=True,
+                            text=True, timeout=90, cwd=ROOT)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
