@@ -324,14 +324,6 @@ for _name in _OPERATIONS:
 EmbeddedCollection._get_dataset = _materialised(Collection._get_dataset)
 
 
-def one_hold(collection):
-    """The embedded store's one lock when ``collection`` is the embedded store's (None for
-    MongoDB's): operations run while holding it are one atomic step to every other client,
-    and they end together with the process that holds the store (there is no crash between
-    them that the data outlives)."""
-    return collection.database.client.lock if isinstance(collection, EmbeddedCollection) else None
-
-
 class EmbeddedDatabase(mongomock.database.Database):
     """A mongomock database whose collections are :class:`EmbeddedCollection`."""
 

@@ -63,7 +63,8 @@ def _flat_stored(document: dict) -> dict | None:
     checks; None when any needs those checks (a nested value, a long or odd string, ...)."""
     stored = {}
     for key, value in document.items():
-        if type(key) is not str or "\0" in key or key[:1] == "$":
+        if type(key) is not str or "\0" in key or key[:1] == "$" \
+                or not (key.isascii() or _encodes(key)):  # BSON encodes keys too
             return None
         kind = type(value)
         if kind in _PLAIN:

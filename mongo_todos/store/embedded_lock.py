@@ -77,3 +77,14 @@ class FairLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+def one_hold(collection) -> FairLock | None:
+    """The embedded store's one lock when ``collection`` is the embedded store's (None for
+    MongoDB's): operations run while holding it are one atomic step to every other client,
+    and they end together with the process that holds the store (there is no crash between
+    them that the data outlives). Only the embedded store's client holds a :class:`FairLock`
+    (mongo_todos.store.embedded); read from its ``__dict__``, as pymongo's client answers any
+    other attribute with a database of that name."""
+    lock = vars(collection.database.client).get("lock")
+    return lock if isinstance(lock, FairLock) else None

@@ -28,7 +28,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from mongo_todos.dates import FAR_FUTURE, isoformat, utcnow
 from mongo_todos.store.documents import Todo
-from mongo_todos.store.embedded import one_hold
+from mongo_todos.store.embedded_lock import one_hold
 from mongo_todos.todos import sequence
 from mongo_todos.todos.pagination import Page, paginate
 from mongo_todos.todos.quota import check_todo_quota
@@ -310,8 +310,8 @@ def delete(query: dict) -> None:
     account's, from getting one (tombstones are keyed by the todo's id alone).
 
     On the embedded store the deletion, its number and its tombstone run under the store's
-    one lock (:func:`~mongo_todos.store.embedded.one_hold`): no other request sees one without
-    the others, and no crash separates them that the store outlives. So the todo goes first,
+    one lock (:func:`~mongo_todos.store.embedded_lock.one_hold`): no other request sees one
+    without the others, and no crash separates them that the store outlives. So the todo goes first,
     and only a deletion that happened takes a number and writes a tombstone: no read first."""
     collection_ = collection()
     hold = one_hold(collection_)

@@ -319,6 +319,7 @@ odd_inserts = st.tuples(st.just("insert_one"), _mix(
         {"v": (1, 2)}, {"sub": {"a": 1, "b": {"c": datetime(2030, 1, 1, 0, 0, 0, 1500)}}},
         {"$bad": 1}, {"sub": {"a\0b": 1}}, {"sub": {1: 2}}, {"a.b": 1}, {"v": 2 ** 70},
         {"v": [{"$x": 1}]}, {"v": "\ud800"}, {"v": object()}, {"v": {"$y": 1}},
+        {"k\udc80": 1},  # a key BSON cannot encode
     ])))
 #: A few documents, so that a write by _id finds one most of the time.
 point_stores = st.lists(documents(), min_size=3, max_size=10)

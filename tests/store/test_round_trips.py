@@ -111,8 +111,8 @@ def test_round_trips_per_request(client, auth, round_trips, releaser, monkeypatc
 
 def test_delete_on_mongodb_reads_then_tombstones_then_deletes(client, auth, round_trips,
                                                              monkeypatch):
-    """Without the embedded store's one lock (:func:`~mongo_todos.store.embedded.one_hold` is
-    None on MongoDB) a deletion reads first (no tombstone for an id the account does not
+    """Without the embedded store's one lock (on MongoDB
+    :func:`~mongo_todos.store.embedded_lock.one_hold` is None) a deletion reads first (no tombstone for an id the account does not
     have), then writes the tombstone, then deletes (a crash between leaves a tombstone of a
     living todo, never a deletion nobody hears of)."""
     monkeypatch.setattr(sequence, "TRIM_EVERY", float("inf"))
