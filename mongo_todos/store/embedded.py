@@ -83,6 +83,17 @@ from mongo_todos.store.embedded_sorted import (
 )
 
 
+def _direct(name):
+    """mongomock's method ``name``, tried first as embedded_point's (looked up at each call)."""
+    def method(self, *args, **kwargs):
+        result = getattr(point, name)(self, *args, **kwargs)
+        return getattr(Collection, name)(self, *args, **kwargs) if result is point.SLOW else result
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = getattr(Collection, name).__doc__
+    return method
+
+
 class EmbeddedCollection(Collection):
     """A mongomock collection that reads only the documents a query needs (module docstring)."""
 
@@ -157,22 +168,11 @@ class EmbeddedCollection(Collection):
                 return found
         return super().find_one(filter, *args, **kwargs)
 
-    # single-document writes by _id: $set/$inc/$unset applied directly (embedded_point)
-    def find_one_and_update(self, filter, update, *args, **kwargs):
-        found = point.find_one_and_update(self, filter, update, *args, **kwargs)
-        if found is point.SLOW:
-            return super().find_one_and_update(filter, update, *args, **kwargs)
-        return found
-
-    def update_one(self, filter, update, upsert=False, **kwargs):
-        result = point.update_one(self, filter, update, upsert, **kwargs)
-        if result is point.SLOW:
-            return super().update_one(filter, update, upsert, **kwargs)
-        return result
-
-    def delete_one(self, filter, **kwargs):
-        result = point.delete_one(self, filter, **kwargs)
-        return super().delete_one(filter, **kwargs) if result is point.SLOW else result
+    # single-document writes by _id: $set/$inc/$unset applied directly, deletes (embedded_point)
+    find_one_and_update = _direct("find_one_and_update")
+    update_one = _direct("update_one")
+    delete_one = _direct("delete_one")
+    find_one_and_delete = _direct("find_one_and_delete")
 
     def count_documents(self, filter, **kwargs):
         """mongomock's count_documents; an owner's count (the todo quota's, before every

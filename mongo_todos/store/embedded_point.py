@@ -11,7 +11,8 @@ uses, the same result is reached directly:
   top-level fields and dotted paths into embedded documents (the feed's counter sets and
   unsets ``leases.<tag>``), the other conditions of the filter checked with mongomock's own
   ``filter_applies`` on the one document, projection, ``return_document`` either way;
-- :func:`delete_one`.
+- :func:`delete_one`, and :func:`find_one_and_delete` without a projection or sort (the
+  embedded store's DELETE, which may have to put the todo back: mongo_todos.todos.store).
 
 (A plain document's ``insert_one`` is direct too: mongo_todos.store.embedded_insert.)
 
@@ -316,3 +317,20 @@ def delete_one(collection, filter, **kwargs):
             del store[key]
     return DeleteResult({"connectionId": collection.database.client._id,
                          "n": int(document is not None), "ok": 1.0, "err": None}, True)
+
+
+def find_one_and_delete(collection, filter, projection=None, sort=None, **kwargs):
+    """mongomock's ``find_one_and_delete(filter)`` for a filter pinning ``_id``, with no
+    projection or sort, or :data:`SLOW`: a copy of the document deleted (plain dicts, as
+    mongomock's), or None."""
+    key = _pinned(collection, filter)
+    if key is None or projection is not None or sort is not None \
+            or not kwargs.keys() <= _DELETE_OPTIONS or any(kwargs.values()):
+        return SLOW
+    document = _lookup(collection, _patched(filter), key)
+    if document is not None:
+        store = collection._store
+        with writing(store):
+            del store[key]
+        return project(document, None)
+    return None

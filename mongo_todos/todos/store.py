@@ -312,16 +312,22 @@ def delete(query: dict) -> None:
     On the embedded store the deletion, its number and its tombstone run under the store's
     one lock (:func:`~mongo_todos.store.embedded_lock.one_hold`): no other request sees one
     without the others, and no crash separates them that the store outlives. So the todo goes first,
-    and only a deletion that happened takes a number and writes a tombstone: no read first."""
+    and only a deletion that happened takes a number and writes a tombstone: no read first. A
+    tombstone that fails puts the todo back (no one saw it gone: the lock is still held)."""
     collection_ = collection()
     hold = one_hold(collection_)
     if hold is not None:
         with hold:
-            deleted = collection_.delete_one(query).deleted_count
-            if deleted:
-                with sequence.stamped(query["owner"], deferred=True) as reservation:
-                    sequence.tombstone_many(query["owner"], [query["_id"]], reservation.first)
-        if not deleted:
+            deleted = collection_.find_one_and_delete(query)
+            if deleted is not None:
+                try:
+                    with sequence.stamped(query["owner"], deferred=True) as reservation:
+                        sequence.tombstone_many(query["owner"], [query["_id"]],
+                                                reservation.first)
+                except BaseException:  # no deletion without its tombstone: put it back
+                    collection_.insert_one(deleted)
+                    raise
+        if deleted is None:
             missing_or_changed(query)
         return
     if collection_.find_one(query, {"_id": 1}) is None:

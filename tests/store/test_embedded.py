@@ -305,7 +305,8 @@ point_finds = st.tuples(st.just("find_one_and_update_by_id"), st.tuples(
 point_updates_one = st.tuples(st.just("update_one_by_id"),
                               st.tuples(point_filters, point_updates, st.booleans()))
 point_writes = _mix(point_finds, point_finds, point_updates_one, point_updates_one,
-                    st.tuples(st.just("delete_one_by_id"), point_filters))
+                    st.tuples(st.just("delete_one_by_id"), point_filters),
+                    st.tuples(st.just("find_one_and_delete_by_id"), point_filters))
 operations = st.lists(st.one_of(queries, queries, writes, more_writes, point_writes),
                       min_size=1, max_size=8)
 #: Inserts the direct path (mongo_todos.store.embedded_insert) must answer as
@@ -395,6 +396,8 @@ def run(collection, operation):
             return _raw(collection.update_one(spec, update, upsert=upsert))
         if kind == "delete_one_by_id":
             return _raw(collection.delete_one(copy.deepcopy(argument)))
+        if kind == "find_one_and_delete_by_id":
+            return _scribbled(collection.find_one_and_delete(copy.deepcopy(argument)))
         if kind == "upsert_one":
             spec, update = copy.deepcopy(argument)
             result = collection.update_one(spec, update, upsert=True)
@@ -789,6 +792,15 @@ def _flat_inserts_keep_microseconds(monkeypatch):
                         lambda document: None if original(document) is None else dict(document))
 
 
+def _point_find_and_delete_keeps(monkeypatch):
+    """A direct find_one_and_delete that answers with the document but keeps it stored."""
+    monkeypatch.setattr(embedded_point, "find_one_and_delete",
+                        lambda collection, filter, **kwargs: embedded_point._lookup(
+                            collection, filter, filter["_id"])
+                        if embedded_point._pinned(collection, filter) is not None
+                        else embedded_point.SLOW)
+
+
 def _expiry_not_refiled(monkeypatch):
     """TTL expiries that miss a date an update set in place."""
     monkeypatch.setattr(embedded_sorted.ttl, "filed", lambda store, key, document: None)
@@ -823,7 +835,7 @@ BUGS = [*((bug, "any") for bug in (
         _point_writes_keep_equality_indexes, _point_writes_not_refiled,
         _point_results_share_the_store, _point_writes_always_modify,
         _point_writes_ignore_parents, _point_lookups_ignore_other_fields, _expiry_not_refiled,
-        _expiry_one_late)),
+        _expiry_one_late, _point_find_and_delete_keeps)),
     *((bug, "insert") for bug in (
         _point_inserts_unpatched, _point_inserts_overwrite, _point_inserts_unvalidated,
         _flat_inserts_unchecked, _flat_inserts_keep_microseconds))]

@@ -87,14 +87,14 @@ def test_round_trips_per_request(client, auth, round_trips, releaser, monkeypatc
     # a delete, on the embedded store: the delete, then (it deleted a todo) its tombstone,
     # both under the store's lock; on MongoDB a read first and the tombstone before the
     # delete (test_delete_on_mongodb_reads_then_tombstones_then_deletes below)
-    assert trips(lambda: client.delete(url, headers=h), 204) == [revocation, "todos.delete_one", "todo_tombstones.insert_one"]  # 7
+    assert trips(lambda: client.delete(url, headers=h), 204) == [revocation, "todos.find_one_and_delete", "todo_tombstones.insert_one"]  # 7
     url2 = client.post("/api/v1/todos", json={"name": "v"}, headers=h).headers["Location"]
     assert trips(lambda: client.put(url2, json={"name": "v2"}, headers=h), 200) == [revocation, "todos.find_one_and_update"]  # [8 .. 15]: 9
     releaser.flush()  # closes the open block
     clock.advance(seconds=2)  # and a while later, a lone write: a block of one number
-    assert trips(lambda: client.delete(url2, headers=h), 204) == [revocation, "todos.delete_one", reserve, "todo_tombstones.insert_one"]
+    assert trips(lambda: client.delete(url2, headers=h), 204) == [revocation, "todos.find_one_and_delete", reserve, "todo_tombstones.insert_one"]
     # a delete that deletes nothing takes no number and writes no tombstone
-    assert trips(lambda: client.delete(url, headers=h), 410) == [revocation, "todos.delete_one", "todo_tombstones.find_one"]
+    assert trips(lambda: client.delete(url, headers=h), 410) == [revocation, "todos.find_one_and_delete", "todo_tombstones.find_one"]
     # the changes feed: a poll with nothing new reads the counter only; one with changes the
     # two ranges (todos, tombstones), whether a trim forgot tombstones meanwhile, and whether
     # the tombstoned todos are gone
