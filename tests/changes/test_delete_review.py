@@ -15,7 +15,6 @@ from pathlib import Path
 
 import mongomock
 import pymongo
-import pytest
 from bson import ObjectId
 from pymongo.errors import AutoReconnect
 
