@@ -311,9 +311,9 @@ def delete(query: dict) -> None:
 
     On the embedded store the deletion, its number and its tombstone run under the store's
     one lock (:func:`~mongo_todos.store.embedded_lock.one_hold`): no other request sees one
-    without the others, and no crash separates them that the store outlives. So the todo goes first,
-    and only a deletion that happened takes a number and writes a tombstone: no read first. A
-    tombstone that fails puts the todo back (no one saw it gone: the lock is still held)."""
+    without the others, and no crash separates them that the store outlives. So the todo goes
+    first, and only a deletion that happened takes a number and writes a tombstone: no read
+    first. A tombstone that fails puts the todo back (no one saw it gone: the lock is held)."""
     collection_ = collection()
     hold = one_hold(collection_)
     if hold is not None:
