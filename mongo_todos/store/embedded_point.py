@@ -57,9 +57,7 @@ from mongo_todos.store.embedded_sorted import refresh
 #: The answer of an operation outside the subset: run mongomock's own.
 SLOW = object()
 
-#: Options of update_one / delete_one that take mongomock's path when given (it rejects them).
-_UPDATE_OPTIONS = frozenset(("bypass_document_validation", "collation", "array_filters", "hint",
-                             "session", "let"))
+#: Options of find_one_and_delete that take mongomock's path when given.
 _DELETE_OPTIONS = frozenset(("collation", "hint", "session"))
 
 
@@ -287,10 +285,13 @@ def find_one_and_update(collection, filter, update, projection=None, sort=None, 
     return None if document is None else project(document, projection)
 
 
-def update_one(collection, filter, update, upsert=False, **kwargs):
-    """mongomock's ``update_one`` for the subset, or :data:`SLOW`."""
+def update_one(collection, filter, update, upsert=False, bypass_document_validation=False,
+               collation=None, array_filters=None, hint=None, session=None, let=None):
+    """mongomock's ``update_one`` for the subset, or :data:`SLOW` (any option given: the
+    parameters are mongomock's, so a positional option reaches it as it would)."""
     key = _pinned(collection, filter)
-    if key is None or not kwargs.keys() <= _UPDATE_OPTIONS or any(kwargs.values()):
+    if key is None or bypass_document_validation or collation or array_filters or hint \
+            or session or let:
         return SLOW
     target = _target(collection, key, filter, update)
     if target is None or target is SLOW:
@@ -305,10 +306,11 @@ def _update_result(collection, matched: int, changed: bool) -> UpdateResult:
                          "updatedExisting": bool(matched)}, acknowledged=True)
 
 
-def delete_one(collection, filter, **kwargs):
-    """mongomock's ``delete_one`` for a filter pinning ``_id``, or :data:`SLOW`."""
+def delete_one(collection, filter, collation=None, hint=None, session=None):
+    """mongomock's ``delete_one`` for a filter pinning ``_id``, or :data:`SLOW` (its
+    parameters, as :func:`update_one`'s)."""
     key = _pinned(collection, filter)
-    if key is None or not kwargs.keys() <= _DELETE_OPTIONS or any(kwargs.values()):
+    if key is None or collation or hint or session:
         return SLOW
     document = _lookup(collection, _patched(filter), key)
     if document is not None:

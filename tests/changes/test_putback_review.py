@@ -230,3 +230,35 @@ def test_find_one_and_delete_answers_as_mongomock(args, kwargs, spec):
     assert list(wrapped.find()) == list(plain.find())
     assert list(wrapped.find({"o": "me"}).sort("n", 1)) == list(plain.find({"o": "me"}).sort("n", 1))
     assert wrapped.count_documents({"o": "me"}) == plain.count_documents({"o": "me"})
+
+
+@pytest.mark.parametrize(("name", "args", "kwargs"), [
+    ("delete_one", ({"_id": "a"}, None), {}),  # collation, positional (pymongo's order too)
+    ("delete_one", ({"_id": "a"}, None, None, None), {}),
+    ("delete_one", ({"_id": "a"},), {"collation": None, "hint": None, "session": None}),
+    ("update_one", ({"_id": "a"}, {"$set": {"n": 3}}, False, False), {}),
+    ("update_one", ({"_id": "a"}, {"$set": {"n": 3}}, False, False, None, None, None, None,
+                    None), {}),
+    ("update_one", ({"_id": "a"}, {"$set": {"n": 3}}, True), {"array_filters": None}),
+    ("find_one_and_update", ({"_id": "a"}, {"$inc": {"n": 1}}, None, None, False), {}),
+])
+def test_positional_options_reach_the_store_as_mongomock_takes_them(name, args, kwargs):
+    wrapped, plain = EmbeddedClient().db.c, mongomock.MongoClient().db.c
+    answers = []
+    for collection in (wrapped, plain):
+        collection.insert_many([{"_id": "a", "n": 1}, {"_id": "b", "n": 2}])
+        found = getattr(collection, name)(*args, **kwargs)
+        raw = getattr(found, "raw_result", found)
+        answers.append({k: v for k, v in raw.items() if k != "connectionId"})  # per client
+    assert answers[0] == answers[1]
+    assert list(wrapped.find()) == list(plain.find())
+
+
+@pytest.mark.parametrize("name", ["delete_one", "update_one"])
+def test_an_unknown_option_is_a_type_error_as_in_mongomock(name):
+    args = ({"_id": "a"},) if name == "delete_one" else ({"_id": "a"}, {"$set": {"n": 3}})
+    for collection in (EmbeddedClient().db.c, mongomock.MongoClient().db.c):
+        collection.insert_one({"_id": "a", "n": 1})
+        with pytest.raises(TypeError, match="comment"):
+            getattr(collection, name)(*args, comment="c")
+        assert collection.find_one({"_id": "a"}) == {"_id": "a", "n": 1}
