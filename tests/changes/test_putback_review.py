@@ -35,13 +35,16 @@ def _id(url: str) -> ObjectId:
 
 
 def _todo(client, headers) -> str:
-    url = client.post(TODOS, json={"name": "Put back", "task": "t", "tags": ["a", "b"],
-                                   "due_at": "2031-02-03T04:05:06.789Z"},
-                      headers=headers).headers["Location"]
+    """A todo written twice (version 2), between a twin and a neighbour: the put-back stores
+    it after them (mongomock's order), so every list sort must break its ties by ``_id``."""
+    body = {"name": "Put back", "task": "t", "tags": ["a", "b"],
+            "due_at": "2031-02-03T04:05:06.789Z", "done": True}
+    client.post(TODOS, json=body, headers=headers)
+    url = client.post(TODOS, json={**body, "done": False}, headers=headers).headers["Location"]
     etag = client.get(url, headers=headers).headers["ETag"]
     assert client.patch(url, json={"done": True}, headers={**headers, "If-Match": etag}
                         ).status_code == 200  # version 2, a later seq
-    client.post(TODOS, json={"name": "a neighbour"}, headers=headers)
+    client.post(TODOS, json={**body, "name": "a neighbour"}, headers=headers)
     return url
 
 
