@@ -312,11 +312,7 @@ def delete_one(collection, filter, collation=None, hint=None, session=None):
     key = _pinned(collection, filter)
     if key is None or collation or hint or session:
         return SLOW
-    document = _lookup(collection, _patched(filter), key)
-    if document is not None:
-        store = collection._store
-        with writing(store):
-            del store[key]
+    document = _take_out(collection, filter, key)
     return DeleteResult({"connectionId": collection.database.client._id,
                          "n": int(document is not None), "ok": 1.0, "err": None}, True)
 
@@ -329,10 +325,15 @@ def find_one_and_delete(collection, filter, projection=None, sort=None, **kwargs
     if key is None or projection is not None or sort is not None \
             or not kwargs.keys() <= _DELETE_OPTIONS or any(kwargs.values()):
         return SLOW
+    document = _take_out(collection, filter, key)
+    return None if document is None else project(document, None)
+
+
+def _take_out(collection, filter, key):
+    """The stored document ``filter`` matches under ``key``, now deleted; or None."""
     document = _lookup(collection, _patched(filter), key)
     if document is not None:
         store = collection._store
         with writing(store):
             del store[key]
-        return project(document, None)
-    return None
+    return document
